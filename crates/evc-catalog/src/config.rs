@@ -1,0 +1,144 @@
+//! `evc.toml`: what the schema directory's events are for.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Confluent's compatibility levels.
+pub const COMPATIBILITY_LEVELS: [&str; 7] = [
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+];
+
+/// How a registry subject is named (Confluent's `*.subject.name.strategy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SubjectNameStrategy {
+    /// `<topic>-value`: one event type per topic.
+    TopicNameStrategy,
+    /// `<record full name>`: the same type on any topic shares a subject.
+    RecordNameStrategy,
+    /// `<topic>-<record full name>`: several types on one topic, each with its own history.
+    TopicRecordNameStrategy,
+}
+
+impl SubjectNameStrategy {
+    /// The value subject for `fullname` on `topic`.
+    pub fn subject(&self, topic: &str, fullname: &str) -> String {
+        match self {
+            SubjectNameStrategy::TopicNameStrategy => format!("{topic}-value"),
+            SubjectNameStrategy::RecordNameStrategy => fullname.to_string(),
+            SubjectNameStrategy::TopicRecordNameStrategy => format!("{topic}-{fullname}"),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            SubjectNameStrategy::TopicNameStrategy => "TopicNameStrategy",
+            SubjectNameStrategy::RecordNameStrategy => "RecordNameStrategy",
+            SubjectNameStrategy::TopicRecordNameStrategy => "TopicRecordNameStrategy",
+        }
+    }
+}
+
+/// The whole `evc.toml`.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where generated Rust goes.
+    #[serde(default)]
+    pub codegen: Option<CodegenConfig>,
+    /// Names of the envelope fields every event carries.
+    #[serde(default)]
+    pub envelope: Envelope,
+    /// Topics by name.
+    #[serde(default)]
+    pub topics: BTreeMap<String, TopicConfig>,
+    /// Per-event overrides, by full name.
+    #[serde(default)]
+    pub events: BTreeMap<String, EventOverride>,
+    /// Lint switches.
+    #[serde(default)]
+    pub lint: LintConfig,
+    /// Reviewed, intended breaks: each is reported as a warning instead of an error.
+    #[serde(default)]
+    pub exceptions: Vec<Exception>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodegenConfig {
+    /// Output directory for generated modules, relative to the schema directory.
+    pub output: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Envelope {
+    #[serde(default = "default_event_id")]
+    pub event_id: String,
+    #[serde(default = "default_occurred_at")]
+    pub occurred_at: String,
+}
+
+fn default_event_id() -> String {
+    "event_id".into()
+}
+fn default_occurred_at() -> String {
+    "occurred_at".into()
+}
+
+impl Default for Envelope {
+    fn default() -> Self {
+        Envelope {
+            event_id: default_event_id(),
+            occurred_at: default_occurred_at(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// Confluent compatibility level for the topic's subjects.
+    pub compatibility: String,
+    pub subject_name_strategy: SubjectNameStrategy,
+    /// The field whose value is the Kafka key (per-entity ordering).
+    pub partition_key: String,
+    /// Full names of the events on this topic.
+    pub events: Vec<String>,
+    /// Name of the generated Rust enum over the topic's events (default: `<Topic>Event`).
+    #[serde(default)]
+    pub rust_enum: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventOverride {
+    pub compatibility: Option<String>,
+    pub subject_name_strategy: Option<SubjectNameStrategy>,
+    pub partition_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LintConfig {
+    /// Rule ids to switch off.
+    #[serde(default)]
+    pub disable: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Exception {
+    /// The registry subject the break is in.
+    pub subject: String,
+    /// The version that breaks.
+    pub version: u32,
+    /// Why the break is acceptable (shown in every report).
+    pub reason: String,
+}

@@ -1,0 +1,423 @@
+//! The schema directory: loading and validating versioned `.avsc` files and `evc.toml`.
+//!
+//! **Owns:** the layout `schemas/<namespace>/<RecordName>/v<N>.avsc`, the config file
+//! `schemas/evc.toml` (topics, compatibility levels, subject name strategies, partition keys,
+//! envelope field names, lint switches, reviewed exceptions), and the checks that a tree is
+//! well-formed: valid JSON and Avro, names that match paths, contiguous versions, a config that
+//! names exactly the events on disk. Every problem becomes a [`Diagnostic`] with file and line.
+//!
+//! **Does not own:** compatibility between versions and lint rules (`evc-compat` and the gate),
+//! code generation (`evc-codegen`), or registries.
+//!
+//! ```no_run
+//! let catalog = evc_catalog::Catalog::load("schemas").expect("valid schema tree");
+//! for event in &catalog.events {
+//!     println!("{} v{} -> {}", event.fullname, event.latest().number, event.subject);
+//! }
+//! ```
+
+mod config;
+mod diagnostic;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+pub use config::*;
+pub use diagnostic::{Diagnostic, Diagnostics, Severity};
+pub use evc_schema;
+use evc_schema::{Schema, TyKind};
+
+/// The config file's name inside the schema directory.
+pub const CONFIG_FILE: &str = "evc.toml";
+
+/// One `v<N>.avsc`.
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub number: u32,
+    /// Path of the file (the schema directory joined with `ns/Name/vN.avsc`).
+    pub path: PathBuf,
+    /// Path relative to the schema directory, with `/` separators.
+    pub rel_path: String,
+    pub text: String,
+    pub schema: Schema,
+}
+
+/// One event type and its version history.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub fullname: String,
+    pub namespace: String,
+    pub name: String,
+    pub topic: String,
+    pub compatibility: String,
+    pub strategy: SubjectNameStrategy,
+    pub subject: String,
+    pub partition_key: String,
+    /// Oldest first; numbered 1..=N without gaps.
+    pub versions: Vec<Version>,
+}
+
+impl Event {
+    pub fn latest(&self) -> &Version {
+        self.versions.last().expect("an event has at least one version")
+    }
+}
+
+/// A loaded, validated schema directory.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub root: PathBuf,
+    pub config: Config,
+    pub config_text: String,
+    /// Sorted by topic, then by the order the topic lists them.
+    pub events: Vec<Event>,
+}
+
+impl Catalog {
+    /// Loads `root` (the directory holding `evc.toml`), reporting every problem found.
+    pub fn load(root: impl AsRef<Path>) -> Result<Catalog, Diagnostics> {
+        let root = root.as_ref().to_path_buf();
+        let mut diags = Vec::new();
+        let config_path = root.join(CONFIG_FILE);
+        let config_text = match fs::read_to_string(&config_path) {
+            Ok(t) => t,
+            Err(e) => {
+                return Err(Diagnostics(vec![Diagnostic::error(
+                    "config-unreadable",
+                    &config_path,
+                    format!("cannot read the config file: {e}"),
+                )
+                .with_help(format!("create {} next to the schema folders", CONFIG_FILE))]))
+            }
+        };
+        let config: Config = match toml::from_str(&config_text) {
+            Ok(c) => c,
+            Err(e) => {
+                let mut d = Diagnostic::error("config-invalid", &config_path, e.message().to_string());
+                if let Some(r) = e.span() {
+                    d = d.at(&config_text, evc_schema::json::Span::new(r.start, r.end));
+                }
+                return Err(Diagnostics(vec![d]));
+            }
+        };
+        let on_disk = scan(&root, &mut diags);
+
+        // Config cross-checks.
+        let cfg_span = |needle: &str| -> Option<evc_schema::json::Span> {
+            config_text
+                .find(needle)
+                .map(|i| evc_schema::json::Span::new(i, i + needle.len()))
+        };
+        let config_diag = |code: &str, needle: &str, msg: String| {
+            let d = Diagnostic::error(code, &config_path, msg);
+            match cfg_span(needle) {
+                Some(s) => d.at(&config_text, s),
+                None => d,
+            }
+        };
+        let mut events = Vec::new();
+        let mut claimed: BTreeMap<String, String> = BTreeMap::new();
+        for (topic, tc) in &config.topics {
+            for fullname in &tc.events {
+                if let Some(other) = claimed.insert(fullname.clone(), topic.clone()) {
+                    diags.push(config_diag(
+                        "config-duplicate-event",
+                        &format!("\"{fullname}\""),
+                        format!("event `{fullname}` is listed under topic `{other}` and `{topic}`; list it once"),
+                    ));
+                    continue;
+                }
+                let ov = config.events.get(fullname).cloned().unwrap_or_default();
+                let compatibility = ov.compatibility.clone().unwrap_or_else(|| tc.compatibility.clone());
+                if !COMPATIBILITY_LEVELS.contains(&compatibility.as_str()) {
+                    diags.push(config_diag(
+                        "config-invalid",
+                        &format!("\"{compatibility}\""),
+                        format!(
+                            "unknown compatibility level `{compatibility}`; expected one of {}",
+                            COMPATIBILITY_LEVELS.join(", ")
+                        ),
+                    ));
+                }
+                let strategy = ov.subject_name_strategy.unwrap_or(tc.subject_name_strategy);
+                let partition_key = ov.partition_key.clone().unwrap_or_else(|| tc.partition_key.clone());
+                let Some(versions) = on_disk.get(fullname) else {
+                    diags.push(config_diag(
+                        "config-unknown-event",
+                        &format!("\"{fullname}\""),
+                        format!("topic `{topic}` lists `{fullname}`, but there is no folder {} with a v1.avsc",
+                            rel_dir(fullname)),
+                    ));
+                    continue;
+                };
+                let (namespace, name) = split(fullname);
+                events.push(Event {
+                    fullname: fullname.clone(),
+                    namespace,
+                    name,
+                    topic: topic.clone(),
+                    subject: strategy.subject(topic, fullname),
+                    compatibility,
+                    strategy,
+                    partition_key,
+                    versions: versions.clone(),
+                });
+            }
+            if tc.subject_name_strategy == SubjectNameStrategy::TopicNameStrategy && tc.events.len() > 1 {
+                diags.push(config_diag(
+                    "config-strategy",
+                    &format!("[topics.{topic}]"),
+                    format!("topic `{topic}` carries {} event types, but TopicNameStrategy gives them one subject `{topic}-value`, so they would share one version history", tc.events.len()),
+                ).with_help("use TopicRecordNameStrategy for a topic with several event types"));
+            }
+        }
+        for name in config.events.keys() {
+            if !claimed.contains_key(name) {
+                diags.push(config_diag(
+                    "config-unknown-event",
+                    &format!("[events.\"{name}\"]"),
+                    format!("[events.\"{name}\"] overrides an event that no topic lists"),
+                ));
+            }
+        }
+        for (fullname, versions) in &on_disk {
+            if !claimed.contains_key(fullname) {
+                let v = &versions[0];
+                diags.push(
+                    Diagnostic::error(
+                        "event-not-configured",
+                        &v.path,
+                        format!("event `{fullname}` is not listed under any topic in {CONFIG_FILE}"),
+                    )
+                    .with_help(format!("add \"{fullname}\" to the `events` of its topic in {CONFIG_FILE}")),
+                );
+            }
+        }
+        // Partition key present in every version.
+        for ev in &events {
+            for v in &ev.versions {
+                let Some(rec) = v.schema.root_named() else { continue };
+                match rec.fields().iter().find(|f| f.name == ev.partition_key) {
+                    None => diags.push(
+                        Diagnostic::error(
+                            "partition-key-missing",
+                            &v.path,
+                            format!("`{}` v{} has no field `{}`, its partition key", ev.fullname, v.number, ev.partition_key),
+                        )
+                        .at(&v.text, rec.name_span)
+                        .with_help("every version must carry the partition key so that one entity's events stay in order"),
+                    ),
+                    Some(f) => {
+                        if !matches!(f.ty.kind, TyKind::String | TyKind::Long | TyKind::Int) {
+                            diags.push(
+                                Diagnostic::error(
+                                    "partition-key-type",
+                                    &v.path,
+                                    format!("partition key `{}` must be a string, uuid, int or long, found {}", f.name, f.ty.describe(&v.schema)),
+                                )
+                                .at(&v.text, f.ty.span),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        if diags.iter().any(|d| d.severity == Severity::Error) {
+            diags.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
+            return Err(Diagnostics(diags));
+        }
+        Ok(Catalog {
+            root,
+            config,
+            config_text,
+            events,
+        })
+    }
+
+    /// Looks an event up by full name.
+    pub fn event(&self, fullname: &str) -> Option<&Event> {
+        self.events.iter().find(|e| e.fullname == fullname)
+    }
+
+    /// Events of `topic`, in the order the config lists them.
+    pub fn topic_events<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a Event> + 'a {
+        self.events.iter().filter(move |e| e.topic == topic)
+    }
+
+    /// Topic names.
+    pub fn topics(&self) -> impl Iterator<Item = &str> {
+        self.config.topics.keys().map(String::as_str)
+    }
+}
+
+fn split(fullname: &str) -> (String, String) {
+    match fullname.rfind('.') {
+        Some(i) => (fullname[..i].to_string(), fullname[i + 1..].to_string()),
+        None => (String::new(), fullname.to_string()),
+    }
+}
+
+fn rel_dir(fullname: &str) -> String {
+    let (ns, name) = split(fullname);
+    format!("{ns}/{name}/")
+}
+
+fn is_ignored_file(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with(".md")
+}
+
+/// Reads `root/<namespace>/<Name>/v<N>.avsc`, returning versions by full name.
+fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, Vec<Version>> {
+    let mut out = BTreeMap::new();
+    for ns_entry in sorted_dir(root, diags) {
+        let ns_name = ns_entry.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        if ns_entry.is_file() {
+            if ns_name != CONFIG_FILE && !is_ignored_file(&ns_name) {
+                diags.push(
+                    Diagnostic::error("stray-file", &ns_entry, format!("unexpected file `{ns_name}` in the schema directory"))
+                        .with_help("schemas live at <namespace>/<RecordName>/v<N>.avsc"),
+                );
+            }
+            continue;
+        }
+        if is_ignored_file(&ns_name) {
+            continue;
+        }
+        if !ns_name.split('.').all(|p| valid_ident(p)) {
+            diags.push(Diagnostic::error(
+                "invalid-path",
+                &ns_entry,
+                format!("folder `{ns_name}` is not a valid Avro namespace (dotted names of letters, digits and `_`)"),
+            ));
+            continue;
+        }
+        for rec_entry in sorted_dir(&ns_entry, diags) {
+            let rec_name = rec_entry.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            if rec_entry.is_file() {
+                if !is_ignored_file(&rec_name) {
+                    diags.push(
+                        Diagnostic::error("stray-file", &rec_entry, format!("unexpected file `{rec_name}`"))
+                            .with_help(format!("put it in a record folder: {ns_name}/<RecordName>/v<N>.avsc")),
+                    );
+                }
+                continue;
+            }
+            if !valid_ident(&rec_name) {
+                diags.push(Diagnostic::error(
+                    "invalid-path",
+                    &rec_entry,
+                    format!("folder `{rec_name}` is not a valid Avro record name"),
+                ));
+                continue;
+            }
+            let fullname = format!("{ns_name}.{rec_name}");
+            let mut versions: Vec<Version> = Vec::new();
+            let mut numbers = Vec::new();
+            for file in sorted_dir(&rec_entry, diags) {
+                let fname = file.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                if is_ignored_file(&fname) {
+                    continue;
+                }
+                let Some(n) = parse_version_file(&fname) else {
+                    diags.push(
+                        Diagnostic::error("invalid-path", &file, format!("`{fname}` is not a version file"))
+                            .with_help("version files are named v1.avsc, v2.avsc, ... (no leading zeros)"),
+                    );
+                    continue;
+                };
+                numbers.push((n, file.clone()));
+                let text = match fs::read_to_string(&file) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        diags.push(Diagnostic::error("unreadable", &file, format!("cannot read the file: {e}")));
+                        continue;
+                    }
+                };
+                let schema = match Schema::parse(&text) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let code = if e.pointer.is_none() { "invalid-json" } else { "invalid-schema" };
+                        diags.push(Diagnostic::error(code, &file, e.message.clone()).at(&text, e.span));
+                        continue;
+                    }
+                };
+                match schema.root_named() {
+                    Some(n) if matches!(n.kind, evc_schema::NamedKind::Record { .. }) => {
+                        let expect_ns = Some(ns_name.as_str());
+                        if n.name.name != rec_name || n.name.namespace.as_deref() != expect_ns {
+                            diags.push(
+                                Diagnostic::error(
+                                    "name-mismatch",
+                                    &file,
+                                    format!("the record is named `{}` but its path says `{fullname}`", n.name.fullname()),
+                                )
+                                .at(&text, n.name_span)
+                                .with_help(format!("name it \"{rec_name}\" with namespace \"{ns_name}\", or move the file")),
+                            );
+                            continue;
+                        }
+                    }
+                    _ => {
+                        diags.push(
+                            Diagnostic::error("not-a-record", &file, format!("an event schema must be a record, found {}", schema.root_name()))
+                                .at(&text, schema.root.span),
+                        );
+                        continue;
+                    }
+                }
+                let rel_path = format!("{ns_name}/{rec_name}/{fname}");
+                versions.push(Version { number: n, path: file, rel_path, text, schema });
+            }
+            numbers.sort();
+            for (i, (n, file)) in numbers.iter().enumerate() {
+                let want = i as u32 + 1;
+                if *n != want {
+                    diags.push(
+                        Diagnostic::error(
+                            "version-gap",
+                            file,
+                            format!("`{fullname}` has v{n} but no v{want}: versions must run 1, 2, 3, ... without gaps"),
+                        )
+                        .with_help(format!("rename it to v{want}.avsc")),
+                    );
+                    break;
+                }
+            }
+            if numbers.is_empty() {
+                diags.push(Diagnostic::error("empty-event", &rec_entry, format!("`{fullname}` has no version files")));
+                continue;
+            }
+            versions.sort_by_key(|v| v.number);
+            out.insert(fullname, versions);
+        }
+    }
+    out
+}
+
+fn parse_version_file(name: &str) -> Option<u32> {
+    let n = name.strip_prefix('v')?.strip_suffix(".avsc")?;
+    if n.is_empty() || n.starts_with('0') || !n.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    n.parse().ok()
+}
+
+fn valid_ident(s: &str) -> bool {
+    let mut c = s.chars();
+    matches!(c.next(), Some(ch) if ch.is_alphabetic() || ch == '_') && c.all(|ch| ch.is_alphanumeric() || ch == '_')
+}
+
+fn sorted_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
+    match fs::read_dir(dir) {
+        Ok(rd) => {
+            let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok().map(|e| e.path())).collect();
+            v.sort();
+            v
+        }
+        Err(e) => {
+            diags.push(Diagnostic::error("unreadable", dir, format!("cannot read the folder: {e}")));
+            Vec::new()
+        }
+    }
+}
