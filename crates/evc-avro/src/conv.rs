@@ -403,10 +403,13 @@ pub fn decimal(v: &BigDecimal, precision: u32, scale: u32, fixed_size: Option<us
         )));
     }
     let mut raw = n.to_signed_bytes_be();
-    if let Some(size) = fixed_size {
-        if raw.len() > size {
-            return Err(EncodeError::value(format!("{v} does not fit in fixed({size})")));
-        }
+    // apache-avro 0.21 refuses a `bytes` decimal shorter than its precision could need, so
+    // sign-extend to that length (any length is valid Avro; readers take the value, not the width).
+    let size = fixed_size.unwrap_or_else(|| decimal_bytes_for_precision(precision));
+    if raw.len() > size && fixed_size.is_some() {
+        return Err(EncodeError::value(format!("{v} does not fit in fixed({size})")));
+    }
+    if raw.len() < size {
         let sign = if n < BigInt::from(0u8) { 0xff } else { 0 };
         let mut ext = vec![sign; size - raw.len()];
         ext.extend_from_slice(&raw);
@@ -414,6 +417,11 @@ pub fn decimal(v: &BigDecimal, precision: u32, scale: u32, fixed_size: Option<us
     }
     Ok(Value::Decimal(apache_avro::Decimal::from(raw)))
 }
+/// The fewest bytes whose two's complement holds every number of `precision` digits.
+pub fn decimal_bytes_for_precision(precision: u32) -> usize {
+    (1..).find(|&len| evc_schema::max_decimal_digits(len) >= precision as u64).unwrap_or(1)
+}
+
 pub fn decimal_from(v: Value, scale: u32) -> Dec<BigDecimal> {
     let n = match plain(v) {
         Value::Decimal(d) => BigInt::from(d),

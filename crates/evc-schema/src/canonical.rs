@@ -190,7 +190,7 @@ impl Schema {
                 }
                 let mut m = Map::new();
                 let type_name = match (&n.kind, lower) {
-                    (NamedKind::Record { error: true, .. }, false) => "error",
+                    (NamedKind::Record { .. }, true) => "record",
                     _ => n.kind_name(),
                 };
                 m.insert("type".into(), json!(type_name));
@@ -223,7 +223,9 @@ impl Schema {
                                     fm.insert("doc".into(), json!(doc));
                                 }
                                 if let Some(d) = &f.default {
-                                    fm.insert("default".into(), d.to_serde());
+                                    if !(lower && self.apache_avro_cannot_default(&f.ty)) {
+                                        fm.insert("default".into(), d.to_serde());
+                                    }
                                 }
                                 if !f.aliases.is_empty() {
                                     fm.insert("aliases".into(), json!(f.aliases));
@@ -266,5 +268,20 @@ impl Schema {
                 Value::Object(m)
             }
         }
+    }
+}
+
+impl Schema {
+    /// apache-avro 0.21 cannot hold a default of a `decimal`, `big-decimal` or `duration` field
+    /// (it resolves the JSON string as a string and fails), so the lowered form leaves it out.
+    fn apache_avro_cannot_default(&self, ty: &Ty) -> bool {
+        let logical = match &ty.kind {
+            TyKind::Named(id) => match &self.named[*id].kind {
+                NamedKind::Fixed { logical, .. } => *logical,
+                _ => None,
+            },
+            _ => ty.logical,
+        };
+        matches!(logical, Some(Logical::Decimal { .. } | Logical::BigDecimal | Logical::Duration))
     }
 }
