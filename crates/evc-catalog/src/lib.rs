@@ -19,7 +19,7 @@
 mod config;
 mod diagnostic;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -101,7 +101,7 @@ impl Catalog {
                 return Err(Diagnostics(vec![d]));
             }
         };
-        let on_disk = scan(&root, &mut diags);
+        let (on_disk, broken) = scan(&root, &mut diags);
 
         // Config cross-checks.
         let cfg_span = |needle: &str| -> Option<evc_schema::json::Span> {
@@ -143,6 +143,9 @@ impl Catalog {
                 let strategy = ov.subject_name_strategy.unwrap_or(tc.subject_name_strategy);
                 let partition_key = ov.partition_key.clone().unwrap_or_else(|| tc.partition_key.clone());
                 let Some(versions) = on_disk.get(fullname) else {
+                    if broken.contains(fullname) {
+                        continue; // its files are already reported
+                    }
                     diags.push(config_diag(
                         "config-unknown-event",
                         &format!("\"{fullname}\""),
@@ -268,8 +271,9 @@ fn is_ignored_file(name: &str) -> bool {
 }
 
 /// Reads `root/<namespace>/<Name>/v<N>.avsc`, returning versions by full name.
-fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, Vec<Version>> {
+fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> (BTreeMap<String, Vec<Version>>, BTreeSet<String>) {
     let mut out = BTreeMap::new();
+    let mut broken = BTreeSet::new();
     for ns_entry in sorted_dir(root, diags) {
         let ns_name = ns_entry.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
         if ns_entry.is_file() {
@@ -312,6 +316,7 @@ fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, Vec<Versio
                 continue;
             }
             let fullname = format!("{ns_name}.{rec_name}");
+            let before = diags.len();
             let mut versions: Vec<Version> = Vec::new();
             let mut numbers = Vec::new();
             for file in sorted_dir(&rec_entry, diags) {
@@ -389,10 +394,14 @@ fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> BTreeMap<String, Vec<Versio
                 continue;
             }
             versions.sort_by_key(|v| v.number);
-            out.insert(fullname, versions);
+            if diags.len() > before || versions.is_empty() {
+                broken.insert(fullname);
+            } else {
+                out.insert(fullname, versions);
+            }
         }
     }
-    out
+    (out, broken)
 }
 
 fn parse_version_file(name: &str) -> Option<u32> {
