@@ -66,28 +66,52 @@ fn ty_value(schema: &Schema, ty: &Ty, depth: u32) -> BoxedStrategy<Value> {
             const MS: i64 = 8_000_000_000_000_000;
             const US: i64 = 8_000_000_000_000_000_000;
             match ty.logical {
-                Some(Logical::TimeMicros) => (0i64..86_400_000_000).prop_map(Value::TimeMicros).boxed(),
-                Some(Logical::TimestampMillis) => (-MS..MS).prop_map(Value::TimestampMillis).boxed(),
-                Some(Logical::TimestampMicros) => (-US..US).prop_map(Value::TimestampMicros).boxed(),
-                Some(Logical::TimestampNanos) => any::<i64>().prop_map(Value::TimestampNanos).boxed(),
-                Some(Logical::LocalTimestampMillis) => (-MS..MS).prop_map(Value::LocalTimestampMillis).boxed(),
-                Some(Logical::LocalTimestampMicros) => (-US..US).prop_map(Value::LocalTimestampMicros).boxed(),
-                Some(Logical::LocalTimestampNanos) => any::<i64>().prop_map(Value::LocalTimestampNanos).boxed(),
+                Some(Logical::TimeMicros) => {
+                    (0i64..86_400_000_000).prop_map(Value::TimeMicros).boxed()
+                }
+                Some(Logical::TimestampMillis) => {
+                    (-MS..MS).prop_map(Value::TimestampMillis).boxed()
+                }
+                Some(Logical::TimestampMicros) => {
+                    (-US..US).prop_map(Value::TimestampMicros).boxed()
+                }
+                Some(Logical::TimestampNanos) => {
+                    any::<i64>().prop_map(Value::TimestampNanos).boxed()
+                }
+                Some(Logical::LocalTimestampMillis) => {
+                    (-MS..MS).prop_map(Value::LocalTimestampMillis).boxed()
+                }
+                Some(Logical::LocalTimestampMicros) => {
+                    (-US..US).prop_map(Value::LocalTimestampMicros).boxed()
+                }
+                Some(Logical::LocalTimestampNanos) => {
+                    any::<i64>().prop_map(Value::LocalTimestampNanos).boxed()
+                }
                 _ => any::<i64>().prop_map(Value::Long).boxed(),
             }
         }
         // NaN never equals itself, which would make equality checks meaningless
-        TyKind::Float => any::<f32>().prop_filter("not NaN", |f| !f.is_nan()).prop_map(Value::Float).boxed(),
-        TyKind::Double => any::<f64>().prop_filter("not NaN", |f| !f.is_nan()).prop_map(Value::Double).boxed(),
+        TyKind::Float => any::<f32>()
+            .prop_filter("not NaN", |f| !f.is_nan())
+            .prop_map(Value::Float)
+            .boxed(),
+        TyKind::Double => any::<f64>()
+            .prop_filter("not NaN", |f| !f.is_nan())
+            .prop_map(Value::Double)
+            .boxed(),
         TyKind::Bytes => match ty.logical {
             Some(Logical::Decimal { precision, .. }) => decimal(precision, None),
             Some(Logical::BigDecimal) => (any::<i64>(), 0i64..10)
-                .prop_map(|(n, s)| Value::BigDecimal(evc_avro::bigdecimal::BigDecimal::new(n.into(), s)))
+                .prop_map(|(n, s)| {
+                    Value::BigDecimal(evc_avro::bigdecimal::BigDecimal::new(n.into(), s))
+                })
                 .boxed(),
             _ => bytes(16).prop_map(Value::Bytes).boxed(),
         },
         TyKind::String => match ty.logical {
-            Some(Logical::Uuid) => any::<u128>().prop_map(|n| Value::Uuid(evc_avro::uuid::Uuid::from_u128(n))).boxed(),
+            Some(Logical::Uuid) => any::<u128>()
+                .prop_map(|n| Value::Uuid(evc_avro::uuid::Uuid::from_u128(n)))
+                .boxed(),
             _ => any_string().prop_map(Value::String).boxed(),
         },
         TyKind::Array(items) => {
@@ -107,13 +131,23 @@ fn ty_value(schema: &Schema, ty: &Ty, depth: u32) -> BoxedStrategy<Value> {
                 .boxed()
         }
         TyKind::Union(branches) => {
-            let is_record = |b: &Ty| matches!(schema.named_of(b).map(|n| &n.kind), Some(NamedKind::Record { .. }));
+            let is_record = |b: &Ty| {
+                matches!(
+                    schema.named_of(b).map(|n| &n.kind),
+                    Some(NamedKind::Record { .. })
+                )
+            };
             let has_leaf = branches.iter().any(|b| !is_record(b));
             let choices: Vec<BoxedStrategy<Value>> = branches
                 .iter()
                 .enumerate()
                 .filter(|(_, b)| {
-                    depth > 0 || if has_leaf { !is_record(b) } else { can_terminate(schema, b, &mut Vec::new()) }
+                    depth > 0
+                        || if has_leaf {
+                            !is_record(b)
+                        } else {
+                            can_terminate(schema, b, &mut Vec::new())
+                        }
                 })
                 .map(|(i, b)| {
                     let i = i as u32;
@@ -158,7 +192,9 @@ fn ty_value(schema: &Schema, ty: &Ty, depth: u32) -> BoxedStrategy<Value> {
                         .map(|f| ty_value(schema, &f.ty, depth.saturating_sub(1)))
                         .collect();
                     strategies
-                        .prop_map(move |vals| Value::Record(names.iter().cloned().zip(vals).collect()))
+                        .prop_map(move |vals| {
+                            Value::Record(names.iter().cloned().zip(vals).collect())
+                        })
                         .boxed()
                 }
             }
@@ -176,7 +212,8 @@ fn decimal(precision: u32, fixed_size: Option<usize>) -> BoxedStrategy<Value> {
             let size = fixed_size.or(Some(evc_avro::conv::decimal_bytes_for_precision(precision)));
             let raw = match size {
                 Some(size) => {
-                    let mut ext = vec![if n < 0 { 0xff } else { 0 }; size.saturating_sub(raw.len())];
+                    let mut ext =
+                        vec![if n < 0 { 0xff } else { 0 }; size.saturating_sub(raw.len())];
                     ext.extend_from_slice(&raw);
                     ext
                 }

@@ -10,16 +10,27 @@ fn model<T: AvroSchema>() -> evc_schema::Schema {
 }
 
 /// value → T → value → bytes → value → T, with equality at both ends.
-fn roundtrip<T: AvroSchema + AvroValue + PartialEq + std::fmt::Debug>(v: apache_avro::types::Value) -> Result<(), TestCaseError> {
-    let t = T::from_avro_value(v.clone()).map_err(|e| TestCaseError::fail(format!("from_avro_value: {e}")))?;
-    let back = t.to_avro_value().map_err(|e| TestCaseError::fail(format!("to_avro_value: {e}")))?;
+fn roundtrip<T: AvroSchema + AvroValue + PartialEq + std::fmt::Debug>(
+    v: apache_avro::types::Value,
+) -> Result<(), TestCaseError> {
+    let t = T::from_avro_value(v.clone())
+        .map_err(|e| TestCaseError::fail(format!("from_avro_value: {e}")))?;
+    let back = t
+        .to_avro_value()
+        .map_err(|e| TestCaseError::fail(format!("to_avro_value: {e}")))?;
     let t2 = T::from_avro_value(back).map_err(|e| TestCaseError::fail(format!("re-read: {e}")))?;
     prop_assert_eq!(&t, &t2);
     let bytes = evc_avro::encode(&t).map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
     // apache-avro must agree it is valid data for the schema: encode the generated value directly too
-    let direct = apache_avro::to_avro_datum(T::schema(), v).map_err(|e| TestCaseError::fail(format!("apache-avro encode: {e}")))?;
-    prop_assert_eq!(bytes.len(), direct.len(), "same encoded size as apache-avro's own encoding of the value");
-    let decoded: T = evc_avro::decode(&bytes).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
+    let direct = apache_avro::to_avro_datum(T::schema(), v)
+        .map_err(|e| TestCaseError::fail(format!("apache-avro encode: {e}")))?;
+    prop_assert_eq!(
+        bytes.len(),
+        direct.len(),
+        "same encoded size as apache-avro's own encoding of the value"
+    );
+    let decoded: T =
+        evc_avro::decode(&bytes).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
     prop_assert_eq!(t, decoded);
     Ok(())
 }

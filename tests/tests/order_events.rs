@@ -11,12 +11,16 @@ fn model<T: AvroSchema>() -> evc_schema::Schema {
 }
 
 fn arb<T: AvroSchema + AvroValue + std::fmt::Debug>() -> impl Strategy<Value = T> {
-    evc_tests::arb::value(&model::<T>()).prop_map(|v| T::from_avro_value(v).expect("generated value fits"))
+    evc_tests::arb::value(&model::<T>())
+        .prop_map(|v| T::from_avro_value(v).expect("generated value fits"))
 }
 
 #[test]
 fn constants() {
-    assert_eq!(order_events::OrderCreated::SUBJECT, "orders-com.acme.orders.OrderCreated");
+    assert_eq!(
+        order_events::OrderCreated::SUBJECT,
+        "orders-com.acme.orders.OrderCreated"
+    );
     assert_eq!(order_events::OrderCreated::TOPIC, "orders");
     assert_eq!(order_events::OrderCreated::VERSION, 2);
     assert_eq!(v1::OrderCreated::VERSION, 1);
@@ -31,8 +35,15 @@ fn constants() {
         ]
     );
     // the fingerprint is of the canonical form of the checked-in schema file
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas/com.acme.orders/OrderPaid/v2.avsc")).unwrap();
-    assert_eq!(order_events::OrderPaid::FINGERPRINT, evc_schema::Schema::parse(&text).unwrap().fingerprint());
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../schemas/com.acme.orders/OrderPaid/v2.avsc"
+    ))
+    .unwrap();
+    assert_eq!(
+        order_events::OrderPaid::FINGERPRINT,
+        evc_schema::Schema::parse(&text).unwrap().fingerprint()
+    );
     assert_ne!(v1::OrderPaid::FINGERPRINT, v2::OrderPaid::FINGERPRINT);
 }
 
@@ -96,6 +107,8 @@ proptest! {
 #[test]
 fn unknown_event_type_is_a_typed_error() {
     let e = OrderEvent::from_avro_value("com.acme.orders.OrderRefunded", Value::Null).unwrap_err();
-    assert!(matches!(e, evc_avro::DecodeError::UnknownEvent(ref n) if n == "com.acme.orders.OrderRefunded"));
+    assert!(
+        matches!(e, evc_avro::DecodeError::UnknownEvent(ref n) if n == "com.acme.orders.OrderRefunded")
+    );
     assert!(OrderEvent::reader_schema("nope").is_none());
 }

@@ -5,7 +5,11 @@
 //! - `cargo xtask codegen --check` changes nothing: it exits 1 and prints a diff when the
 //!   checked-in code is not what the schemas generate (CI runs this).
 //!
-//! Exit codes: 0 up to date / written, 1 stale (with `--check`), 2 bad input or failure.
+//! - `cargo xtask test` installs or starts what the test suites need on a fresh machine, then
+//!   runs every test of the workspace. It is the README's test command and what CI runs.
+//!
+//! Exit codes: 0 up to date / written / passed, 1 stale (with `--check`) or tests failed,
+//! 2 bad input or failure.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -35,15 +39,39 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Some("test") => test(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask codegen [--check]");
+            eprintln!(
+                "usage: cargo xtask codegen [--check] | cargo xtask test [-- <cargo test args>]"
+            );
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Prepares the machine, then runs `cargo test --workspace` (extra arguments are passed on).
+fn test(extra: &[String]) -> ExitCode {
+    let root = workspace_root();
+    let mut cmd =
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(&root).args(["test", "--workspace"]);
+    let extra: Vec<&String> = extra.iter().skip_while(|a| *a == "--").collect();
+    cmd.args(extra);
+    match cmd.status() {
+        Ok(s) if s.success() => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: cannot run cargo: {e}");
             ExitCode::from(2)
         }
     }
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask is in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask is in the workspace")
+        .to_path_buf()
 }
 
 /// Generated outputs: folder → (relative path → contents).
@@ -72,7 +100,10 @@ fn codegen(check: bool) -> Result<bool, String> {
         .clone();
     let out_dir = normalize(&schemas.join(out_rel));
     let files = generate_catalog(&templates, &catalog, "schemas").map_err(|e| e.to_string())?;
-    outputs.insert(out_dir, files.into_iter().map(|f| (f.path, f.contents)).collect());
+    outputs.insert(
+        out_dir,
+        files.into_iter().map(|f| (f.path, f.contents)).collect(),
+    );
 
     // The codegen test corpus → the corpus test crate.
     let corpus_dir = root.join("tests/codegen-corpus");
@@ -85,7 +116,11 @@ fn codegen(check: bool) -> Result<bool, String> {
         .collect();
     entries.sort();
     for path in entries {
-        let stem = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
+        let stem = path
+            .file_stem()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
         let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         let schema = evc_schema::Schema::parse(&text).map_err(|e| {
             let p = evc_schema::json::line_col(&text, e.span.start);
@@ -109,7 +144,10 @@ fn codegen(check: bool) -> Result<bool, String> {
     for m in &mods {
         mod_rs.push_str(&format!("pub mod {m};\n"));
     }
-    corpus.insert("mod.rs".into(), format_rust(&mod_rs).map_err(|e| e.to_string())?);
+    corpus.insert(
+        "mod.rs".into(),
+        format_rust(&mod_rs).map_err(|e| e.to_string())?,
+    );
     outputs.insert(root.join("tests/src/corpus"), corpus);
 
     let mut fresh = true;
@@ -155,14 +193,23 @@ fn existing_rs(dir: &Path, base: &Path, out: &mut BTreeMap<String, PathBuf>) {
         if p.is_dir() {
             existing_rs(&p, base, out);
         } else if p.extension().is_some_and(|x| x == "rs") {
-            let rel = p.strip_prefix(base).unwrap_or(&p).to_string_lossy().replace('\\', "/");
+            let rel = p
+                .strip_prefix(base)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
             out.insert(rel, p);
         }
     }
 }
 
 /// Makes `dir` hold exactly `files` (or, with `check`, reports how it differs). True if it did.
-fn sync(root: &Path, dir: &Path, files: &BTreeMap<String, String>, check: bool) -> Result<bool, String> {
+fn sync(
+    root: &Path,
+    dir: &Path,
+    files: &BTreeMap<String, String>,
+    check: bool,
+) -> Result<bool, String> {
     let mut existing = BTreeMap::new();
     existing_rs(dir, dir, &mut existing);
     let shown = |rel: &str| {
@@ -203,7 +250,10 @@ fn sync(root: &Path, dir: &Path, files: &BTreeMap<String, String>, check: bool) 
         }
         fresh = false;
         if check {
-            println!("stale file {} (no schema generates it any more)", shown(&rel));
+            println!(
+                "stale file {} (no schema generates it any more)",
+                shown(&rel)
+            );
         } else {
             fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             println!("removed {}", shown(&rel));

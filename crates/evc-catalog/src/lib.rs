@@ -60,7 +60,9 @@ pub struct Event {
 
 impl Event {
     pub fn latest(&self) -> &Version {
-        self.versions.last().expect("an event has at least one version")
+        self.versions
+            .last()
+            .expect("an event has at least one version")
     }
 }
 
@@ -88,13 +90,17 @@ impl Catalog {
                     &config_path,
                     format!("cannot read the config file: {e}"),
                 )
-                .with_help(format!("create {} next to the schema folders", CONFIG_FILE))]))
+                .with_help(format!(
+                    "create {} next to the schema folders",
+                    CONFIG_FILE
+                ))]))
             }
         };
         let config: Config = match toml::from_str(&config_text) {
             Ok(c) => c,
             Err(e) => {
-                let mut d = Diagnostic::error("config-invalid", &config_path, e.message().to_string());
+                let mut d =
+                    Diagnostic::error("config-invalid", &config_path, e.message().to_string());
                 if let Some(r) = e.span() {
                     d = d.at(&config_text, evc_schema::json::Span::new(r.start, r.end));
                 }
@@ -129,7 +135,10 @@ impl Catalog {
                     continue;
                 }
                 let ov = config.events.get(fullname).cloned().unwrap_or_default();
-                let compatibility = ov.compatibility.clone().unwrap_or_else(|| tc.compatibility.clone());
+                let compatibility = ov
+                    .compatibility
+                    .clone()
+                    .unwrap_or_else(|| tc.compatibility.clone());
                 if !COMPATIBILITY_LEVELS.contains(&compatibility.as_str()) {
                     diags.push(config_diag(
                         "config-invalid",
@@ -141,7 +150,10 @@ impl Catalog {
                     ));
                 }
                 let strategy = ov.subject_name_strategy.unwrap_or(tc.subject_name_strategy);
-                let partition_key = ov.partition_key.clone().unwrap_or_else(|| tc.partition_key.clone());
+                let partition_key = ov
+                    .partition_key
+                    .clone()
+                    .unwrap_or_else(|| tc.partition_key.clone());
                 let Some(versions) = on_disk.get(fullname) else {
                     if broken.contains(fullname) {
                         continue; // its files are already reported
@@ -167,7 +179,9 @@ impl Catalog {
                     versions: versions.clone(),
                 });
             }
-            if tc.subject_name_strategy == SubjectNameStrategy::TopicNameStrategy && tc.events.len() > 1 {
+            if tc.subject_name_strategy == SubjectNameStrategy::TopicNameStrategy
+                && tc.events.len() > 1
+            {
                 diags.push(config_diag(
                     "config-strategy",
                     &format!("[topics.{topic}]"),
@@ -191,16 +205,22 @@ impl Catalog {
                     Diagnostic::error(
                         "event-not-configured",
                         &v.path,
-                        format!("event `{fullname}` is not listed under any topic in {CONFIG_FILE}"),
+                        format!(
+                            "event `{fullname}` is not listed under any topic in {CONFIG_FILE}"
+                        ),
                     )
-                    .with_help(format!("add \"{fullname}\" to the `events` of its topic in {CONFIG_FILE}")),
+                    .with_help(format!(
+                        "add \"{fullname}\" to the `events` of its topic in {CONFIG_FILE}"
+                    )),
                 );
             }
         }
         // Partition key present in every version.
         for ev in &events {
             for v in &ev.versions {
-                let Some(rec) = v.schema.root_named() else { continue };
+                let Some(rec) = v.schema.root_named() else {
+                    continue;
+                };
                 match rec.fields().iter().find(|f| f.name == ev.partition_key) {
                     None => diags.push(
                         Diagnostic::error(
@@ -271,16 +291,26 @@ fn is_ignored_file(name: &str) -> bool {
 }
 
 /// Reads `root/<namespace>/<Name>/v<N>.avsc`, returning versions by full name.
-fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> (BTreeMap<String, Vec<Version>>, BTreeSet<String>) {
+fn scan(
+    root: &Path,
+    diags: &mut Vec<Diagnostic>,
+) -> (BTreeMap<String, Vec<Version>>, BTreeSet<String>) {
     let mut out = BTreeMap::new();
     let mut broken = BTreeSet::new();
     for ns_entry in sorted_dir(root, diags) {
-        let ns_name = ns_entry.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+        let ns_name = ns_entry
+            .file_name()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
         if ns_entry.is_file() {
             if ns_name != CONFIG_FILE && !is_ignored_file(&ns_name) {
                 diags.push(
-                    Diagnostic::error("stray-file", &ns_entry, format!("unexpected file `{ns_name}` in the schema directory"))
-                        .with_help("schemas live at <namespace>/<RecordName>/v<N>.avsc"),
+                    Diagnostic::error(
+                        "stray-file",
+                        &ns_entry,
+                        format!("unexpected file `{ns_name}` in the schema directory"),
+                    )
+                    .with_help("schemas live at <namespace>/<RecordName>/v<N>.avsc"),
                 );
             }
             continue;
@@ -288,7 +318,7 @@ fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> (BTreeMap<String, Vec<Versi
         if is_ignored_file(&ns_name) {
             continue;
         }
-        if !ns_name.split('.').all(|p| valid_ident(p)) {
+        if !ns_name.split('.').all(valid_ident) {
             diags.push(Diagnostic::error(
                 "invalid-path",
                 &ns_entry,
@@ -297,12 +327,21 @@ fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> (BTreeMap<String, Vec<Versi
             continue;
         }
         for rec_entry in sorted_dir(&ns_entry, diags) {
-            let rec_name = rec_entry.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+            let rec_name = rec_entry
+                .file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default();
             if rec_entry.is_file() {
                 if !is_ignored_file(&rec_name) {
                     diags.push(
-                        Diagnostic::error("stray-file", &rec_entry, format!("unexpected file `{rec_name}`"))
-                            .with_help(format!("put it in a record folder: {ns_name}/<RecordName>/v<N>.avsc")),
+                        Diagnostic::error(
+                            "stray-file",
+                            &rec_entry,
+                            format!("unexpected file `{rec_name}`"),
+                        )
+                        .with_help(format!(
+                            "put it in a record folder: {ns_name}/<RecordName>/v<N>.avsc"
+                        )),
                     );
                 }
                 continue;
@@ -320,14 +359,23 @@ fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> (BTreeMap<String, Vec<Versi
             let mut versions: Vec<Version> = Vec::new();
             let mut numbers = Vec::new();
             for file in sorted_dir(&rec_entry, diags) {
-                let fname = file.file_name().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+                let fname = file
+                    .file_name()
+                    .map(|s| s.to_string_lossy().to_string())
+                    .unwrap_or_default();
                 if is_ignored_file(&fname) {
                     continue;
                 }
                 let Some(n) = parse_version_file(&fname) else {
                     diags.push(
-                        Diagnostic::error("invalid-path", &file, format!("`{fname}` is not a version file"))
-                            .with_help("version files are named v1.avsc, v2.avsc, ... (no leading zeros)"),
+                        Diagnostic::error(
+                            "invalid-path",
+                            &file,
+                            format!("`{fname}` is not a version file"),
+                        )
+                        .with_help(
+                            "version files are named v1.avsc, v2.avsc, ... (no leading zeros)",
+                        ),
                     );
                     continue;
                 };
@@ -335,15 +383,25 @@ fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> (BTreeMap<String, Vec<Versi
                 let text = match fs::read_to_string(&file) {
                     Ok(t) => t,
                     Err(e) => {
-                        diags.push(Diagnostic::error("unreadable", &file, format!("cannot read the file: {e}")));
+                        diags.push(Diagnostic::error(
+                            "unreadable",
+                            &file,
+                            format!("cannot read the file: {e}"),
+                        ));
                         continue;
                     }
                 };
                 let schema = match Schema::parse(&text) {
                     Ok(s) => s,
                     Err(e) => {
-                        let code = if e.pointer.is_none() { "invalid-json" } else { "invalid-schema" };
-                        diags.push(Diagnostic::error(code, &file, e.message.clone()).at(&text, e.span));
+                        let code = if e.pointer.is_none() {
+                            "invalid-json"
+                        } else {
+                            "invalid-schema"
+                        };
+                        diags.push(
+                            Diagnostic::error(code, &file, e.message.clone()).at(&text, e.span),
+                        );
                         continue;
                     }
                 };
@@ -365,14 +423,27 @@ fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> (BTreeMap<String, Vec<Versi
                     }
                     _ => {
                         diags.push(
-                            Diagnostic::error("not-a-record", &file, format!("an event schema must be a record, found {}", schema.root_name()))
-                                .at(&text, schema.root.span),
+                            Diagnostic::error(
+                                "not-a-record",
+                                &file,
+                                format!(
+                                    "an event schema must be a record, found {}",
+                                    schema.root_name()
+                                ),
+                            )
+                            .at(&text, schema.root.span),
                         );
                         continue;
                     }
                 }
                 let rel_path = format!("{ns_name}/{rec_name}/{fname}");
-                versions.push(Version { number: n, path: file, rel_path, text, schema });
+                versions.push(Version {
+                    number: n,
+                    path: file,
+                    rel_path,
+                    text,
+                    schema,
+                });
             }
             numbers.sort();
             for (i, (n, file)) in numbers.iter().enumerate() {
@@ -390,7 +461,11 @@ fn scan(root: &Path, diags: &mut Vec<Diagnostic>) -> (BTreeMap<String, Vec<Versi
                 }
             }
             if numbers.is_empty() {
-                diags.push(Diagnostic::error("empty-event", &rec_entry, format!("`{fullname}` has no version files")));
+                diags.push(Diagnostic::error(
+                    "empty-event",
+                    &rec_entry,
+                    format!("`{fullname}` has no version files"),
+                ));
                 continue;
             }
             versions.sort_by_key(|v| v.number);
@@ -414,7 +489,8 @@ fn parse_version_file(name: &str) -> Option<u32> {
 
 fn valid_ident(s: &str) -> bool {
     let mut c = s.chars();
-    matches!(c.next(), Some(ch) if ch.is_alphabetic() || ch == '_') && c.all(|ch| ch.is_alphanumeric() || ch == '_')
+    matches!(c.next(), Some(ch) if ch.is_alphabetic() || ch == '_')
+        && c.all(|ch| ch.is_alphanumeric() || ch == '_')
 }
 
 fn sorted_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
@@ -425,7 +501,11 @@ fn sorted_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
             v
         }
         Err(e) => {
-            diags.push(Diagnostic::error("unreadable", dir, format!("cannot read the folder: {e}")));
+            diags.push(Diagnostic::error(
+                "unreadable",
+                dir,
+                format!("cannot read the folder: {e}"),
+            ));
             Vec::new()
         }
     }

@@ -37,7 +37,9 @@ fn problems(dir: &Path) -> Vec<(String, String, String, String)> {
             (
                 d.code.clone(),
                 d.file.strip_prefix(dir).unwrap().display().to_string(),
-                d.position.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+                d.position
+                    .map(|p| p.to_string())
+                    .unwrap_or_else(|| "-".into()),
                 d.message.clone(),
             )
         })
@@ -47,7 +49,11 @@ fn problems(dir: &Path) -> Vec<(String, String, String, String)> {
 #[test]
 fn a_good_tree_loads() {
     let v1 = record("OrderCreated", "shop", "");
-    let v2 = record("OrderCreated", "shop", ",\n  {\"name\": \"note\", \"type\": [\"null\", \"string\"], \"default\": null}");
+    let v2 = record(
+        "OrderCreated",
+        "shop",
+        ",\n  {\"name\": \"note\", \"type\": [\"null\", \"string\"], \"default\": null}",
+    );
     let dir = tree(&[
         ("evc.toml", CONFIG),
         ("shop/OrderCreated/v1.avsc", &v1),
@@ -61,7 +67,10 @@ fn a_good_tree_loads() {
     assert_eq!(e.subject, "orders-shop.OrderCreated");
     assert_eq!(e.compatibility, "FULL_TRANSITIVE");
     assert_eq!(e.strategy, SubjectNameStrategy::TopicRecordNameStrategy);
-    assert_eq!(e.versions.iter().map(|v| v.number).collect::<Vec<_>>(), [1, 2]);
+    assert_eq!(
+        e.versions.iter().map(|v| v.number).collect::<Vec<_>>(),
+        [1, 2]
+    );
     assert_eq!(e.latest().rel_path, "shop/OrderCreated/v2.avsc");
 }
 
@@ -77,15 +86,30 @@ fn subject_name_strategies() {
 fn bad_json_and_bad_avro_point_at_the_line() {
     let dir = tree(&[
         ("evc.toml", CONFIG),
-        ("shop/OrderCreated/v1.avsc", "{\"type\": \"record\",\n \"name\": \"OrderCreated\",\n \"fields\": [,]}"),
+        (
+            "shop/OrderCreated/v1.avsc",
+            "{\"type\": \"record\",\n \"name\": \"OrderCreated\",\n \"fields\": [,]}",
+        ),
     ]);
     assert_eq!(
         problems(dir.path()),
-        [("invalid-json".into(), "shop/OrderCreated/v1.avsc".into(), "3:13".into(), "invalid JSON: unexpected character `,`, expected a JSON value".into())]
+        [(
+            "invalid-json".into(),
+            "shop/OrderCreated/v1.avsc".into(),
+            "3:13".into(),
+            "invalid JSON: unexpected character `,`, expected a JSON value".into()
+        )]
     );
     let dir = tree(&[
         ("evc.toml", CONFIG),
-        ("shop/OrderCreated/v1.avsc", &record("OrderCreated", "shop", ",\n  {\"name\": \"total\", \"type\": \"money\"}")),
+        (
+            "shop/OrderCreated/v1.avsc",
+            &record(
+                "OrderCreated",
+                "shop",
+                ",\n  {\"name\": \"total\", \"type\": \"money\"}",
+            ),
+        ),
     ]);
     assert_eq!(
         problems(dir.path()),
@@ -100,7 +124,13 @@ fn bad_json_and_bad_avro_point_at_the_line() {
 
 #[test]
 fn names_must_match_paths() {
-    let dir = tree(&[("evc.toml", CONFIG), ("shop/OrderCreated/v1.avsc", &record("OrderMade", "shop", ""))]);
+    let dir = tree(&[
+        ("evc.toml", CONFIG),
+        (
+            "shop/OrderCreated/v1.avsc",
+            &record("OrderMade", "shop", ""),
+        ),
+    ]);
     assert_eq!(
         problems(dir.path()),
         [(
@@ -110,25 +140,43 @@ fn names_must_match_paths() {
             "the record is named `shop.OrderMade` but its path says `shop.OrderCreated`".into()
         )]
     );
-    let dir = tree(&[("evc.toml", CONFIG), ("shop/OrderCreated/v1.avsc", &record("OrderCreated", "store", ""))]);
+    let dir = tree(&[
+        ("evc.toml", CONFIG),
+        (
+            "shop/OrderCreated/v1.avsc",
+            &record("OrderCreated", "store", ""),
+        ),
+    ]);
     assert_eq!(problems(dir.path())[0].0, "name-mismatch");
 }
 
 #[test]
 fn version_gaps_and_bad_file_names() {
     let v = record("OrderCreated", "shop", "");
-    let dir = tree(&[("evc.toml", CONFIG), ("shop/OrderCreated/v1.avsc", &v), ("shop/OrderCreated/v3.avsc", &v)]);
+    let dir = tree(&[
+        ("evc.toml", CONFIG),
+        ("shop/OrderCreated/v1.avsc", &v),
+        ("shop/OrderCreated/v3.avsc", &v),
+    ]);
     assert_eq!(
         problems(dir.path()),
         [(
             "version-gap".into(),
             "shop/OrderCreated/v3.avsc".into(),
             "-".into(),
-            "`shop.OrderCreated` has v3 but no v2: versions must run 1, 2, 3, ... without gaps".into()
+            "`shop.OrderCreated` has v3 but no v2: versions must run 1, 2, 3, ... without gaps"
+                .into()
         )]
     );
-    let dir = tree(&[("evc.toml", CONFIG), ("shop/OrderCreated/v1.avsc", &v), ("shop/OrderCreated/v02.avsc", &v)]);
-    assert_eq!(problems(dir.path())[0].3, "`v02.avsc` is not a version file");
+    let dir = tree(&[
+        ("evc.toml", CONFIG),
+        ("shop/OrderCreated/v1.avsc", &v),
+        ("shop/OrderCreated/v02.avsc", &v),
+    ]);
+    assert_eq!(
+        problems(dir.path())[0].3,
+        "`v02.avsc` is not a version file"
+    );
     let dir = tree(&[("evc.toml", CONFIG), ("shop/OrderCreated/v2.avsc", &v)]);
     assert_eq!(problems(dir.path())[0].0, "version-gap");
 }
@@ -137,17 +185,32 @@ fn version_gaps_and_bad_file_names() {
 fn config_errors() {
     let v = record("OrderCreated", "shop", "");
     // an unknown key, with its line
-    let dir = tree(&[("evc.toml", &format!("{CONFIG}colour = \"blue\"\n")), ("shop/OrderCreated/v1.avsc", &v)]);
+    let dir = tree(&[
+        ("evc.toml", &format!("{CONFIG}colour = \"blue\"\n")),
+        ("shop/OrderCreated/v1.avsc", &v),
+    ]);
     let p = problems(dir.path());
-    assert_eq!((p[0].0.as_str(), p[0].2.as_str()), ("config-invalid", "7:1"));
+    assert_eq!(
+        (p[0].0.as_str(), p[0].2.as_str()),
+        ("config-invalid", "7:1")
+    );
     assert!(p[0].3.contains("unknown field `colour`"), "{}", p[0].3);
     // a bad compatibility level
-    let dir = tree(&[("evc.toml", &CONFIG.replace("FULL_TRANSITIVE", "FULLY")), ("shop/OrderCreated/v1.avsc", &v)]);
+    let dir = tree(&[
+        ("evc.toml", &CONFIG.replace("FULL_TRANSITIVE", "FULLY")),
+        ("shop/OrderCreated/v1.avsc", &v),
+    ]);
     let p = problems(dir.path());
-    assert_eq!((p[0].0.as_str(), p[0].2.as_str()), ("config-invalid", "3:17"));
+    assert_eq!(
+        (p[0].0.as_str(), p[0].2.as_str()),
+        ("config-invalid", "3:17")
+    );
     // an event on disk the config does not list, and a listed one missing on disk
     let dir = tree(&[
-        ("evc.toml", &CONFIG.replace("shop.OrderCreated", "shop.Missing")),
+        (
+            "evc.toml",
+            &CONFIG.replace("shop.OrderCreated", "shop.Missing"),
+        ),
         ("shop/OrderCreated/v1.avsc", &v),
     ]);
     let codes: Vec<String> = problems(dir.path()).into_iter().map(|p| p.0).collect();
@@ -158,8 +221,15 @@ fn config_errors() {
     // TopicNameStrategy with two event types on one topic
     let two = CONFIG
         .replace("TopicRecordNameStrategy", "TopicNameStrategy")
-        .replace("[\"shop.OrderCreated\"]", "[\"shop.OrderCreated\", \"shop.OrderPaid\"]");
-    let dir = tree(&[("evc.toml", &two), ("shop/OrderCreated/v1.avsc", &v), ("shop/OrderPaid/v1.avsc", &record("OrderPaid", "shop", ""))]);
+        .replace(
+            "[\"shop.OrderCreated\"]",
+            "[\"shop.OrderCreated\", \"shop.OrderPaid\"]",
+        );
+    let dir = tree(&[
+        ("evc.toml", &two),
+        ("shop/OrderCreated/v1.avsc", &v),
+        ("shop/OrderPaid/v1.avsc", &record("OrderPaid", "shop", "")),
+    ]);
     assert_eq!(problems(dir.path())[0].0, "config-strategy");
 }
 
@@ -169,14 +239,23 @@ fn partition_key_must_exist_in_every_version() {
     let dir = tree(&[("evc.toml", CONFIG), ("shop/OrderCreated/v1.avsc", bad)]);
     let p = problems(dir.path());
     assert_eq!(p[0].0, "partition-key-missing");
-    assert_eq!(p[0].3, "`shop.OrderCreated` v1 has no field `order_id`, its partition key");
+    assert_eq!(
+        p[0].3,
+        "`shop.OrderCreated` v1 has no field `order_id`, its partition key"
+    );
 }
 
 #[test]
 fn every_problem_is_reported_not_just_the_first() {
     let v = record("OrderCreated", "shop", "");
     let dir = tree(&[
-        ("evc.toml", &CONFIG.replace("[\"shop.OrderCreated\"]", "[\"shop.OrderCreated\", \"shop.Other\"]")),
+        (
+            "evc.toml",
+            &CONFIG.replace(
+                "[\"shop.OrderCreated\"]",
+                "[\"shop.OrderCreated\", \"shop.Other\"]",
+            ),
+        ),
         ("shop/OrderCreated/v1.avsc", &v),
         ("shop/OrderCreated/v2.avsc", "not json"),
         ("shop/Other/v1.avsc", &record("Wrong", "shop", "")),
@@ -195,7 +274,13 @@ fn the_repository_schema_directory_loads() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
     let c = Catalog::load(&root).unwrap_or_else(|d| panic!("{:#?}", d.0));
     let names: Vec<&str> = c.events.iter().map(|e| e.name.as_str()).collect();
-    assert_eq!(names, ["OrderCreated", "ItemAdded", "OrderPaid", "OrderShipped"]);
-    assert!(c.events.iter().all(|e| e.compatibility == "FULL_TRANSITIVE" && e.topic == "orders"));
+    assert_eq!(
+        names,
+        ["OrderCreated", "ItemAdded", "OrderPaid", "OrderShipped"]
+    );
+    assert!(c
+        .events
+        .iter()
+        .all(|e| e.compatibility == "FULL_TRANSITIVE" && e.topic == "orders"));
     assert!(c.events.iter().filter(|e| e.versions.len() >= 2).count() >= 2);
 }

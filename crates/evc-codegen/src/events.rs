@@ -53,7 +53,10 @@ pub fn generate_catalog(
             };
             let code = generate_module(templates, &v.schema, &opts)
                 .and_then(|c| format_rust(&c))
-                .map_err(|e| CodegenError::InFile { file: source, source: Box::new(e) })?;
+                .map_err(|e| CodegenError::InFile {
+                    file: source,
+                    source: Box::new(e),
+                })?;
             files.push(GeneratedFile {
                 path: format!("{module}/v{}.rs", v.number),
                 contents: code,

@@ -79,8 +79,14 @@ impl Templates {
         Templates { hb }
     }
 
-    pub(crate) fn render(&self, name: &str, data: &serde_json::Value) -> Result<String, CodegenError> {
-        self.hb.render(name, data).map_err(|e| CodegenError::Template(Box::new(e)))
+    pub(crate) fn render(
+        &self,
+        name: &str,
+        data: &serde_json::Value,
+    ) -> Result<String, CodegenError> {
+        self.hb
+            .render(name, data)
+            .map_err(|e| CodegenError::Template(Box::new(e)))
     }
 }
 
@@ -92,17 +98,25 @@ pub fn format_rust(code: &str) -> Result<String, CodegenError> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| CodegenError::Format(format!("cannot run rustfmt ({e}); install it with `rustup component add rustfmt`")))?;
+        .map_err(|e| {
+            CodegenError::Format(format!(
+                "cannot run rustfmt ({e}); install it with `rustup component add rustfmt`"
+            ))
+        })?;
     let mut stdin = child.stdin.take().expect("piped");
     let input = code.to_string();
     let writer = std::thread::spawn(move || stdin.write_all(input.as_bytes()));
-    let out = child.wait_with_output().map_err(|e| CodegenError::Format(e.to_string()))?;
+    let out = child
+        .wait_with_output()
+        .map_err(|e| CodegenError::Format(e.to_string()))?;
     writer
         .join()
         .map_err(|_| CodegenError::Format("writer thread panicked".into()))?
         .map_err(|e| CodegenError::Format(e.to_string()))?;
     if !out.status.success() {
-        return Err(CodegenError::Format(String::from_utf8_lossy(&out.stderr).into_owned()));
+        return Err(CodegenError::Format(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ));
     }
     String::from_utf8(out.stdout).map_err(|e| CodegenError::Format(e.to_string()))
 }

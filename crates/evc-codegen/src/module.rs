@@ -54,7 +54,9 @@ pub fn generate_module(
         TyKind::Named(id) => {
             let n = &schema.named[*id];
             if !matches!(n.kind, NamedKind::Record { .. }) && opts.event.is_some() {
-                return Err(CodegenError::Unsupported("an event must be a record".into()));
+                return Err(CodegenError::Unsupported(
+                    "an event must be a record".into(),
+                ));
             }
             if g.is_logical_fixed(*id) {
                 return Err(CodegenError::Unsupported(
@@ -72,7 +74,11 @@ pub fn generate_module(
             let name = g.union_enum(&schema.root, &root_ctx)?;
             match name {
                 Some(n) => (n, schema.root_name()),
-                None => return Err(CodegenError::Unsupported("a top-level union needs two or more non-null branches".into())),
+                None => {
+                    return Err(CodegenError::Unsupported(
+                        "a top-level union needs two or more non-null branches".into(),
+                    ))
+                }
             }
         }
         _ => {
@@ -157,17 +163,31 @@ enum UnionShape<'t> {
     /// Only `null`.
     Unit { null: u32 },
     /// One non-null branch, with or without `null`.
-    Single { null: Option<u32>, index: u32, ty: &'t Ty },
+    Single {
+        null: Option<u32>,
+        index: u32,
+        ty: &'t Ty,
+    },
     /// Several non-null branches: a generated enum.
     Many { null: Option<u32> },
 }
 
 fn union_shape(branches: &[Ty]) -> UnionShape<'_> {
     let null = branches.iter().position(Ty::is_null).map(|i| i as u32);
-    let others: Vec<(usize, &Ty)> = branches.iter().enumerate().filter(|(_, t)| !t.is_null()).collect();
+    let others: Vec<(usize, &Ty)> = branches
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| !t.is_null())
+        .collect();
     match others.len() {
-        0 => UnionShape::Unit { null: null.unwrap_or(0) },
-        1 => UnionShape::Single { null, index: others[0].0 as u32, ty: others[0].1 },
+        0 => UnionShape::Unit {
+            null: null.unwrap_or(0),
+        },
+        1 => UnionShape::Single {
+            null,
+            index: others[0].0 as u32,
+            ty: others[0].1,
+        },
         _ => UnionShape::Many { null },
     }
 }
@@ -175,7 +195,16 @@ fn union_shape(branches: &[Ty]) -> UnionShape<'_> {
 fn doc_lines(doc: &Option<String>) -> Vec<String> {
     match doc {
         None => Vec::new(),
-        Some(d) => d.lines().map(|l| if l.is_empty() { String::new() } else { format!(" {l}") }).collect(),
+        Some(d) => d
+            .lines()
+            .map(|l| {
+                if l.is_empty() {
+                    String::new()
+                } else {
+                    format!(" {l}")
+                }
+            })
+            .collect(),
     }
 }
 
@@ -195,7 +224,12 @@ impl<'a> Gen<'a> {
         for (id, n) in schema.named.iter().enumerate() {
             let module = g.module_of(n.name.namespace.as_deref());
             let name = camel(&n.name.name);
-            if !g.taken.entry(module.clone()).or_default().insert(name.clone()) {
+            if !g
+                .taken
+                .entry(module.clone())
+                .or_default()
+                .insert(name.clone())
+            {
                 return Err(CodegenError::Unsupported(format!(
                     "`{}` becomes the Rust name `{name}`, which another type in its namespace already has",
                     n.name.fullname()
@@ -236,7 +270,13 @@ impl<'a> Gen<'a> {
     }
 
     fn is_logical_fixed(&self, id: NamedId) -> bool {
-        matches!(self.schema.named[id].kind, NamedKind::Fixed { logical: Some(_), .. })
+        matches!(
+            self.schema.named[id].kind,
+            NamedKind::Fixed {
+                logical: Some(_),
+                ..
+            }
+        )
     }
 
     fn path_to(&self, from: &[String], id: NamedId) -> String {
@@ -274,18 +314,22 @@ impl<'a> Gen<'a> {
             },
             TyKind::Long => match ty.logical {
                 Some(Logical::TimeMicros) => "::evc_avro::chrono::NaiveTime".into(),
-                Some(Logical::TimestampMillis | Logical::TimestampMicros | Logical::TimestampNanos) => {
-                    "::evc_avro::chrono::DateTime<::evc_avro::chrono::Utc>".into()
-                }
-                Some(Logical::LocalTimestampMillis | Logical::LocalTimestampMicros | Logical::LocalTimestampNanos) => {
-                    "::evc_avro::chrono::NaiveDateTime".into()
-                }
+                Some(
+                    Logical::TimestampMillis | Logical::TimestampMicros | Logical::TimestampNanos,
+                ) => "::evc_avro::chrono::DateTime<::evc_avro::chrono::Utc>".into(),
+                Some(
+                    Logical::LocalTimestampMillis
+                    | Logical::LocalTimestampMicros
+                    | Logical::LocalTimestampNanos,
+                ) => "::evc_avro::chrono::NaiveDateTime".into(),
                 _ => "i64".into(),
             },
             TyKind::Float => "f32".into(),
             TyKind::Double => "f64".into(),
             TyKind::Bytes => match ty.logical {
-                Some(Logical::Decimal { .. } | Logical::BigDecimal) => "::evc_avro::bigdecimal::BigDecimal".into(),
+                Some(Logical::Decimal { .. } | Logical::BigDecimal) => {
+                    "::evc_avro::bigdecimal::BigDecimal".into()
+                }
                 _ => "::std::vec::Vec<u8>".into(),
             },
             TyKind::String => match ty.logical {
@@ -293,7 +337,10 @@ impl<'a> Gen<'a> {
                 _ => "::std::string::String".into(),
             },
             TyKind::Array(items) => {
-                format!("::std::vec::Vec<{}>", self.rust_type(items, &ctx.with_hint("Item"), false)?)
+                format!(
+                    "::std::vec::Vec<{}>",
+                    self.rust_type(items, &ctx.with_hint("Item"), false)?
+                )
             }
             TyKind::Map(values) => format!(
                 "::std::collections::HashMap<::std::string::String, {}>",
@@ -319,8 +366,12 @@ impl<'a> Gen<'a> {
                 }
             },
             TyKind::Named(id) => match &self.schema.named[*id].kind {
-                NamedKind::Fixed { logical: Some(l), .. } => match l {
-                    Logical::Decimal { .. } | Logical::BigDecimal => "::evc_avro::bigdecimal::BigDecimal".into(),
+                NamedKind::Fixed {
+                    logical: Some(l), ..
+                } => match l {
+                    Logical::Decimal { .. } | Logical::BigDecimal => {
+                        "::evc_avro::bigdecimal::BigDecimal".into()
+                    }
                     Logical::Duration => "::evc_avro::Duration".into(),
                     Logical::Uuid => "::evc_avro::uuid::Uuid".into(),
                     _ => self.path_to(&ctx.module, *id),
@@ -337,7 +388,7 @@ impl<'a> Gen<'a> {
         })
     }
 
-    fn to_expr(&mut self, ty: &Ty, var: &str, ctx: &Ctx, direct: bool) -> Result<String, CodegenError> {
+    fn encode_expr(&mut self, ty: &Ty, var: &str, ctx: &Ctx) -> Result<String, CodegenError> {
         let leaf = |f: &str| format!("{C}::{f}({var})");
         Ok(match &ty.kind {
             TyKind::Null => leaf("unit"),
@@ -371,21 +422,21 @@ impl<'a> Gen<'a> {
                 _ => leaf("string"),
             },
             TyKind::Array(items) => {
-                let inner = self.to_expr(items, "e", &ctx.with_hint("Item"), false)?;
+                let inner = self.encode_expr(items, "e", &ctx.with_hint("Item"))?;
                 format!("{C}::array({var}, |e| {inner})")
             }
             TyKind::Map(values) => {
-                let inner = self.to_expr(values, "e", &ctx.with_hint("Value"), false)?;
+                let inner = self.encode_expr(values, "e", &ctx.with_hint("Value"))?;
                 format!("{C}::map({var}, |e| {inner})")
             }
             TyKind::Union(branches) => match union_shape(branches) {
                 UnionShape::Unit { null } => format!("{C}::union({null}, {C}::unit({var}))"),
                 UnionShape::Single { null: Some(n), index, ty } => {
-                    let inner = self.to_expr(ty, "e", ctx, direct)?;
+                    let inner = self.encode_expr(ty, "e", ctx)?;
                     format!("{C}::option({var}, {n}, {index}, |e| {inner})")
                 }
                 UnionShape::Single { null: None, index, ty } => {
-                    let inner = self.to_expr(ty, var, ctx, direct)?;
+                    let inner = self.encode_expr(ty, var, ctx)?;
                     format!("{C}::union({index}, {inner})")
                 }
                 UnionShape::Many { null: Some(n) } => {
@@ -411,7 +462,13 @@ impl<'a> Gen<'a> {
         })
     }
 
-    fn from_expr(&mut self, ty: &Ty, var: &str, ctx: &Ctx, direct: bool) -> Result<String, CodegenError> {
+    fn decode_expr(
+        &mut self,
+        ty: &Ty,
+        var: &str,
+        ctx: &Ctx,
+        direct: bool,
+    ) -> Result<String, CodegenError> {
         let leaf = |f: &str| format!("{C}::{f}_from({var})");
         Ok(match &ty.kind {
             TyKind::Null => leaf("unit"),
@@ -434,7 +491,9 @@ impl<'a> Gen<'a> {
             TyKind::Float => leaf("float"),
             TyKind::Double => leaf("double"),
             TyKind::Bytes => match ty.logical {
-                Some(Logical::Decimal { scale, .. }) => format!("{C}::decimal_from({var}, {scale})"),
+                Some(Logical::Decimal { scale, .. }) => {
+                    format!("{C}::decimal_from({var}, {scale})")
+                }
                 Some(Logical::BigDecimal) => leaf("big_decimal"),
                 _ => leaf("bytes"),
             },
@@ -443,20 +502,24 @@ impl<'a> Gen<'a> {
                 _ => leaf("string"),
             },
             TyKind::Array(items) => {
-                let inner = self.from_expr(items, "v", &ctx.with_hint("Item"), false)?;
+                let inner = self.decode_expr(items, "v", &ctx.with_hint("Item"), false)?;
                 format!("{C}::array_from({var}, |v| {inner})")
             }
             TyKind::Map(values) => {
-                let inner = self.from_expr(values, "v", &ctx.with_hint("Value"), false)?;
+                let inner = self.decode_expr(values, "v", &ctx.with_hint("Value"), false)?;
                 format!("{C}::map_from({var}, |v| {inner})")
             }
             TyKind::Union(branches) => match union_shape(branches) {
                 UnionShape::Unit { .. } => leaf("unit"),
-                UnionShape::Single { null: Some(_), ty, .. } => {
-                    let inner = self.from_expr(ty, "v", ctx, direct)?;
+                UnionShape::Single {
+                    null: Some(_), ty, ..
+                } => {
+                    let inner = self.decode_expr(ty, "v", ctx, direct)?;
                     format!("{C}::option_from({var}, |v| {inner})")
                 }
-                UnionShape::Single { null: None, ty, .. } => self.from_expr(ty, var, ctx, direct)?,
+                UnionShape::Single { null: None, ty, .. } => {
+                    self.decode_expr(ty, var, ctx, direct)?
+                }
                 UnionShape::Many { null } => {
                     let name = self.union_enum(ty, ctx)?.expect("several branches");
                     let e = format!("<{name} as ::evc_avro::AvroValue>::from_avro_value");
@@ -468,7 +531,9 @@ impl<'a> Gen<'a> {
                 }
             },
             TyKind::Named(id) => match &self.schema.named[*id].kind {
-                NamedKind::Fixed { logical: Some(l), .. } => match l {
+                NamedKind::Fixed {
+                    logical: Some(l), ..
+                } => match l {
                     Logical::Decimal { scale, .. } => format!("{C}::decimal_from({var}, {scale})"),
                     Logical::Duration => leaf("duration"),
                     Logical::Uuid => leaf("uuid"),
@@ -484,7 +549,9 @@ impl<'a> Gen<'a> {
 
     /// Makes (once) the enum for a union with several non-null branches; returns its name.
     fn union_enum(&mut self, ty: &Ty, ctx: &Ctx) -> Result<Option<String>, CodegenError> {
-        let TyKind::Union(branches) = &ty.kind else { return Ok(None) };
+        let TyKind::Union(branches) = &ty.kind else {
+            return Ok(None);
+        };
         if !matches!(union_shape(branches), UnionShape::Many { .. }) {
             return Ok(None);
         }
@@ -502,7 +569,8 @@ impl<'a> Gen<'a> {
             i += 1;
         }
         taken.insert(name.clone());
-        self.unions.insert(ty.pointer.clone(), (ctx.module.clone(), name.clone()));
+        self.unions
+            .insert(ty.pointer.clone(), (ctx.module.clone(), name.clone()));
         let mut variants = Vec::new();
         let mut used = HashSet::new();
         for (index, b) in branches.iter().enumerate() {
@@ -521,8 +589,8 @@ impl<'a> Gen<'a> {
             }
             let vctx = ctx.with_hint(&vname);
             let rust_type = self.rust_type(b, &vctx, true)?;
-            let to_expr = self.to_expr(b, "e", &vctx, true)?;
-            let from_expr = self.from_expr(b, "v", &vctx, true)?;
+            let to_expr = self.encode_expr(b, "e", &vctx)?;
+            let from_expr = self.decode_expr(b, "v", &vctx, true)?;
             variants.push(json!({
                 "index": index,
                 "rust_name": vname,
@@ -585,19 +653,28 @@ impl<'a> Gen<'a> {
                     }
                     let rust_type = self.rust_type(&f.ty, &ctx, true)?;
                     let access = format!("&self.{rust_name}");
-                    let to_expr = self.to_expr(&f.ty, &access, &ctx, true)?;
-                    let from_expr = self.from_expr(&f.ty, "v", &ctx, true)?;
+                    let to_expr = self.encode_expr(&f.ty, &access, &ctx)?;
+                    let from_expr = self.decode_expr(&f.ty, "v", &ctx, true)?;
                     let mut fdoc = doc_lines(&f.doc);
                     if f.name != rust_name.trim_start_matches("r#") {
                         fdoc.push(String::new());
                         fdoc.push(format!(" Avro field `{}`.", f.name));
                     }
-                    match f.default.as_ref().map(|d| self.default_expr(&f.ty, d, &ctx, true)) {
+                    match f
+                        .default
+                        .as_ref()
+                        .map(|d| self.default_expr(&f.ty, d, &ctx, true))
+                    {
                         Some(Ok(Some(expr))) => {
                             if !fdoc.is_empty() {
                                 fdoc.push(String::new());
                             }
-                            fdoc.push(format!(" Default: `{}`.", serde_json::to_string(&f.default.as_ref().unwrap().to_serde()).unwrap_or_default().replace('`', "'")));
+                            fdoc.push(format!(
+                                " Default: `{}`.",
+                                serde_json::to_string(&f.default.as_ref().unwrap().to_serde())
+                                    .unwrap_or_default()
+                                    .replace('`', "'")
+                            ));
                             defaults.push(json!({"rust_name": rust_name, "expr": expr}));
                         }
                         Some(Err(e)) => return Err(e),
@@ -637,7 +714,9 @@ impl<'a> Gen<'a> {
                         json!({"symbol": s, "rust_name": v})
                     })
                     .collect();
-                let default = default.as_ref().and_then(|d| variants.iter().find(|v| v["symbol"] == json!(d)).cloned());
+                let default = default
+                    .as_ref()
+                    .and_then(|d| variants.iter().find(|v| v["symbol"] == json!(d)).cloned());
                 self.t.render(
                     "enum",
                     &json!({
@@ -649,12 +728,24 @@ impl<'a> Gen<'a> {
                     }),
                 )?
             }
-            NamedKind::Fixed { size, logical: None, .. } => {
-                self.t.render("fixed", &json!({"doc": doc, "name": name, "size": size}))?
-            }
-            NamedKind::Fixed { size, logical: Some(l), .. } => {
+            NamedKind::Fixed {
+                size,
+                logical: None,
+                ..
+            } => self
+                .t
+                .render("fixed", &json!({"doc": doc, "name": name, "size": size}))?,
+            NamedKind::Fixed {
+                size,
+                logical: Some(l),
+                ..
+            } => {
                 let ty = Ty::new(TyKind::Named(id));
-                let ctx = Ctx { module: module.clone(), owner: None, hint: name.clone() };
+                let ctx = Ctx {
+                    module: module.clone(),
+                    owner: None,
+                    hint: name.clone(),
+                };
                 let rust_type = self.rust_type(&ty, &ctx, false)?;
                 self.t.render(
                     "alias",
@@ -667,25 +758,46 @@ impl<'a> Gen<'a> {
     }
 
     /// A Rust expression for a field default; `None` where no Rust value can be written for it.
-    fn default_expr(&mut self, ty: &Ty, d: &Json, ctx: &Ctx, direct: bool) -> Result<Option<String>, CodegenError> {
+    fn default_expr(
+        &mut self,
+        ty: &Ty,
+        d: &Json,
+        ctx: &Ctx,
+        direct: bool,
+    ) -> Result<Option<String>, CodegenError> {
         let v = |kind: &str, val: String| format!("{V}::{kind}({val})");
-        let checked = |expr: String| format!("{expr}.expect(\"schema default checked by evc codegen\")");
+        let checked =
+            |expr: String| format!("{expr}.expect(\"schema default checked by evc codegen\")");
         let num = || match &d.value {
             JsonValue::Number(n) => n.clone(),
             _ => "0".into(),
         };
         let latin1 = |s: &str| -> Vec<u8> { s.chars().map(|c| c as u32 as u8).collect() };
-        let bytes_lit = |b: &[u8]| format!("::std::vec![{}]", b.iter().map(|x| format!("{x}u8")).collect::<Vec<_>>().join(", "));
+        let bytes_lit = |b: &[u8]| {
+            format!(
+                "::std::vec![{}]",
+                b.iter()
+                    .map(|x| format!("{x}u8"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         Ok(Some(match &ty.kind {
             TyKind::Null => "()".into(),
             TyKind::Boolean => matches!(d.value, JsonValue::Bool(true)).to_string(),
             TyKind::Int => match ty.logical {
                 Some(Logical::Date) => {
-                    self.check_default(evc_avro::conv::date_from(apache_int(&num())).err(), &num())?;
+                    self.check_default(
+                        evc_avro::conv::date_from(apache_int(&num())).err(),
+                        &num(),
+                    )?;
                     checked(format!("{C}::date_from({})", v("Int", num())))
                 }
                 Some(Logical::TimeMillis) => {
-                    self.check_default(evc_avro::conv::time_millis_from(apache_int(&num())).err(), &num())?;
+                    self.check_default(
+                        evc_avro::conv::time_millis_from(apache_int(&num())).err(),
+                        &num(),
+                    )?;
                     checked(format!("{C}::time_millis_from({})", v("Int", num())))
                 }
                 _ => format!("{}i32", num()),
@@ -694,13 +806,30 @@ impl<'a> Gen<'a> {
                 let n = num();
                 let lv = apache_long(&n);
                 let f = match ty.logical {
-                    Some(Logical::TimeMicros) => Some(("time_micros_from", evc_avro::conv::time_micros_from(lv).err())),
-                    Some(Logical::TimestampMillis) => Some(("timestamp_millis_from", evc_avro::conv::timestamp_millis_from(lv).err())),
-                    Some(Logical::TimestampMicros) => Some(("timestamp_micros_from", evc_avro::conv::timestamp_micros_from(lv).err())),
+                    Some(Logical::TimeMicros) => Some((
+                        "time_micros_from",
+                        evc_avro::conv::time_micros_from(lv).err(),
+                    )),
+                    Some(Logical::TimestampMillis) => Some((
+                        "timestamp_millis_from",
+                        evc_avro::conv::timestamp_millis_from(lv).err(),
+                    )),
+                    Some(Logical::TimestampMicros) => Some((
+                        "timestamp_micros_from",
+                        evc_avro::conv::timestamp_micros_from(lv).err(),
+                    )),
                     Some(Logical::TimestampNanos) => Some(("timestamp_nanos_from", None)),
-                    Some(Logical::LocalTimestampMillis) => Some(("local_timestamp_millis_from", evc_avro::conv::local_timestamp_millis_from(lv).err())),
-                    Some(Logical::LocalTimestampMicros) => Some(("local_timestamp_micros_from", evc_avro::conv::local_timestamp_micros_from(lv).err())),
-                    Some(Logical::LocalTimestampNanos) => Some(("local_timestamp_nanos_from", None)),
+                    Some(Logical::LocalTimestampMillis) => Some((
+                        "local_timestamp_millis_from",
+                        evc_avro::conv::local_timestamp_millis_from(lv).err(),
+                    )),
+                    Some(Logical::LocalTimestampMicros) => Some((
+                        "local_timestamp_micros_from",
+                        evc_avro::conv::local_timestamp_micros_from(lv).err(),
+                    )),
+                    Some(Logical::LocalTimestampNanos) => {
+                        Some(("local_timestamp_nanos_from", None))
+                    }
                     _ => None,
                 };
                 match f {
@@ -713,15 +842,20 @@ impl<'a> Gen<'a> {
             }
             TyKind::Float | TyKind::Double => {
                 let n = num();
-                let suffix = if matches!(ty.kind, TyKind::Float) { "f32" } else { "f64" };
+                let suffix = if matches!(ty.kind, TyKind::Float) {
+                    "f32"
+                } else {
+                    "f64"
+                };
                 format!("{n}{suffix}")
             }
             TyKind::Bytes => {
                 let b = latin1(d.as_str().unwrap_or_default());
                 match ty.logical {
-                    Some(Logical::Decimal { scale, .. }) => {
-                        checked(format!("{C}::decimal_from({}, {scale})", v("Bytes", bytes_lit(&b))))
-                    }
+                    Some(Logical::Decimal { scale, .. }) => checked(format!(
+                        "{C}::decimal_from({}, {scale})",
+                        v("Bytes", bytes_lit(&b))
+                    )),
                     Some(Logical::BigDecimal) => return Ok(None),
                     _ => bytes_lit(&b),
                 }
@@ -730,9 +864,13 @@ impl<'a> Gen<'a> {
                 let s = d.as_str().unwrap_or_default();
                 match ty.logical {
                     Some(Logical::Uuid) => match evc_avro::uuid::Uuid::parse_str(s) {
-                        Ok(u) => format!("::evc_avro::uuid::Uuid::from_u128(0x{:032x})", u.as_u128()),
+                        Ok(u) => {
+                            format!("::evc_avro::uuid::Uuid::from_u128(0x{:032x})", u.as_u128())
+                        }
                         Err(e) => {
-                            return Err(CodegenError::Unsupported(format!("default `{s}` is not a uuid: {e}")))
+                            return Err(CodegenError::Unsupported(format!(
+                                "default `{s}` is not a uuid: {e}"
+                            )))
                         }
                     },
                     _ => format!("::std::string::String::from({s:?})"),
@@ -752,7 +890,9 @@ impl<'a> Gen<'a> {
                 let mut parts = Vec::new();
                 for (k, x) in d.as_object().unwrap_or_default() {
                     match self.default_expr(values, x, &ctx.with_hint("Value"), false)? {
-                        Some(e) => parts.push(format!("(::std::string::String::from({:?}), {e})", k.name)),
+                        Some(e) => {
+                            parts.push(format!("(::std::string::String::from({:?}), {e})", k.name))
+                        }
                         None => return Ok(None),
                     }
                 }
@@ -766,34 +906,48 @@ impl<'a> Gen<'a> {
                 let is_null = matches!(d.value, JsonValue::Null);
                 match union_shape(branches) {
                     UnionShape::Unit { .. } => "()".into(),
-                    UnionShape::Single { null: Some(_), .. } if is_null => "::core::option::Option::None".into(),
-                    UnionShape::Single { null, ty: inner, .. } => {
-                        let Some(e) = self.default_expr(inner, d, ctx, direct)? else { return Ok(None) };
+                    UnionShape::Single { null: Some(_), .. } if is_null => {
+                        "::core::option::Option::None".into()
+                    }
+                    UnionShape::Single {
+                        null, ty: inner, ..
+                    } => {
+                        let Some(e) = self.default_expr(inner, d, ctx, direct)? else {
+                            return Ok(None);
+                        };
                         if null.is_some() {
                             format!("::core::option::Option::Some({e})")
                         } else {
                             e
                         }
                     }
-                    UnionShape::Many { null: Some(_) } if is_null => "::core::option::Option::None".into(),
+                    UnionShape::Many { null: Some(_) } if is_null => {
+                        "::core::option::Option::None".into()
+                    }
                     UnionShape::Many { null } => {
                         let name = self.union_enum(ty, ctx)?.expect("several branches");
-                        let Some(b) = branches
-                            .iter()
-                            .find(|b| !b.is_null() && evc_schema::validate_default(&self.schema.named, b, d).is_ok())
-                        else {
+                        let Some(b) = branches.iter().find(|b| {
+                            !b.is_null()
+                                && evc_schema::validate_default(&self.schema.named, b, d).is_ok()
+                        }) else {
                             return Ok(None);
                         };
                         let mut vname = self.variant_name(b);
                         // the enum may have renamed a clashing variant; look it up the same way
                         if let Some(n) = self.schema.named_of(b) {
-                            let dup = branches.iter().filter(|x| !x.is_null() && self.variant_name(x) == vname).count() > 1;
+                            let dup = branches
+                                .iter()
+                                .filter(|x| !x.is_null() && self.variant_name(x) == vname)
+                                .count()
+                                > 1;
                             if dup {
                                 vname = camel(&n.name.fullname().replace('.', "_"));
                             }
                         }
                         let vctx = ctx.with_hint(&vname);
-                        let Some(e) = self.default_expr(b, d, &vctx, true)? else { return Ok(None) };
+                        let Some(e) = self.default_expr(b, d, &vctx, true)? else {
+                            return Ok(None);
+                        };
                         let e = format!("{name}::{vname}({e})");
                         if null.is_some() {
                             format!("::core::option::Option::Some({e})")
@@ -826,11 +980,22 @@ impl<'a> Gen<'a> {
                     NamedKind::Fixed { size, logical, .. } => {
                         let b = latin1(d.as_str().unwrap_or_default());
                         match logical {
-                            None => format!("{}([{}])", self.path_to(&ctx.module, *id), b.iter().map(|x| format!("{x}u8")).collect::<Vec<_>>().join(", ")),
-                            Some(Logical::Decimal { scale, .. }) => {
-                                checked(format!("{C}::decimal_from({V}::Fixed({size}, {}), {scale})", bytes_lit(&b)))
-                            }
-                            Some(Logical::Duration) => checked(format!("{C}::duration_from({V}::Fixed(12, {}))", bytes_lit(&b))),
+                            None => format!(
+                                "{}([{}])",
+                                self.path_to(&ctx.module, *id),
+                                b.iter()
+                                    .map(|x| format!("{x}u8"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                            Some(Logical::Decimal { scale, .. }) => checked(format!(
+                                "{C}::decimal_from({V}::Fixed({size}, {}), {scale})",
+                                bytes_lit(&b)
+                            )),
+                            Some(Logical::Duration) => checked(format!(
+                                "{C}::duration_from({V}::Fixed(12, {}))",
+                                bytes_lit(&b)
+                            )),
                             Some(Logical::Uuid) => {
                                 let mut arr = [0u8; 16];
                                 arr.copy_from_slice(&b[..16.min(b.len())]);
@@ -844,14 +1009,21 @@ impl<'a> Gen<'a> {
                         let (module, rname) = self.names[id].clone();
                         let mut parts = Vec::new();
                         for f in fields {
-                            let fctx = Ctx { module: module.clone(), owner: Some(*id), hint: format!("{rname}{}", camel(&f.name)) };
+                            let fctx = Ctx {
+                                module: module.clone(),
+                                owner: Some(*id),
+                                hint: format!("{rname}{}", camel(&f.name)),
+                            };
                             let val = match (d.get(&f.name), &f.default) {
                                 (Some(x), _) => x.clone(),
                                 (None, Some(x)) => x.clone(),
                                 (None, None) => return Ok(None),
                             };
                             // expressions are written from the current module, so re-root the paths
-                            let fctx = Ctx { module: ctx.module.clone(), ..fctx };
+                            let fctx = Ctx {
+                                module: ctx.module.clone(),
+                                ..fctx
+                            };
                             match self.default_expr(&f.ty, &val, &fctx, true)? {
                                 Some(e) => parts.push(format!("{}: {e}", snake(&f.name))),
                                 None => return Ok(None),
@@ -869,23 +1041,38 @@ impl<'a> Gen<'a> {
         }))
     }
 
-    fn check_default(&self, err: Option<evc_avro::DecodeError>, n: &str) -> Result<(), CodegenError> {
+    fn check_default(
+        &self,
+        err: Option<evc_avro::DecodeError>,
+        n: &str,
+    ) -> Result<(), CodegenError> {
         match err {
             None => Ok(()),
-            Some(e) => Err(CodegenError::Unsupported(format!("default `{n}` cannot be represented: {e}"))),
+            Some(e) => Err(CodegenError::Unsupported(format!(
+                "default `{n}` cannot be represented: {e}"
+            ))),
         }
     }
 
     fn event_view(&mut self, ev: &EventInfo) -> Result<serde_json::Value, CodegenError> {
-        let rec = self.schema.root_named().expect("checked: an event is a record");
+        let rec = self
+            .schema
+            .root_named()
+            .expect("checked: an event is a record");
         let field = |name: &str| rec.fields().iter().find(|f| f.name == name);
         let pk = field(&ev.partition_key).ok_or_else(|| {
-            CodegenError::Unsupported(format!("`{}` has no partition key field `{}`", rec.name.fullname(), ev.partition_key))
+            CodegenError::Unsupported(format!(
+                "`{}` has no partition key field `{}`",
+                rec.name.fullname(),
+                ev.partition_key
+            ))
         })?;
         let pk_name = snake(&pk.name);
         let partition_key_expr = match (&pk.ty.kind, pk.ty.logical) {
             (TyKind::String, None) => format!("::core::clone::Clone::clone(&self.{pk_name})"),
-            (TyKind::String | TyKind::Int | TyKind::Long, _) => format!("::std::string::ToString::to_string(&self.{pk_name})"),
+            (TyKind::String | TyKind::Int | TyKind::Long, _) => {
+                format!("::std::string::ToString::to_string(&self.{pk_name})")
+            }
             _ => {
                 return Err(CodegenError::Unsupported(format!(
                     "partition key `{}` must be a string, uuid, int or long",
@@ -896,8 +1083,12 @@ impl<'a> Gen<'a> {
         let event_id_expr = ev.event_id_field.as_deref().and_then(field).and_then(|f| {
             let n = snake(&f.name);
             match (&f.ty.kind, f.ty.logical) {
-                (TyKind::String, Some(Logical::Uuid)) => Some(format!("::core::option::Option::Some(self.{n})")),
-                (TyKind::String, None) => Some(format!("::evc_avro::uuid::Uuid::parse_str(&self.{n}).ok()")),
+                (TyKind::String, Some(Logical::Uuid)) => {
+                    Some(format!("::core::option::Option::Some(self.{n})"))
+                }
+                (TyKind::String, None) => {
+                    Some(format!("::evc_avro::uuid::Uuid::parse_str(&self.{n}).ok()"))
+                }
                 _ => None,
             }
         });

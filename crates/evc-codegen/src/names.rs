@@ -1,10 +1,11 @@
 //! Avro names to Rust identifiers.
 
 const KEYWORDS: &[&str] = &[
-    "as", "break", "const", "continue", "else", "enum", "extern", "false", "fn", "for", "if", "impl", "in",
-    "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static", "struct", "trait",
-    "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn", "abstract", "become", "box",
-    "do", "final", "macro", "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen",
+    "as", "break", "const", "continue", "else", "enum", "extern", "false", "fn", "for", "if",
+    "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return", "static",
+    "struct", "trait", "true", "type", "unsafe", "use", "where", "while", "async", "await", "dyn",
+    "abstract", "become", "box", "do", "final", "macro", "override", "priv", "typeof", "unsized",
+    "virtual", "yield", "try", "gen",
 ];
 
 /// Keywords that cannot be raw identifiers.
@@ -57,7 +58,9 @@ pub fn snake(s: &str) -> String {
 
 /// `BANK_TRANSFER` → `BankTransfer`, `order_created` → `OrderCreated`; `OrderCreated` stays.
 pub fn camel(s: &str) -> String {
-    let already = s.chars().next().is_some_and(|c| c.is_uppercase()) && !s.contains('_') && s.chars().any(|c| c.is_lowercase());
+    let already = s.chars().next().is_some_and(|c| c.is_uppercase())
+        && !s.contains('_')
+        && s.chars().any(|c| c.is_lowercase());
     let out = if already {
         s.to_string()
     } else {
@@ -73,7 +76,11 @@ pub fn camel(s: &str) -> String {
             })
             .collect()
     };
-    let out = if out.is_empty() { "Empty".to_string() } else { out };
+    let out = if out.is_empty() {
+        "Empty".to_string()
+    } else {
+        out
+    };
     if out.starts_with(|c: char| c.is_numeric()) {
         format!("_{out}")
     } else {

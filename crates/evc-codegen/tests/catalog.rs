@@ -19,7 +19,11 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn file<'a>(files: &'a [evc_codegen::GeneratedFile], path: &str) -> &'a str {
-    &files.iter().find(|f| f.path == path).unwrap_or_else(|| panic!("no {path}")).contents
+    &files
+        .iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("no {path}"))
+        .contents
 }
 
 #[test]
@@ -29,9 +33,17 @@ fn adding_a_version_adds_a_module_and_moves_the_reexport() {
     copy_dir(&repo_schemas, dir.path());
     let templates = Templates::new();
 
-    let before = generate_catalog(&templates, &evc_catalog::Catalog::load(dir.path()).unwrap(), "schemas").unwrap();
+    let before = generate_catalog(
+        &templates,
+        &evc_catalog::Catalog::load(dir.path()).unwrap(),
+        "schemas",
+    )
+    .unwrap();
     let mod_rs = file(&before, "mod.rs");
-    assert!(mod_rs.contains("pub use order_created::v2::OrderCreated;"), "{mod_rs}");
+    assert!(
+        mod_rs.contains("pub use order_created::v2::OrderCreated;"),
+        "{mod_rs}"
+    );
     assert!(mod_rs.contains("pub enum OrderEvent {"), "{mod_rs}");
     assert!(!before.iter().any(|f| f.path == "order_created/v3.rs"));
 
@@ -43,13 +55,26 @@ fn adding_a_version_adds_a_module_and_moves_the_reexport() {
         1,
     );
     fs::write(dir.path().join("com.acme.orders/OrderCreated/v3.avsc"), v3).unwrap();
-    let after = generate_catalog(&templates, &evc_catalog::Catalog::load(dir.path()).unwrap(), "schemas").unwrap();
+    let after = generate_catalog(
+        &templates,
+        &evc_catalog::Catalog::load(dir.path()).unwrap(),
+        "schemas",
+    )
+    .unwrap();
     let mod_rs = file(&after, "mod.rs");
-    assert!(mod_rs.contains("pub use order_created::v3::OrderCreated;"), "{mod_rs}");
+    assert!(
+        mod_rs.contains("pub use order_created::v3::OrderCreated;"),
+        "{mod_rs}"
+    );
     assert!(mod_rs.contains("pub mod v3 {"), "{mod_rs}");
-    assert!(file(&after, "order_created/v3.rs").contains("pub coupon: ::core::option::Option<::std::string::String>"));
+    assert!(file(&after, "order_created/v3.rs")
+        .contains("pub coupon: ::core::option::Option<::std::string::String>"));
     // the older versions are generated exactly as before
-    for path in ["order_created/v1.rs", "order_created/v2.rs", "order_paid/v2.rs"] {
+    for path in [
+        "order_created/v1.rs",
+        "order_created/v2.rs",
+        "order_paid/v2.rs",
+    ] {
         assert_eq!(file(&before, path), file(&after, path), "{path} changed");
     }
 }
@@ -65,6 +90,10 @@ fn generated_code_is_byte_identical_across_runs() {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("../order-events/src/generated");
     for f in &a {
         let on_disk = fs::read_to_string(out.join(&f.path)).unwrap();
-        assert_eq!(on_disk, f.contents, "{} is stale: run `cargo xtask codegen`", f.path);
+        assert_eq!(
+            on_disk, f.contents,
+            "{} is stale: run `cargo xtask codegen`",
+            f.path
+        );
     }
 }

@@ -37,7 +37,11 @@ fn corpus_snapshots() {
 
 fn gen(text: &str) -> Result<String, evc_codegen::CodegenError> {
     let schema = evc_schema::Schema::parse(text).unwrap();
-    let opts = ModuleOptions { source: "t.avsc".into(), root_name: "t".into(), event: None };
+    let opts = ModuleOptions {
+        source: "t.avsc".into(),
+        root_name: "t".into(),
+        event: None,
+    };
     generate_module(&Templates::new(), &schema, &opts)
 }
 
@@ -48,22 +52,51 @@ fn what_cannot_be_generated_says_why() {
     let e = gen(r#"["null", {"type":"record","name":"A","fields":[]}, {"type":"record","name":"B","fields":[]}]"#)
         .unwrap_err()
         .to_string();
-    assert!(e.contains("a top-level union with `null` has no Rust type"), "{e}");
+    assert!(
+        e.contains("a top-level union with `null` has no Rust type"),
+        "{e}"
+    );
     let e = gen(r#"{"type":"record","name":"R","fields":[{"name":"aB","type":"int"},{"name":"a_b","type":"int"}]}"#)
         .unwrap_err()
         .to_string();
-    assert_eq!(e, "cannot generate Rust for this schema: fields of `R` collide as the Rust field `a_b`");
+    assert_eq!(
+        e,
+        "cannot generate Rust for this schema: fields of `R` collide as the Rust field `a_b`"
+    );
 }
 
 #[test]
 fn null_in_any_union_position_is_an_option() {
-    for (u, null_index, value_index) in [(r#"["null","string"]"#, 0, 1), (r#"["string","null"]"#, 1, 0)] {
-        let code = gen(&format!(r#"{{"type":"record","name":"R","fields":[{{"name":"a","type":{u}}}]}}"#)).unwrap();
-        assert!(code.contains("pub a: ::core::option::Option<::std::string::String>"), "{code}");
-        assert!(code.contains(&format!("::evc_avro::conv::option(&self.a, {null_index}, {value_index},")), "{code}");
+    for (u, null_index, value_index) in [
+        (r#"["null","string"]"#, 0, 1),
+        (r#"["string","null"]"#, 1, 0),
+    ] {
+        let code = gen(&format!(
+            r#"{{"type":"record","name":"R","fields":[{{"name":"a","type":{u}}}]}}"#
+        ))
+        .unwrap();
+        assert!(
+            code.contains("pub a: ::core::option::Option<::std::string::String>"),
+            "{code}"
+        );
+        assert!(
+            code.contains(&format!(
+                "::evc_avro::conv::option(&self.a, {null_index}, {value_index},"
+            )),
+            "{code}"
+        );
     }
-    let code = gen(r#"{"type":"record","name":"R","fields":[{"name":"a","type":["int","null","string"]}]}"#).unwrap();
+    let code = gen(
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":["int","null","string"]}]}"#,
+    )
+    .unwrap();
     assert!(code.contains("pub a: ::core::option::Option<RA>"), "{code}");
-    assert!(code.contains("Self::Int(e) => ::evc_avro::conv::union(0,"), "{code}");
-    assert!(code.contains("Self::String(e) => ::evc_avro::conv::union(2,"), "{code}");
+    assert!(
+        code.contains("Self::Int(e) => ::evc_avro::conv::union(0,"),
+        "{code}"
+    );
+    assert!(
+        code.contains("Self::String(e) => ::evc_avro::conv::union(2,"),
+        "{code}"
+    );
 }

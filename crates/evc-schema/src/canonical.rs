@@ -282,6 +282,9 @@ impl Schema {
             },
             _ => ty.logical,
         };
-        matches!(logical, Some(Logical::Decimal { .. } | Logical::BigDecimal | Logical::Duration))
+        matches!(
+            logical,
+            Some(Logical::Decimal { .. } | Logical::BigDecimal | Logical::Duration)
+        )
     }
 }

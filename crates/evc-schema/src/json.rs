@@ -285,10 +285,7 @@ impl Parser<'_> {
     fn enter(&mut self) -> Result<(), JsonError> {
         self.depth += 1;
         if self.depth > self.max_depth {
-            return Err(self.err(format!(
-                "JSON nested deeper than {} levels",
-                self.max_depth
-            )));
+            return Err(self.err(format!("JSON nested deeper than {} levels", self.max_depth)));
         }
         Ok(())
     }
@@ -471,7 +468,9 @@ impl Parser<'_> {
                             } else {
                                 hi
                             };
-                            out.push(char::from_u32(cp).ok_or_else(|| self.err("invalid \\u escape"))?);
+                            out.push(
+                                char::from_u32(cp).ok_or_else(|| self.err("invalid \\u escape"))?,
+                            );
                         }
                         _ => {
                             self.pos -= 1;
@@ -515,7 +514,10 @@ mod tests {
         let a = v.get("a").unwrap();
         assert_eq!(&text[a.span.start..a.span.end], "[1, 2.5, \"x\"]");
         assert_eq!(line_col(text, a.span.start), LineCol { line: 2, column: 8 });
-        assert_eq!(a.as_array().unwrap()[1].value, JsonValue::Number("2.5".into()));
+        assert_eq!(
+            a.as_array().unwrap()[1].value,
+            JsonValue::Number("2.5".into())
+        );
     }
 
     #[test]
@@ -557,7 +559,10 @@ mod tests {
     #[test]
     fn line_col_counts_chars() {
         let text = "é\n  x";
-        assert_eq!(line_col(text, text.len() - 1), LineCol { line: 2, column: 3 });
+        assert_eq!(
+            line_col(text, text.len() - 1),
+            LineCol { line: 2, column: 3 }
+        );
         assert_eq!(line_col(text, 2), LineCol { line: 1, column: 2 });
     }
 }

@@ -254,7 +254,9 @@ pub struct Schema {
 impl Schema {
     /// Looks a named type up by full name.
     pub fn lookup(&self, fullname: &str) -> Option<NamedId> {
-        self.named.iter().position(|n| n.name.fullname() == fullname)
+        self.named
+            .iter()
+            .position(|n| n.name.fullname() == fullname)
     }
 
     /// The named type behind `ty`, if it is one.

@@ -113,10 +113,7 @@ fn remap(ty: &Ty, map: &[NamedId]) -> Ty {
         TyKind::Named(id) => TyKind::Named(map[*id]),
         k => k.clone(),
     };
-    Ty {
-        kind,
-        ..ty.clone()
-    }
+    Ty { kind, ..ty.clone() }
 }
 
 impl Parser {
@@ -180,12 +177,16 @@ impl Parser {
                 } else if let Some(id) = self.resolve_ref(name, ns) {
                     TyKind::Named(id)
                 } else {
-                    let hint = if matches!(name.as_str(), "record" | "enum" | "fixed" | "array" | "map" | "error")
-                    {
+                    let hint = if matches!(
+                        name.as_str(),
+                        "record" | "enum" | "fixed" | "array" | "map" | "error"
+                    ) {
                         format!(" (`{name}` is a complex type: write it as an object, {{\"type\": \"{name}\", ...}})")
                     } else {
                         let full = match ns {
-                            Some(ns) if !name.contains('.') => format!(" (looked for `{ns}.{name}` and `{name}`)"),
+                            Some(ns) if !name.contains('.') => {
+                                format!(" (looked for `{ns}.{name}` and `{name}`)")
+                            }
                             _ => String::new(),
                         };
                         format!("{full}; named types must be defined before they are used")
@@ -227,7 +228,9 @@ impl Parser {
                         return Err(SchemaError::at(
                             b.span,
                             &bp,
-                            format!("duplicate `{key}` in union: a union may hold each type only once"),
+                            format!(
+                                "duplicate `{key}` in union: a union may hold each type only once"
+                            ),
                         ));
                     }
                     out.push(t);
@@ -251,16 +254,19 @@ impl Parser {
                         ));
                     }
                 }
-                let t = j.get("type").ok_or_else(|| {
-                    SchemaError::at(j.span, ptr, "schema object has no `type`")
-                })?;
+                let t = j
+                    .get("type")
+                    .ok_or_else(|| SchemaError::at(j.span, ptr, "schema object has no `type`"))?;
                 let tname = match &t.value {
                     JsonValue::String(s) => s.as_str(),
                     _ => {
                         return Err(SchemaError::at(
                             t.span,
                             ptr,
-                            format!("`type` must be a string naming the type, found {}", t.kind()),
+                            format!(
+                                "`type` must be a string naming the type, found {}",
+                                t.kind()
+                            ),
                         ))
                     }
                 };
@@ -341,11 +347,15 @@ impl Parser {
         ns: Option<&str>,
         ptr: &str,
     ) -> Result<(Name, Vec<Name>, Option<String>, Span), SchemaError> {
-        let name_j = j.get("name").ok_or_else(|| {
-            SchemaError::at(j.span, ptr, "named type has no `name`")
-        })?;
+        let name_j = j
+            .get("name")
+            .ok_or_else(|| SchemaError::at(j.span, ptr, "named type has no `name`"))?;
         let raw = name_j.as_str().ok_or_else(|| {
-            SchemaError::at(name_j.span, ptr, format!("`name` must be a string, found {}", name_j.kind()))
+            SchemaError::at(
+                name_j.span,
+                ptr,
+                format!("`name` must be a string, found {}", name_j.kind()),
+            )
         })?;
         let ns_attr = match j.get("namespace") {
             None => None,
@@ -382,9 +392,7 @@ impl Parser {
                 namespace: space.filter(|s| !s.is_empty()),
             }
         };
-        if !valid_name(&name.name)
-            || !name.namespace.as_deref().is_none_or(valid_namespace)
-        {
+        if !valid_name(&name.name) || !name.namespace.as_deref().is_none_or(valid_namespace) {
             return Err(SchemaError::at(
                 name_j.span,
                 ptr,
@@ -395,7 +403,10 @@ impl Parser {
             return Err(SchemaError::at(
                 name_j.span,
                 ptr,
-                format!("`{}` is a primitive type and cannot be redefined", name.name),
+                format!(
+                    "`{}` is a primitive type and cannot be redefined",
+                    name.name
+                ),
             ));
         }
         let full = name.fullname();
@@ -424,7 +435,11 @@ impl Parser {
                     }
                 };
                 if !valid_name(&an.name) || !an.namespace.as_deref().is_none_or(valid_namespace) {
-                    return Err(SchemaError::at(al.span, ptr, format!("invalid alias `{s}`")));
+                    return Err(SchemaError::at(
+                        al.span,
+                        ptr,
+                        format!("invalid alias `{s}`"),
+                    ));
                 }
                 aliases.push(an);
             }
@@ -450,13 +465,27 @@ impl Parser {
         }
     }
 
-    fn record(&mut self, j: &Json, ns: Option<&str>, ptr: &str, error: bool) -> Result<Ty, SchemaError> {
+    fn record(
+        &mut self,
+        j: &Json,
+        ns: Option<&str>,
+        ptr: &str,
+        error: bool,
+    ) -> Result<Ty, SchemaError> {
         let (name, aliases, doc, name_span) = self.define(j, ns, ptr)?;
         let fields_j = j.get("fields").ok_or_else(|| {
-            SchemaError::at(j.span, ptr, format!("record `{}` has no `fields`", name.fullname()))
+            SchemaError::at(
+                j.span,
+                ptr,
+                format!("record `{}` has no `fields`", name.fullname()),
+            )
         })?;
         let fields_arr = fields_j.as_array().ok_or_else(|| {
-            SchemaError::at(fields_j.span, ptr, format!("`fields` of `{}` must be an array", name.fullname()))
+            SchemaError::at(
+                fields_j.span,
+                ptr,
+                format!("`fields` of `{}` must be an array", name.fullname()),
+            )
         })?;
         let inner_ns = name.namespace.clone();
         // Register before the fields so that the record may refer to itself.
@@ -464,7 +493,10 @@ impl Parser {
             name: name.clone(),
             aliases,
             doc,
-            kind: NamedKind::Record { fields: Vec::new(), error },
+            kind: NamedKind::Record {
+                fields: Vec::new(),
+                error,
+            },
             span: j.span,
             name_span,
             pointer: ptr.to_string(),
@@ -474,17 +506,25 @@ impl Parser {
         for (i, fj) in fields_arr.iter().enumerate() {
             let fptr = format!("{ptr}/fields/{i}");
             if fj.as_object().is_none() {
-                return Err(SchemaError::at(fj.span, &fptr, format!("a field must be an object, found {}", fj.kind())));
+                return Err(SchemaError::at(
+                    fj.span,
+                    &fptr,
+                    format!("a field must be an object, found {}", fj.kind()),
+                ));
             }
             let mut seen = HashSet::new();
             for (k, _) in fj.as_object().unwrap_or_default() {
                 if !seen.insert(k.name.as_str()) {
-                    return Err(SchemaError::at(k.span, &fptr, format!("duplicate key `{}` in field", k.name)));
+                    return Err(SchemaError::at(
+                        k.span,
+                        &fptr,
+                        format!("duplicate key `{}` in field", k.name),
+                    ));
                 }
             }
-            let fname_j = fj.get("name").ok_or_else(|| {
-                SchemaError::at(fj.span, &fptr, "field has no `name`")
-            })?;
+            let fname_j = fj
+                .get("name")
+                .ok_or_else(|| SchemaError::at(fj.span, &fptr, "field has no `name`"))?;
             let fname = fname_j.as_str().ok_or_else(|| {
                 SchemaError::at(fname_j.span, &fptr, "field `name` must be a string")
             })?;
@@ -492,7 +532,11 @@ impl Parser {
                 return Err(SchemaError::at(fname_j.span, &fptr, format!("invalid field name `{fname}`: a name starts with a letter or `_` and holds only letters, digits and `_`")));
             }
             if fields.iter().any(|f| f.name == fname) {
-                return Err(SchemaError::at(fname_j.span, &fptr, format!("field `{fname}` appears twice in `{}`", name.fullname())));
+                return Err(SchemaError::at(
+                    fname_j.span,
+                    &fptr,
+                    format!("field `{fname}` appears twice in `{}`", name.fullname()),
+                ));
             }
             let tj = fj.get("type").ok_or_else(|| {
                 SchemaError::at(fj.span, &fptr, format!("field `{fname}` has no `type`"))
@@ -501,10 +545,14 @@ impl Parser {
             let default = fj.get("default").cloned();
             if let Some(d) = &default {
                 if let Err(why) = validate_default(&self.named, &ty, d) {
-                    return Err(SchemaError::at(d.span, &format!("{fptr}/default"), format!(
-                        "invalid default for field `{fname}` of type {}: {why}",
-                        describe(&self.named, &ty)
-                    )));
+                    return Err(SchemaError::at(
+                        d.span,
+                        &format!("{fptr}/default"),
+                        format!(
+                            "invalid default for field `{fname}` of type {}: {why}",
+                            describe(&self.named, &ty)
+                        ),
+                    ));
                 }
             }
             let order = match fj.get("order") {
@@ -513,16 +561,30 @@ impl Parser {
                     Some("ascending") => Order::Ascending,
                     Some("descending") => Order::Descending,
                     Some("ignore") => Order::Ignore,
-                    _ => return Err(SchemaError::at(o.span, &fptr, "`order` must be \"ascending\", \"descending\" or \"ignore\"")),
+                    _ => {
+                        return Err(SchemaError::at(
+                            o.span,
+                            &fptr,
+                            "`order` must be \"ascending\", \"descending\" or \"ignore\"",
+                        ))
+                    }
                 },
             };
             let mut faliases = Vec::new();
             if let Some(a) = fj.get("aliases") {
-                let arr = a.as_array().ok_or_else(|| SchemaError::at(a.span, &fptr, "`aliases` must be an array of strings"))?;
+                let arr = a.as_array().ok_or_else(|| {
+                    SchemaError::at(a.span, &fptr, "`aliases` must be an array of strings")
+                })?;
                 for al in arr {
-                    let s = al.as_str().ok_or_else(|| SchemaError::at(al.span, &fptr, "`aliases` must be an array of strings"))?;
+                    let s = al.as_str().ok_or_else(|| {
+                        SchemaError::at(al.span, &fptr, "`aliases` must be an array of strings")
+                    })?;
                     if !valid_name(s) {
-                        return Err(SchemaError::at(al.span, &fptr, format!("invalid field alias `{s}`")));
+                        return Err(SchemaError::at(
+                            al.span,
+                            &fptr,
+                            format!("invalid field alias `{s}`"),
+                        ));
                     }
                     faliases.push(s.to_string());
                 }
@@ -546,26 +608,55 @@ impl Parser {
     fn enumeration(&mut self, j: &Json, ns: Option<&str>, ptr: &str) -> Result<Ty, SchemaError> {
         let (name, aliases, doc, name_span) = self.define(j, ns, ptr)?;
         let sj = j.get("symbols").ok_or_else(|| {
-            SchemaError::at(j.span, ptr, format!("enum `{}` has no `symbols`", name.fullname()))
+            SchemaError::at(
+                j.span,
+                ptr,
+                format!("enum `{}` has no `symbols`", name.fullname()),
+            )
         })?;
-        let arr = sj.as_array().ok_or_else(|| SchemaError::at(sj.span, ptr, "`symbols` must be an array of strings"))?;
+        let arr = sj.as_array().ok_or_else(|| {
+            SchemaError::at(sj.span, ptr, "`symbols` must be an array of strings")
+        })?;
         let mut symbols: Vec<String> = Vec::with_capacity(arr.len());
         for (i, s) in arr.iter().enumerate() {
-            let sym = s.as_str().ok_or_else(|| SchemaError::at(s.span, &format!("{ptr}/symbols/{i}"), "`symbols` must be an array of strings"))?;
+            let sym = s.as_str().ok_or_else(|| {
+                SchemaError::at(
+                    s.span,
+                    &format!("{ptr}/symbols/{i}"),
+                    "`symbols` must be an array of strings",
+                )
+            })?;
             if !valid_name(sym) {
                 return Err(SchemaError::at(s.span, &format!("{ptr}/symbols/{i}"), format!("invalid enum symbol `{sym}`: a symbol starts with a letter or `_` and holds only letters, digits and `_`")));
             }
             if symbols.iter().any(|x| x == sym) {
-                return Err(SchemaError::at(s.span, &format!("{ptr}/symbols/{i}"), format!("duplicate enum symbol `{sym}`")));
+                return Err(SchemaError::at(
+                    s.span,
+                    &format!("{ptr}/symbols/{i}"),
+                    format!("duplicate enum symbol `{sym}`"),
+                ));
             }
             symbols.push(sym.to_string());
         }
         let default = match j.get("default") {
             None => None,
             Some(d) => {
-                let sym = d.as_str().ok_or_else(|| SchemaError::at(d.span, ptr, "enum `default` must be a string naming a symbol"))?;
+                let sym = d.as_str().ok_or_else(|| {
+                    SchemaError::at(
+                        d.span,
+                        ptr,
+                        "enum `default` must be a string naming a symbol",
+                    )
+                })?;
                 if !symbols.iter().any(|s| s == sym) {
-                    return Err(SchemaError::at(d.span, ptr, format!("enum default `{sym}` is not one of the symbols of `{}`", name.fullname())));
+                    return Err(SchemaError::at(
+                        d.span,
+                        ptr,
+                        format!(
+                            "enum default `{sym}` is not one of the symbols of `{}`",
+                            name.fullname()
+                        ),
+                    ));
                 }
                 Some(sym.to_string())
             }
@@ -586,18 +677,28 @@ impl Parser {
     fn fixed(&mut self, j: &Json, ns: Option<&str>, ptr: &str) -> Result<Ty, SchemaError> {
         let (name, aliases, doc, name_span) = self.define(j, ns, ptr)?;
         let sj = j.get("size").ok_or_else(|| {
-            SchemaError::at(j.span, ptr, format!("fixed `{}` has no `size`", name.fullname()))
+            SchemaError::at(
+                j.span,
+                ptr,
+                format!("fixed `{}` has no `size`", name.fullname()),
+            )
         })?;
         let size = sj
             .as_i64()
             .filter(|n| *n >= 0 && *n <= i32::MAX as i64)
-            .ok_or_else(|| SchemaError::at(sj.span, ptr, "fixed `size` must be a non-negative integer"))? as usize;
+            .ok_or_else(|| {
+                SchemaError::at(sj.span, ptr, "fixed `size` must be a non-negative integer")
+            })? as usize;
         let (logical, ignored_logical) = logical_for(j, &TyKind::Bytes, Some(size));
         let id = self.register(Named {
             name,
             aliases,
             doc,
-            kind: NamedKind::Fixed { size, logical, ignored_logical },
+            kind: NamedKind::Fixed {
+                size,
+                logical,
+                ignored_logical,
+            },
             span: j.span,
             name_span,
             pointer: ptr.to_string(),
@@ -627,7 +728,11 @@ fn describe(named: &[Named], ty: &Ty) -> String {
 }
 
 /// Reads a logical type annotation. `fixed_size` is `Some` when the underlying type is fixed.
-fn logical_for(j: &Json, kind: &TyKind, fixed_size: Option<usize>) -> (Option<Logical>, Option<IgnoredLogical>) {
+fn logical_for(
+    j: &Json,
+    kind: &TyKind,
+    fixed_size: Option<usize>,
+) -> (Option<Logical>, Option<IgnoredLogical>) {
     let Some(lj) = j.get("logicalType") else {
         return (None, None);
     };
@@ -635,7 +740,7 @@ fn logical_for(j: &Json, kind: &TyKind, fixed_size: Option<usize>) -> (Option<Lo
         return (
             None,
             Some(IgnoredLogical {
-                logical_type: format!("{}", lj.kind()),
+                logical_type: lj.kind().to_string(),
                 reason: "`logicalType` must be a string".into(),
                 span: lj.span,
             }),
@@ -669,12 +774,16 @@ fn logical_for(j: &Json, kind: &TyKind, fixed_size: Option<usize>) -> (Option<Lo
                 Some(_) => return ignore("decimal `scale` must be a non-negative integer".into()),
             };
             if scale > precision {
-                return ignore(format!("decimal scale {scale} is greater than its precision {precision}"));
+                return ignore(format!(
+                    "decimal scale {scale} is greater than its precision {precision}"
+                ));
             }
             if let Some(size) = fixed_size {
                 let max = max_decimal_digits(size);
                 if precision as u64 > max {
-                    return ignore(format!("fixed({size}) cannot hold {precision} decimal digits (at most {max})"));
+                    return ignore(format!(
+                        "fixed({size}) cannot hold {precision} decimal digits (at most {max})"
+                    ));
                 }
             }
             Logical::Decimal { precision, scale }
@@ -696,10 +805,13 @@ fn logical_for(j: &Json, kind: &TyKind, fixed_size: Option<usize>) -> (Option<Lo
         "duration" if fixed_size == Some(12) => Logical::Duration,
         "big-decimal" => return ignore(on("bytes")),
         "date" | "time-millis" => return ignore(on("int")),
-        "time-micros" | "timestamp-millis" | "timestamp-micros" | "timestamp-nanos"
-        | "local-timestamp-millis" | "local-timestamp-micros" | "local-timestamp-nanos" => {
-            return ignore(on("long"))
-        }
+        "time-micros"
+        | "timestamp-millis"
+        | "timestamp-micros"
+        | "timestamp-nanos"
+        | "local-timestamp-millis"
+        | "local-timestamp-micros"
+        | "local-timestamp-nanos" => return ignore(on("long")),
         "duration" => return ignore(on("fixed(12)")),
         _ => return ignore(format!("unknown logical type `{lt}`")),
     };
@@ -752,7 +864,9 @@ pub fn validate_default(named: &[Named], ty: &Ty, d: &Json) -> Result<(), String
             _ => bad("an array"),
         },
         TyKind::Map(values) => match &d.value {
-            JsonValue::Object(m) => m.iter().try_for_each(|(_, x)| validate_default(named, values, x)),
+            JsonValue::Object(m) => m
+                .iter()
+                .try_for_each(|(_, x)| validate_default(named, values, x)),
             _ => bad("an object"),
         },
         TyKind::Union(branches) => {

@@ -11,7 +11,9 @@ fn err(text: &str) -> (String, String) {
 
 #[test]
 fn primitives_parse_in_both_forms() {
-    for p in ["null", "boolean", "int", "long", "float", "double", "bytes", "string"] {
+    for p in [
+        "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+    ] {
         let a = Schema::parse(&format!("\"{p}\"")).unwrap();
         let b = Schema::parse(&format!("{{\"type\": \"{p}\"}}")).unwrap();
         assert_eq!(a.canonical_form(), format!("\"{p}\""));
@@ -46,17 +48,27 @@ fn pointers_and_spans_locate_every_type() {
     let b = &s.root_named().unwrap().fields()[1];
     assert_eq!(b.pointer, "/fields/1");
     assert_eq!(b.ty.pointer, "/fields/1/type");
-    let TyKind::Union(branches) = &b.ty.kind else { panic!() };
+    let TyKind::Union(branches) = &b.ty.kind else {
+        panic!()
+    };
     assert_eq!(branches[1].pointer, "/fields/1/type/1");
-    let TyKind::Array(items) = &branches[1].kind else { panic!() };
+    let TyKind::Array(items) = &branches[1].kind else {
+        panic!()
+    };
     assert_eq!(items.pointer, "/fields/1/type/1/items");
     assert_eq!(line_col(text, items.span.start).to_string(), "3:54");
 }
 
 #[test]
 fn recursion_is_allowed_through_the_record_being_defined() {
-    let s = Schema::parse(r#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}"#).unwrap();
-    assert_eq!(s.canonical_form(), r#"{"name":"L","type":"record","fields":[{"name":"next","type":["null","L"]}]}"#);
+    let s = Schema::parse(
+        r#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        s.canonical_form(),
+        r#"{"name":"L","type":"record","fields":[{"name":"next","type":["null","L"]}]}"#
+    );
 }
 
 #[test]
@@ -75,17 +87,53 @@ fn logical_types_valid_and_ignored() {
     )
     .unwrap();
     let f = s.root_named().unwrap().fields();
-    assert_eq!(f[0].ty.logical, Some(Logical::Decimal { precision: 4, scale: 2 }));
-    assert!(matches!(s.named[1].kind, NamedKind::Fixed { logical: Some(Logical::Uuid), .. }));
-    assert!(matches!(s.named[2].kind, NamedKind::Fixed { logical: Some(Logical::Duration), .. }));
+    assert_eq!(
+        f[0].ty.logical,
+        Some(Logical::Decimal {
+            precision: 4,
+            scale: 2
+        })
+    );
+    assert!(matches!(
+        s.named[1].kind,
+        NamedKind::Fixed {
+            logical: Some(Logical::Uuid),
+            ..
+        }
+    ));
+    assert!(matches!(
+        s.named[2].kind,
+        NamedKind::Fixed {
+            logical: Some(Logical::Duration),
+            ..
+        }
+    ));
     assert_eq!(f[3].ty.logical, Some(Logical::Date));
     // invalid or unknown logical types are ignored, as the specification requires, but remembered
     assert_eq!(f[4].ty.logical, None);
-    assert_eq!(f[4].ty.ignored_logical.as_ref().unwrap().reason, "decimal scale 3 is greater than its precision 2");
-    assert_eq!(f[5].ty.ignored_logical.as_ref().unwrap().reason, "`timestamp-millis` applies to long only");
-    assert_eq!(f[6].ty.ignored_logical.as_ref().unwrap().reason, "unknown logical type `made-up`");
-    let NamedKind::Fixed { ignored_logical: Some(i), .. } = &s.named[3].kind else { panic!() };
-    assert_eq!(i.reason, "fixed(2) cannot hold 5 decimal digits (at most 4)");
+    assert_eq!(
+        f[4].ty.ignored_logical.as_ref().unwrap().reason,
+        "decimal scale 3 is greater than its precision 2"
+    );
+    assert_eq!(
+        f[5].ty.ignored_logical.as_ref().unwrap().reason,
+        "`timestamp-millis` applies to long only"
+    );
+    assert_eq!(
+        f[6].ty.ignored_logical.as_ref().unwrap().reason,
+        "unknown logical type `made-up`"
+    );
+    let NamedKind::Fixed {
+        ignored_logical: Some(i),
+        ..
+    } = &s.named[3].kind
+    else {
+        panic!()
+    };
+    assert_eq!(
+        i.reason,
+        "fixed(2) cannot hold 5 decimal digits (at most 4)"
+    );
 }
 
 #[test]
@@ -128,7 +176,10 @@ fn json_nesting_limit_is_an_error() {
 #[test]
 fn union_default_may_match_any_branch() {
     // Avro Java (1.11+) accepts a default matching any branch of the union.
-    Schema::parse(r#"{"type":"record","name":"R","fields":[{"name":"a","type":["null","int"],"default":3}]}"#).unwrap();
+    Schema::parse(
+        r#"{"type":"record","name":"R","fields":[{"name":"a","type":["null","int"],"default":3}]}"#,
+    )
+    .unwrap();
 }
 
 #[test]
@@ -138,7 +189,10 @@ fn canonical_form_strips_and_orders() {
             "doc":"x","aliases":["Q"],"name":"R","namespace":"n","type":"error"}"#,
     )
     .unwrap();
-    assert_eq!(s.canonical_form(), r#"{"name":"n.R","type":"record","fields":[{"name":"a","type":"int"}]}"#);
+    assert_eq!(
+        s.canonical_form(),
+        r#"{"name":"n.R","type":"record","fields":[{"name":"a","type":"int"}]}"#
+    );
 }
 
 /// Fingerprints from the Avro specification's test data are not in the spec itself, so compare
@@ -154,7 +208,9 @@ fn fingerprints_match_apache_avro() {
         r#"{"type":"record","name":"L","fields":[{"name":"next","type":["null","L"]}]}"#,
     ] {
         let ours = Schema::parse(text).unwrap().fingerprint();
-        let theirs = apache_avro::Schema::parse_str(text).unwrap().fingerprint::<Rabin>();
+        let theirs = apache_avro::Schema::parse_str(text)
+            .unwrap()
+            .fingerprint::<Rabin>();
         assert_eq!(ours.to_le_bytes().to_vec(), theirs.bytes, "{text}");
     }
     // The empty input's fingerprint is the algorithm's seed.
@@ -168,7 +224,10 @@ fn lowered_json_is_accepted_by_apache_avro() {
            {"name":"p","type":{"type":"bytes","logicalType":"decimal","precision":4,"scale":2},"default":"\u0001"}]}"#,
     )
     .unwrap();
-    assert!(apache_avro::Schema::parse(&s.to_json()).is_err(), "apache-avro 0.21 rejects `error` as written");
+    assert!(
+        apache_avro::Schema::parse(&s.to_json()).is_err(),
+        "apache-avro 0.21 rejects `error` as written"
+    );
     let lowered = apache_avro::Schema::parse(&s.to_apache_avro_json()).unwrap();
     assert!(matches!(lowered, apache_avro::Schema::Record(_)));
     // the same reader-relevant content: the canonical forms agree
