@@ -25,6 +25,12 @@ pub struct Diagnostic {
     pub position: Option<LineCol>,
     /// The usual fix.
     pub help: Option<String>,
+    /// The registry subject it concerns, if any.
+    pub subject: Option<String>,
+    /// The schema version it concerns, if any.
+    pub version: Option<u32>,
+    /// JSON pointer into the schema, if it is about a schema node.
+    pub location: Option<String>,
 }
 
 impl Diagnostic {
@@ -37,6 +43,9 @@ impl Diagnostic {
             span: None,
             position: None,
             help: None,
+            subject: None,
+            version: None,
+            location: None,
         }
     }
 
@@ -56,6 +65,19 @@ impl Diagnostic {
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    /// Names the subject and version the diagnostic is about.
+    pub fn for_version(mut self, subject: &str, version: u32) -> Self {
+        self.subject = Some(subject.to_string());
+        self.version = Some(version);
+        self
+    }
+
+    /// The JSON pointer of the schema node it is about.
+    pub fn with_location(mut self, pointer: impl Into<String>) -> Self {
+        self.location = Some(pointer.into());
         self
     }
 }

@@ -94,7 +94,9 @@ mod report;
 
 pub use check::{check, is_compatible};
 pub use evc_schema::json::Span;
-pub use mode::{check_mode, Direction, Mode, ModeError, ModeIncompatibility, ParseModeError};
+pub use mode::{
+    check_mode, check_mode_all, Direction, Mode, ModeError, ModeIncompatibility, ParseModeError,
+};
 pub use report::{
     AmbiguousField, AvroType, CheckError, Detail, Incompatibility, IncompatibilityKind,
     ParseKindError,

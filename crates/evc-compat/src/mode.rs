@@ -287,6 +287,47 @@ pub fn check_mode<S: Borrow<Schema>>(
     Ok(Vec::new())
 }
 
+/// Like [`check_mode`], but never stops early: every existing version the mode covers is
+/// checked (newest first) and every incompatibility with each is returned. This is what a
+/// review gate wants; the verdict (empty or not) is the same as [`check_mode`]'s.
+///
+/// ```
+/// use evc_compat::{check_mode_all, Mode};
+/// use evc_schema::Schema;
+///
+/// let v1 = Schema::parse(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#).unwrap();
+/// let v2 = Schema::parse(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#).unwrap();
+/// let v3 = Schema::parse(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"string"}]}"#).unwrap();
+/// let all = check_mode_all(Mode::BackwardTransitive, &v3, &[&v1, &v2]).unwrap();
+/// assert_eq!(all.iter().map(|m| m.existing_index).collect::<Vec<_>>(), [1, 0]);
+/// ```
+pub fn check_mode_all<S: Borrow<Schema>>(
+    mode: Mode,
+    new: &Schema,
+    existing: &[S],
+) -> Result<Vec<ModeIncompatibility>, ModeError> {
+    if mode == Mode::None || existing.is_empty() {
+        return Ok(Vec::new());
+    }
+    let newest_first = (0..existing.len()).rev();
+    let against: Vec<usize> = if mode.is_transitive() {
+        newest_first.collect()
+    } else {
+        newest_first.take(1).collect()
+    };
+    let mut found = Vec::new();
+    for index in against {
+        let old = existing[index].borrow();
+        if mode.checks_forward() {
+            found.extend(one_way(Direction::Forward, index, old, new)?);
+        }
+        if mode.checks_backward() {
+            found.extend(one_way(Direction::Backward, index, new, old)?);
+        }
+    }
+    Ok(found)
+}
+
 fn one_way(
     direction: Direction,
     existing_index: usize,

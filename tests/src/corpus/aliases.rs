@@ -110,7 +110,7 @@ impl ::evc_avro::AvroValue for Kind {
 }
 
 impl ::evc_avro::AvroSchema for Renamed {
-    const SCHEMA_JSON: &'static str = r#"{"aliases":["corpus.OldName","legacy.Name"],"fields":[{"aliases":["old_field"],"name":"new_field","order":"descending","type":"string"},{"name":"kind","order":"ignore","type":{"aliases":["corpus.OldKind"],"name":"Kind","symbols":["A","B"],"type":"enum"}}],"name":"Renamed","namespace":"corpus","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Renamed","namespace":"corpus","aliases":["corpus.OldName","legacy.Name"],"fields":[{"name":"new_field","type":"string","aliases":["old_field"],"order":"descending"},{"name":"kind","type":{"type":"enum","name":"Kind","aliases":["corpus.OldKind"],"symbols":["A","B"]},"order":"ignore"}]}"#;
     const FULL_NAME: &'static str = "corpus.Renamed";
     const FINGERPRINT: u64 = 0x232eb8e7032845d4;
 

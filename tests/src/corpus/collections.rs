@@ -127,7 +127,7 @@ impl ::evc_avro::AvroValue for Entry {
 }
 
 impl ::evc_avro::AvroSchema for Collections {
-    const SCHEMA_JSON: &'static str = r#"{"fields":[{"name":"tags","type":{"items":"string","type":"array"}},{"name":"counts","type":{"type":"map","values":"long"}},{"name":"matrix","type":{"items":{"items":"double","type":"array"},"type":"array"}},{"name":"blobs","type":{"type":"map","values":"bytes"}},{"name":"entries","type":{"items":{"type":"map","values":{"fields":[{"name":"k","type":"string"}],"name":"Entry","type":"record"}},"type":"array"}}],"name":"Collections","namespace":"corpus","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Collections","namespace":"corpus","fields":[{"name":"tags","type":{"type":"array","items":"string"}},{"name":"counts","type":{"type":"map","values":"long"}},{"name":"matrix","type":{"type":"array","items":{"type":"array","items":"double"}}},{"name":"blobs","type":{"type":"map","values":"bytes"}},{"name":"entries","type":{"type":"array","items":{"type":"map","values":{"type":"record","name":"Entry","fields":[{"name":"k","type":"string"}]}}}}]}"#;
     const FULL_NAME: &'static str = "corpus.Collections";
     const FINGERPRINT: u64 = 0x890ef8cc224bfd58;
 

@@ -55,7 +55,7 @@ impl ::evc_avro::AvroValue for Documented {
 }
 
 impl ::evc_avro::AvroSchema for Documented {
-    const SCHEMA_JSON: &'static str = r#"{"doc":"First line.\n\nSecond paragraph with `code` and *emphasis*.","fields":[{"doc":"One line.","name":"a","type":"int"},{"doc":"Line one\nline two","name":"b","type":"string"}],"name":"Documented","namespace":"corpus","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Documented","namespace":"corpus","doc":"First line.\n\nSecond paragraph with `code` and *emphasis*.","fields":[{"name":"a","type":"int","doc":"One line."},{"name":"b","type":"string","doc":"Line one\nline two"}]}"#;
     const FULL_NAME: &'static str = "corpus.Documented";
     const FINGERPRINT: u64 = 0x7c9faac4cdef8ad9;
 

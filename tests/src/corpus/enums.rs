@@ -217,7 +217,7 @@ impl ::evc_avro::AvroValue for Status {
 }
 
 impl ::evc_avro::AvroSchema for Enums {
-    const SCHEMA_JSON: &'static str = r#"{"fields":[{"name":"suit","type":{"doc":"A card suit.","name":"Suit","symbols":["SPADES","HEARTS","DIAMONDS","CLUBS"],"type":"enum"}},{"default":"DONE","name":"status","type":{"default":"unknown","name":"Status","symbols":["unknown","in_progress","DONE","Self"],"type":"enum"}},{"name":"history","type":{"items":"corpus.Status","type":"array"}}],"name":"Enums","namespace":"corpus","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Enums","namespace":"corpus","fields":[{"name":"suit","type":{"type":"enum","name":"Suit","doc":"A card suit.","symbols":["SPADES","HEARTS","DIAMONDS","CLUBS"]}},{"name":"status","type":{"type":"enum","name":"Status","symbols":["unknown","in_progress","DONE","Self"],"default":"unknown"},"default":"DONE"},{"name":"history","type":{"type":"array","items":"corpus.Status"}}]}"#;
     const FULL_NAME: &'static str = "corpus.Enums";
     const FINGERPRINT: u64 = 0xe500d8c1b77d79f3;
 

@@ -50,7 +50,7 @@ impl ::evc_avro::AvroValue for Failure {
 }
 
 impl ::evc_avro::AvroSchema for Failure {
-    const SCHEMA_JSON: &'static str = r#"{"doc":"An Avro `error` is a record in every respect but the keyword.","fields":[{"name":"code","type":"int"},{"name":"message","type":"string"}],"name":"Failure","namespace":"corpus","type":"error"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"error","name":"Failure","namespace":"corpus","doc":"An Avro `error` is a record in every respect but the keyword.","fields":[{"name":"code","type":"int"},{"name":"message","type":"string"}]}"#;
     const FULL_NAME: &'static str = "corpus.Failure";
     const FINGERPRINT: u64 = 0xf370b9c03c2e807e;
 

@@ -132,7 +132,7 @@ impl ::evc_avro::AvroValue for Nothing {
 }
 
 impl ::evc_avro::AvroSchema for Fixeds {
-    const SCHEMA_JSON: &'static str = r#"{"fields":[{"name":"md5","type":{"doc":"An MD5 digest.","name":"Md5","size":16,"type":"fixed"}},{"name":"key","type":{"name":"Key64","size":64,"type":"fixed"}},{"name":"empty","type":{"name":"Nothing","size":0,"type":"fixed"}},{"name":"maybe","type":["null","corpus.Md5"]}],"name":"Fixeds","namespace":"corpus","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Fixeds","namespace":"corpus","fields":[{"name":"md5","type":{"type":"fixed","name":"Md5","doc":"An MD5 digest.","size":16}},{"name":"key","type":{"type":"fixed","name":"Key64","size":64}},{"name":"empty","type":{"type":"fixed","name":"Nothing","size":0}},{"name":"maybe","type":["null","corpus.Md5"]}]}"#;
     const FULL_NAME: &'static str = "corpus.Fixeds";
     const FINGERPRINT: u64 = 0xb7aeb175ecb189fc;
 

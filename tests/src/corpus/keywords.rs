@@ -111,7 +111,7 @@ impl ::evc_avro::AvroValue for Keywords {
 }
 
 impl ::evc_avro::AvroSchema for Keywords {
-    const SCHEMA_JSON: &'static str = r#"{"fields":[{"name":"type","type":"string"},{"name":"match","type":"int"},{"name":"self","type":"boolean"},{"name":"fn","type":"long"},{"name":"async","type":"double"},{"name":"crate","type":"string"},{"name":"camelCase","type":"int"},{"name":"HTTPStatus","type":"int"}],"name":"Keywords","namespace":"corpus","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Keywords","namespace":"corpus","fields":[{"name":"type","type":"string"},{"name":"match","type":"int"},{"name":"self","type":"boolean"},{"name":"fn","type":"long"},{"name":"async","type":"double"},{"name":"crate","type":"string"},{"name":"camelCase","type":"int"},{"name":"HTTPStatus","type":"int"}]}"#;
     const FULL_NAME: &'static str = "corpus.Keywords";
     const FINGERPRINT: u64 = 0xadd2da7e651fd788;
 

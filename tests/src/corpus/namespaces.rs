@@ -172,7 +172,7 @@ impl ::evc_avro::AvroValue for Plain {
 }
 
 impl ::evc_avro::AvroSchema for Holder {
-    const SCHEMA_JSON: &'static str = r#"{"fields":[{"name":"mine","type":{"fields":[{"name":"value","type":"long"}],"name":"Id","type":"record"}},{"name":"theirs","type":{"fields":[{"name":"value","type":"string"},{"name":"back","type":["null","corpus.ns.Id"]}],"name":"Id","namespace":"other.system","type":"record"}},{"name":"nowhere","type":{"fields":[{"name":"x","type":"int"}],"name":"Plain","namespace":"","type":"record"}},{"name":"either","type":["corpus.ns.Id","other.system.Id"]}],"name":"Holder","namespace":"corpus.ns","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Holder","namespace":"corpus.ns","fields":[{"name":"mine","type":{"type":"record","name":"Id","fields":[{"name":"value","type":"long"}]}},{"name":"theirs","type":{"type":"record","name":"Id","namespace":"other.system","fields":[{"name":"value","type":"string"},{"name":"back","type":["null","corpus.ns.Id"]}]}},{"name":"nowhere","type":{"type":"record","name":"Plain","namespace":"","fields":[{"name":"x","type":"int"}]}},{"name":"either","type":["corpus.ns.Id","other.system.Id"]}]}"#;
     const FULL_NAME: &'static str = "corpus.ns.Holder";
     const FINGERPRINT: u64 = 0xb378924607f76d06;
 

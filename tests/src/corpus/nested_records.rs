@@ -132,7 +132,7 @@ impl ::evc_avro::AvroValue for Leaf {
 }
 
 impl ::evc_avro::AvroSchema for Outer {
-    const SCHEMA_JSON: &'static str = r#"{"fields":[{"name":"inner","type":{"fields":[{"name":"leaf","type":{"fields":[{"name":"value","type":"string"}],"name":"Leaf","type":"record"}}],"name":"Inner","type":"record"}},{"name":"again","type":"corpus.nested.Inner"},{"name":"leaves","type":{"items":"corpus.nested.Leaf","type":"array"}}],"name":"Outer","namespace":"corpus.nested","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Outer","namespace":"corpus.nested","fields":[{"name":"inner","type":{"type":"record","name":"Inner","fields":[{"name":"leaf","type":{"type":"record","name":"Leaf","fields":[{"name":"value","type":"string"}]}}]}},{"name":"again","type":"corpus.nested.Inner"},{"name":"leaves","type":{"type":"array","items":"corpus.nested.Leaf"}}]}"#;
     const FULL_NAME: &'static str = "corpus.nested.Outer";
     const FINGERPRINT: u64 = 0x1d68f5c888153e82;
 

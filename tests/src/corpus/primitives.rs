@@ -113,7 +113,7 @@ impl ::evc_avro::AvroValue for Primitives {
 }
 
 impl ::evc_avro::AvroSchema for Primitives {
-    const SCHEMA_JSON: &'static str = r#"{"doc":"Every primitive type.","fields":[{"name":"nothing","type":"null"},{"name":"flag","type":"boolean"},{"name":"small","type":"int"},{"name":"big","type":"long"},{"name":"ratio","type":"float"},{"name":"precise","type":"double"},{"name":"blob","type":"bytes"},{"name":"text","type":"string"},{"name":"wrapped","type":"int"}],"name":"Primitives","namespace":"corpus","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Primitives","namespace":"corpus","doc":"Every primitive type.","fields":[{"name":"nothing","type":"null"},{"name":"flag","type":"boolean"},{"name":"small","type":"int"},{"name":"big","type":"long"},{"name":"ratio","type":"float"},{"name":"precise","type":"double"},{"name":"blob","type":"bytes"},{"name":"text","type":"string"},{"name":"wrapped","type":"int"}]}"#;
     const FULL_NAME: &'static str = "corpus.Primitives";
     const FINGERPRINT: u64 = 0x0bd0297c082278af;
 

@@ -41,7 +41,7 @@ impl ::evc_avro::AvroValue for TopUnion {
 }
 
 impl ::evc_avro::AvroSchema for TopUnion {
-    const SCHEMA_JSON: &'static str = r#"[{"fields":[{"name":"lives","type":"int"}],"name":"Cat","namespace":"corpus.pets","type":"record"},{"fields":[{"name":"good","type":"boolean"}],"name":"Dog","namespace":"corpus.pets","type":"record"}]"#;
+    const SCHEMA_JSON: &'static str = r#"[{"type":"record","name":"Cat","namespace":"corpus.pets","fields":[{"name":"lives","type":"int"}]},{"type":"record","name":"Dog","namespace":"corpus.pets","fields":[{"name":"good","type":"boolean"}]}]"#;
     const FULL_NAME: &'static str = "union[corpus.pets.Cat, corpus.pets.Dog]";
     const FINGERPRINT: u64 = 0x3ef3d3383ae61d31;
 

@@ -354,7 +354,7 @@ impl ::evc_avro::AvroValue for Point {
 }
 
 impl ::evc_avro::AvroSchema for Unions {
-    const SCHEMA_JSON: &'static str = r#"{"fields":[{"name":"null_first","type":["null","string"]},{"name":"null_last","type":["string","null"]},{"name":"null_middle","type":["int","null","string"]},{"name":"no_null","type":["int","string",{"fields":[{"name":"x","type":"int"},{"name":"y","type":"int"}],"name":"Point","type":"record"}]},{"name":"only_null","type":["null"]},{"name":"single","type":["long"]},{"name":"in_array","type":{"items":["null","boolean","double"],"type":"array"}},{"name":"in_map","type":{"type":"map","values":["corpus.Point","string"]}},{"name":"containers","type":["null",{"items":"int","type":"array"},{"type":"map","values":"int"}]}],"name":"Unions","namespace":"corpus","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Unions","namespace":"corpus","fields":[{"name":"null_first","type":["null","string"]},{"name":"null_last","type":["string","null"]},{"name":"null_middle","type":["int","null","string"]},{"name":"no_null","type":["int","string",{"type":"record","name":"Point","fields":[{"name":"x","type":"int"},{"name":"y","type":"int"}]}]},{"name":"only_null","type":["null"]},{"name":"single","type":["long"]},{"name":"in_array","type":{"type":"array","items":["null","boolean","double"]}},{"name":"in_map","type":{"type":"map","values":["corpus.Point","string"]}},{"name":"containers","type":["null",{"type":"array","items":"int"},{"type":"map","values":"int"}]}]}"#;
     const FULL_NAME: &'static str = "corpus.Unions";
     const FINGERPRINT: u64 = 0x74de5859c0d982da;
 

@@ -85,7 +85,7 @@ impl ::evc_avro::AvroValue for OrderCreated {
 }
 
 impl ::evc_avro::AvroSchema for OrderCreated {
-    const SCHEMA_JSON: &'static str = r#"{"doc":"A customer opened a new order. It holds no items yet.","fields":[{"doc":"Unique id of this event, for deduplication.","name":"event_id","type":{"logicalType":"uuid","type":"string"}},{"doc":"The order; also the partition key.","name":"order_id","type":{"logicalType":"uuid","type":"string"}},{"doc":"When it happened (UTC).","name":"occurred_at","type":{"logicalType":"timestamp-millis","type":"long"}},{"doc":"Who placed the order.","name":"customer_id","type":"string"},{"doc":"ISO 4217 code every amount of the order is in, e.g. EUR.","name":"currency","type":"string"}],"name":"OrderCreated","namespace":"com.acme.orders","type":"record"}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"OrderCreated","namespace":"com.acme.orders","doc":"A customer opened a new order. It holds no items yet.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event, for deduplication."},{"name":"order_id","type":{"type":"string","logicalType":"uuid"},"doc":"The order; also the partition key."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When it happened (UTC)."},{"name":"customer_id","type":"string","doc":"Who placed the order."},{"name":"currency","type":"string","doc":"ISO 4217 code every amount of the order is in, e.g. EUR."}]}"#;
     const FULL_NAME: &'static str = "com.acme.orders.OrderCreated";
     const FINGERPRINT: u64 = 0x7bc24a1a9107417a;
 

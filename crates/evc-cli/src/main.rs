@@ -1,0 +1,151 @@
+//! `evc`: event contracts from the command line.
+//!
+//! Exit codes (every subcommand): 0 success or compatible, 1 a check failed (incompatible,
+//! drift, lint errors), 2 bad input (unreadable file, invalid schema or config, bad arguments).
+
+mod check;
+mod compat;
+mod render;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "evc",
+    version,
+    about = "Event contracts: Avro schemas as a governed contract between services"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Output format.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Format {
+    /// rustc-style, with the schema snippet and a caret under the offending text.
+    Text,
+    /// One JSON object.
+    Json,
+    /// GitHub Actions workflow commands (`::error file=...,line=...::message`).
+    Github,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check Avro compatibility: a writer against a reader, or a new schema against existing
+    /// versions (oldest first) under a Confluent mode.
+    Compat {
+        /// The schema data is written with.
+        #[arg(long, requires = "reader", conflicts_with_all = ["mode", "new"])]
+        writer: Option<PathBuf>,
+        /// The schema data is read with.
+        #[arg(long, requires = "writer")]
+        reader: Option<PathBuf>,
+        /// NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL, FULL_TRANSITIVE.
+        #[arg(long, requires = "new")]
+        mode: Option<String>,
+        /// The new schema.
+        #[arg(long, requires = "mode")]
+        new: Option<PathBuf>,
+        /// Existing versions, oldest first.
+        existing: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
+    /// The pull-request gate: lint rules, every subject's history under its mode, append-only
+    /// versions (with --against), fresh generated code.
+    Check {
+        /// The schema directory (holding evc.toml).
+        #[arg(long, default_value = "schemas")]
+        root: PathBuf,
+        /// A git ref to compare published versions with, e.g. origin/main.
+        #[arg(long)]
+        against: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+        /// Skip the generated-code freshness check (it needs rustfmt).
+        #[arg(long)]
+        no_generated: bool,
+    },
+    /// Load and validate the schema directory and list its events, versions and subjects.
+    Schemas {
+        /// The schema directory (holding evc.toml).
+        #[arg(long, default_value = "schemas")]
+        root: PathBuf,
+    },
+}
+
+/// Exit status of a command that ran to the end.
+pub enum Outcome {
+    Ok,
+    Failed,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Schemas { root } => schemas(&root),
+        Command::Compat {
+            writer,
+            reader,
+            mode,
+            new,
+            existing,
+            format,
+        } => compat::run(writer, reader, mode, new, existing, format),
+        Command::Check {
+            root,
+            against,
+            format,
+            no_generated,
+        } => check::run(root, against, format, no_generated),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Loads the catalog, printing every problem rustc-style; `Err` (exit 2) when it is invalid.
+pub fn load_catalog(root: &Path) -> anyhow::Result<evc_catalog::Catalog> {
+    evc_catalog::Catalog::load(root).map_err(|d| {
+        let mut sources = render::Sources::default();
+        for x in &d.0 {
+            eprint!("{}", render::render(x, &x.file, &mut sources));
+        }
+        anyhow::anyhow!("{} problem(s) in {}", d.0.len(), root.display())
+    })
+}
+
+fn schemas(root: &Path) -> anyhow::Result<Outcome> {
+    let catalog = load_catalog(root)?;
+    for topic in catalog.topics() {
+        println!("topic {topic}");
+        for e in catalog.topic_events(topic) {
+            println!(
+                "  {}  v{}  subject {}  {}  key {}",
+                e.fullname,
+                e.latest().number,
+                e.subject,
+                e.compatibility,
+                e.partition_key
+            );
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,294 @@
+//! Lint rules: each has an id, is documented here, and can be switched off in `evc.toml`
+//! (`[lint] disable = ["field-doc"]`).
+
+use evc_catalog::{Catalog, Diagnostic, Event, Version};
+use evc_schema::{Logical, NamedKind, Ty, TyKind};
+
+/// Every rule: (id, what it asks for).
+pub const RULES: &[(&str, &str)] = &[
+    ("record-name-case", "record, enum and fixed names are UpperCamelCase"),
+    ("field-name-case", "field names are snake_case"),
+    ("enum-symbol-case", "enum symbols are UPPER_SNAKE_CASE"),
+    ("record-doc", "every record, enum and fixed has a `doc`"),
+    ("field-doc", "every field has a `doc`"),
+    ("envelope", "every event has the envelope: the event id (uuid string) and the occurrence time (timestamp-millis or -micros)"),
+    ("default-after-v1", "every field added after v1 has a default, so old data stays readable"),
+    ("no-float-money", "money-like fields (amount, price, total, cost, ...) are never float or double"),
+    ("nested-namespace", "named types inside an event schema live in the event's namespace or below it"),
+    ("ignored-logical-type", "no logical type is invalid or unknown (readers silently ignore it)"),
+];
+
+const MONEY_WORDS: &[&str] = &[
+    "amount", "price", "total", "cost", "fee", "money", "balance", "tax", "subtotal", "discount",
+    "refund", "payment", "charge", "revenue",
+];
+
+fn is_upper_camel(s: &str) -> bool {
+    s.chars().next().is_some_and(|c| c.is_uppercase()) && !s.contains('_')
+}
+
+fn is_snake(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+}
+
+fn is_upper_snake(s: &str) -> bool {
+    !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn to_snake(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn is_money_name(name: &str) -> bool {
+    let snake = to_snake(name);
+    snake.split('_').any(|w| MONEY_WORDS.contains(&w))
+}
+
+fn is_float(ty: &Ty) -> bool {
+    match &ty.kind {
+        TyKind::Float | TyKind::Double => true,
+        TyKind::Union(bs) => bs.iter().any(is_float),
+        TyKind::Array(i) | TyKind::Map(i) => is_float(i),
+        _ => false,
+    }
+}
+
+/// Runs the enabled rules over every version of every event.
+pub fn lint(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
+    let disabled = &catalog.config.lint.disable;
+    let on = |id: &str| !disabled.iter().any(|d| d == id);
+    for ev in &catalog.events {
+        for (i, v) in ev.versions.iter().enumerate() {
+            lint_version(catalog, ev, &ev.versions[..i], v, &on, out);
+        }
+    }
+}
+
+fn lint_version(
+    catalog: &Catalog,
+    ev: &Event,
+    earlier: &[Version],
+    v: &Version,
+    on: &dyn Fn(&str) -> bool,
+    out: &mut Vec<Diagnostic>,
+) {
+    let s = &v.schema;
+    let diag = |code: &str, msg: String, span: evc_schema::json::Span| {
+        Diagnostic::error(code, &v.path, msg)
+            .at(&v.text, span)
+            .for_version(&ev.subject, v.number)
+    };
+    for n in s.named.iter().filter(|n| !n.external) {
+        let full = n.name.fullname();
+        if on("record-name-case") && !is_upper_camel(&n.name.name) {
+            out.push(
+                diag(
+                    "record-name-case",
+                    format!(
+                        "{} name `{}` is not UpperCamelCase",
+                        n.kind_name(),
+                        n.name.name
+                    ),
+                    n.name_span,
+                )
+                .with_location(&n.pointer),
+            );
+        }
+        if on("record-doc") && n.doc.as_deref().is_none_or(|d| d.trim().is_empty()) {
+            out.push(
+                diag(
+                    "record-doc",
+                    format!("{} `{full}` has no doc", n.kind_name()),
+                    n.name_span,
+                )
+                .with_location(&n.pointer)
+                .with_help(format!(
+                    "add \"doc\": \"...\" saying what a `{}` is",
+                    n.name.name
+                )),
+            );
+        }
+        if on("nested-namespace") {
+            let ns = n.name.namespace.clone().unwrap_or_default();
+            if ns != ev.namespace && !ns.starts_with(&format!("{}.", ev.namespace)) {
+                out.push(
+                    diag(
+                        "nested-namespace",
+                        format!(
+                            "`{full}` is outside the event's namespace `{}`",
+                            ev.namespace
+                        ),
+                        n.name_span,
+                    )
+                    .with_location(&n.pointer),
+                );
+            }
+        }
+        match &n.kind {
+            NamedKind::Enum { symbols, .. } if on("enum-symbol-case") => {
+                for sym in symbols.iter().filter(|x| !is_upper_snake(x)) {
+                    out.push(
+                        diag(
+                            "enum-symbol-case",
+                            format!("enum symbol `{sym}` of `{full}` is not UPPER_SNAKE_CASE"),
+                            n.span,
+                        )
+                        .with_location(format!("{}/symbols", n.pointer)),
+                    );
+                }
+            }
+            NamedKind::Fixed {
+                ignored_logical: Some(il),
+                ..
+            } if on("ignored-logical-type") => {
+                out.push(
+                    diag(
+                        "ignored-logical-type",
+                        format!(
+                            "logical type `{}` on `{full}` is ignored: {}",
+                            il.logical_type, il.reason
+                        ),
+                        il.span,
+                    )
+                    .with_location(&n.pointer),
+                );
+            }
+            NamedKind::Record { fields, .. } => {
+                for f in fields {
+                    if on("field-name-case") && !is_snake(&f.name) {
+                        out.push(
+                            diag(
+                                "field-name-case",
+                                format!("field `{}` of `{full}` is not snake_case", f.name),
+                                f.name_span,
+                            )
+                            .with_location(&f.pointer)
+                            .with_help(format!("name it `{}`", to_snake(&f.name))),
+                        );
+                    }
+                    if on("field-doc") && f.doc.as_deref().is_none_or(|d| d.trim().is_empty()) {
+                        out.push(
+                            diag(
+                                "field-doc",
+                                format!("field `{}` of `{full}` has no doc", f.name),
+                                f.name_span,
+                            )
+                            .with_location(&f.pointer),
+                        );
+                    }
+                    if on("no-float-money") && is_money_name(&f.name) && is_float(&f.ty) {
+                        out.push(
+                            diag("no-float-money", format!("money-like field `{}` of `{full}` is a floating-point number, which cannot hold cents exactly", f.name), f.ty.span)
+                                .with_location(&f.ty.pointer)
+                                .with_help("use integer minor units (long) with a currency, or {\"type\": \"bytes\", \"logicalType\": \"decimal\", ...}"),
+                        );
+                    }
+                    if on("ignored-logical-type") {
+                        walk(&f.ty, &mut |t| {
+                            if let Some(il) = &t.ignored_logical {
+                                out.push(
+                                    diag(
+                                        "ignored-logical-type",
+                                        format!(
+                                            "logical type `{}` in field `{}` is ignored: {}",
+                                            il.logical_type, f.name, il.reason
+                                        ),
+                                        il.span,
+                                    )
+                                    .with_location(&t.pointer),
+                                );
+                            }
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    // rules about the top-level record
+    let Some(root) = s.root_named() else { return };
+    if on("envelope") {
+        let env = &catalog.config.envelope;
+        let field = |name: &str| root.fields().iter().find(|f| f.name == name);
+        match field(&env.event_id) {
+            None => out.push(diag("envelope", format!("event `{}` has no `{}` field", ev.fullname, env.event_id), root.name_span).with_help(format!("add {{\"name\": \"{}\", \"type\": {{\"type\": \"string\", \"logicalType\": \"uuid\"}}}}", env.event_id))),
+            Some(f) if !(matches!(f.ty.kind, TyKind::String) && f.ty.logical == Some(Logical::Uuid)) => {
+                out.push(diag("envelope", format!("`{}` must be a uuid string, found {}", f.name, f.ty.describe(s)), f.ty.span).with_location(&f.ty.pointer));
+            }
+            _ => {}
+        }
+        match field(&env.occurred_at) {
+            None => out.push(diag("envelope", format!("event `{}` has no `{}` field", ev.fullname, env.occurred_at), root.name_span).with_help(format!("add {{\"name\": \"{}\", \"type\": {{\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}}}}", env.occurred_at))),
+            Some(f) if !matches!(f.ty.logical, Some(Logical::TimestampMillis | Logical::TimestampMicros)) => {
+                out.push(diag("envelope", format!("`{}` must be a timestamp-millis or timestamp-micros long, found {}", f.name, f.ty.describe(s)), f.ty.span).with_location(&f.ty.pointer));
+            }
+            _ => {}
+        }
+    }
+    if on("default-after-v1") && !earlier.is_empty() {
+        for f in root.fields() {
+            let existed = earlier.iter().any(|e| {
+                e.schema.root_named().is_some_and(|r| {
+                    r.fields()
+                        .iter()
+                        .any(|g| g.name == f.name || f.aliases.contains(&g.name))
+                })
+            });
+            if !existed && f.default.is_none() {
+                out.push(
+                    diag("default-after-v1", format!("field `{}` is new in v{} and has no default", f.name, v.number), f.name_span)
+                        .with_location(&f.pointer)
+                        .with_help(format!("add a default to field `{}` (e.g. make it [\"null\", ...] with \"default\": null)", f.name)),
+                );
+            }
+        }
+    }
+}
+
+fn walk(ty: &Ty, f: &mut dyn FnMut(&Ty)) {
+    f(ty);
+    match &ty.kind {
+        TyKind::Array(i) | TyKind::Map(i) => walk(i, f),
+        TyKind::Union(bs) => bs.iter().for_each(|b| walk(b, f)),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_rules() {
+        assert!(
+            is_upper_camel("OrderCreated")
+                && !is_upper_camel("orderCreated")
+                && !is_upper_camel("Order_Created")
+        );
+        assert!(is_snake("order_id") && !is_snake("orderId") && !is_snake("1x"));
+        assert!(is_upper_snake("BANK_TRANSFER") && !is_upper_snake("Card"));
+        assert!(
+            is_money_name("totalAmount")
+                && is_money_name("unit_price")
+                && !is_money_name("quantity")
+                && !is_money_name("taxonomy")
+        );
+        assert_eq!(to_snake("totalAmount"), "total_amount");
+    }
+}
