@@ -123,7 +123,9 @@ impl Schema {
         }
     }
 
-    /// The schema as JSON with every attribute kept (docs, defaults, aliases, logical types).
+    /// The schema as JSON with every attribute of the model kept (docs, defaults, aliases, order,
+    /// logical types; custom properties are not part of the model). Named types imported from
+    /// referenced schemas are written as references by full name.
     pub fn to_json(&self) -> Value {
         self.write_json(false)
     }
@@ -185,7 +187,10 @@ impl Schema {
             ),
             TyKind::Named(id) => {
                 let n = &self.named[*id];
-                if !seen.insert(*id) {
+                // Types imported from referenced schemas are written by name, so the text parses
+                // again alongside its references; apache-avro gets them inline (it has no
+                // notion of references).
+                if !seen.insert(*id) || (n.external && !lower) {
                     return json!(n.name.fullname());
                 }
                 let mut m = Map::new();

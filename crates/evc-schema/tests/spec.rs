@@ -234,3 +234,29 @@ fn lowered_json_is_accepted_by_apache_avro() {
     let back = Schema::parse(&serde_json::to_string(&s.to_apache_avro_json()).unwrap()).unwrap();
     assert_eq!(back.canonical_form(), s.canonical_form());
 }
+
+#[test]
+fn references_are_written_by_name_and_inlined_for_apache_avro() {
+    let money = Schema::parse(r#"{"type":"record","name":"Money","namespace":"m","fields":[{"name":"cents","type":"long"}]}"#).unwrap();
+    let opts = evc_schema::ParseOptions {
+        references: vec![&money],
+        ..Default::default()
+    };
+    let order = Schema::parse_with(
+        r#"{"type":"record","name":"Order","fields":[{"name":"total","type":"m.Money"}]}"#,
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(
+        serde_json::to_string(&order.to_json()).unwrap(),
+        r#"{"type":"record","name":"Order","fields":[{"name":"total","type":"m.Money"}]}"#
+    );
+    // it parses again with its references
+    Schema::parse_with(&serde_json::to_string(&order.to_json()).unwrap(), &opts).unwrap();
+    // inlined for apache-avro, and the canonical form includes the referenced type
+    apache_avro::Schema::parse(&order.to_apache_avro_json()).unwrap();
+    assert_eq!(
+        order.canonical_form(),
+        r#"{"name":"Order","type":"record","fields":[{"name":"total","type":{"name":"m.Money","type":"record","fields":[{"name":"cents","type":"long"}]}}]}"#
+    );
+}

@@ -1,0 +1,446 @@
+//! evc's Confluent-compatible schema registry server.
+//!
+//! **Owns:** the registry server: the Confluent Schema Registry REST API (same paths, JSON shapes,
+//! content types and error codes as Confluent's, so its clients work unchanged), the rules for
+//! ids, versions, soft/hard deletes, compatibility levels and modes, and the storage backends:
+//! an embedded SQLite file (`sqlite://PATH`, nothing to install), a throwaway in-memory store
+//! (`memory`), and PostgreSQL (`postgres://...`), which several server processes can share.
+//!
+//! **Does not own:** the Avro rules: parsing and canonical forms are `evc-schema`'s,
+//! compatibility decisions are `evc-compat`'s; the registry client; the `evc registry serve`
+//! command line (it calls [`serve`]).
+//!
+//! Only Avro schemas are stored; PROTOBUF and JSON submissions answer 42201.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), evc_registry::Error> {
+//! use evc_registry::{ServerConfig, StorageUrl};
+//! let config = ServerConfig::new("127.0.0.1:8081".parse().unwrap(), StorageUrl::parse("sqlite://registry.db")?);
+//! evc_registry::serve(config).await
+//! # }
+//! ```
+//!
+//! In-process (tests, tools): [`spawn`] binds (port 0 is fine) and answers a [`RunningServer`];
+//! or build the [`Registry`] and mount [`router`] yourself.
+
+mod canon;
+mod compat;
+mod db;
+mod error;
+mod http;
+mod registry;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use axum::http::HeaderMap;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use canon::Reference;
+pub use compat::{CompatLevel, Mode};
+pub use error::Error;
+pub use http::router;
+pub use registry::Registry;
+
+/// The content type of every answer.
+pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
+
+/// Where the registry keeps its data.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StorageUrl {
+    /// SQLite in memory: gone when the server stops.
+    Memory,
+    /// A SQLite database file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL database. `schema` (from a `schema=NAME` URL parameter) puts the tables in
+    /// that PostgreSQL schema, created if missing; otherwise the connection's default.
+    Postgres { url: String, schema: Option<String> },
+}
+
+impl StorageUrl {
+    /// Parses `memory`, `sqlite://PATH` (`sqlite:///abs/path` for an absolute path) or
+    /// `postgres://user@host:port/db[?schema=NAME&...]`.
+    pub fn parse(s: &str) -> Result<StorageUrl, Error> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("memory") || s == "sqlite::memory:" {
+            return Ok(StorageUrl::Memory);
+        }
+        if let Some(rest) = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or("");
+            if path.is_empty() {
+                return Err(Error::Config(format!(
+                    "`{s}` names no file: write sqlite://PATH"
+                )));
+            }
+            return Ok(StorageUrl::Sqlite(PathBuf::from(path)));
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            let (base, query) = match s.split_once('?') {
+                Some((b, q)) => (b, Some(q)),
+                None => (s, None),
+            };
+            let mut schema = None;
+            let mut kept = Vec::new();
+            for pair in query.into_iter().flat_map(|q| q.split('&')) {
+                match pair.split_once('=') {
+                    Some(("schema", v)) => {
+                        let valid = !v.is_empty()
+                            && v.len() <= 63
+                            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                            && !v.starts_with(|c: char| c.is_ascii_digit());
+                        if !valid {
+                            return Err(Error::Config(format!(
+                                "invalid PostgreSQL schema name `{v}`: use letters, digits and `_`"
+                            )));
+                        }
+                        schema = Some(v.to_string());
+                    }
+                    _ if !pair.is_empty() => kept.push(pair),
+                    _ => {}
+                }
+            }
+            let url = if kept.is_empty() {
+                base.to_string()
+            } else {
+                format!("{base}?{}", kept.join("&"))
+            };
+            return Ok(StorageUrl::Postgres { url, schema });
+        }
+        Err(Error::Config(format!(
+            "unknown storage `{s}`: use memory, sqlite://PATH or postgres://..."
+        )))
+    }
+}
+
+impl FromStr for StorageUrl {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        StorageUrl::parse(s)
+    }
+}
+
+impl fmt::Display for StorageUrl {
+    /// Shows the URL with any password hidden.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageUrl::Memory => f.write_str("memory"),
+            StorageUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
+            StorageUrl::Postgres { url, schema } => {
+                let shown = match (url.find("://"), url.find('@')) {
+                    (Some(i), Some(at)) if at > i => {
+                        let creds = &url[i + 3..at];
+                        match creds.split_once(':') {
+                            Some((user, _)) => format!("{}{user}:***{}", &url[..i + 3], &url[at..]),
+                            None => url.clone(),
+                        }
+                    }
+                    _ => url.clone(),
+                };
+                f.write_str(&shown)?;
+                if let Some(s) = schema {
+                    write!(f, " (schema {s})")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl fmt::Debug for StorageUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StorageUrl({self})")
+    }
+}
+
+/// Size limits on requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body; larger answers HTTP 413.
+    pub max_body_bytes: usize,
+    /// Largest schema text; larger answers 42201.
+    pub max_schema_bytes: usize,
+    /// Deepest JSON nesting of a schema (at most 128); deeper answers 42201.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 4 * 1024 * 1024,
+            max_schema_bytes: 2 * 1024 * 1024,
+            max_depth: 64,
+        }
+    }
+}
+
+impl Limits {
+    /// The limits made safe: depth within 1..=128 (parsers recurse once per level).
+    fn clamped(mut self) -> Limits {
+        self.max_depth = self.max_depth.clamp(1, evc_schema::json::DEFAULT_MAX_DEPTH);
+        self.max_body_bytes = self.max_body_bytes.max(1024);
+        self
+    }
+}
+
+/// Basic-auth users. When configured, every route but `/health` needs valid credentials.
+#[derive(Clone)]
+pub struct BasicAuth {
+    users: HashMap<String, [u8; 32]>,
+}
+
+impl BasicAuth {
+    /// Reads `user:password` lines (blank lines and `#` comments are skipped).
+    pub fn parse(text: &str) -> Result<BasicAuth, Error> {
+        let mut users = HashMap::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.split_once(':') {
+                Some((user, password)) if !user.is_empty() => {
+                    users.insert(user.to_string(), Sha256::digest(password.as_bytes()).into());
+                }
+                _ => {
+                    return Err(Error::Config(format!(
+                        "basic-auth users, line {}: expected `user:password`",
+                        n + 1
+                    )))
+                }
+            }
+        }
+        if users.is_empty() {
+            return Err(Error::Config("basic-auth: no users given".into()));
+        }
+        Ok(BasicAuth { users })
+    }
+
+    /// Reads users from a file of `user:password` lines.
+    pub fn from_file(path: &Path) -> Result<BasicAuth, Error> {
+        BasicAuth::parse(&std::fs::read_to_string(path)?)
+    }
+
+    /// Reads users from an environment variable holding `user:password` lines.
+    pub fn from_env(var: &str) -> Result<BasicAuth, Error> {
+        let text = std::env::var(var)
+            .map_err(|_| Error::Config(format!("environment variable {var} is not set")))?;
+        BasicAuth::parse(&text)
+    }
+
+    /// The user names.
+    pub fn users(&self) -> impl Iterator<Item = &str> {
+        self.users.keys().map(String::as_str)
+    }
+
+    pub(crate) fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some((user, password)) = http::basic_credentials(headers) else {
+            return false;
+        };
+        let given: [u8; 32] = Sha256::digest(password.as_bytes()).into();
+        self.users.get(&user).is_some_and(|want| {
+            // compare every byte (no early exit)
+            want.iter()
+                .zip(given.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+        })
+    }
+}
+
+impl fmt::Debug for BasicAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut users: Vec<&str> = self.users().collect();
+        users.sort_unstable();
+        f.debug_struct("BasicAuth").field("users", &users).finish()
+    }
+}
+
+/// Everything the server needs.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free port; see [`spawn`]).
+    pub listen: SocketAddr,
+    pub storage: StorageUrl,
+    /// Basic-auth users; `None` serves without authentication.
+    pub auth: Option<BasicAuth>,
+    /// Refuse every write (42205), whatever the mode says.
+    pub read_only: bool,
+    pub limits: Limits,
+}
+
+impl ServerConfig {
+    /// A configuration with no auth, writes allowed and default limits.
+    pub fn new(listen: SocketAddr, storage: StorageUrl) -> ServerConfig {
+        ServerConfig {
+            listen,
+            storage,
+            auth: None,
+            read_only: false,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub async fn serve(config: ServerConfig) -> Result<(), Error> {
+    serve_with_shutdown(config, shutdown_signal()).await
+}
+
+/// Runs the server until `shutdown` completes, then finishes the requests in flight.
+pub async fn serve_with_shutdown<F>(config: ServerConfig, shutdown: F) -> Result<(), Error>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let registry = Registry::open(&config).await?;
+    let listener = TcpListener::bind(config.listen).await?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        storage = %config.storage,
+        read_only = config.read_only,
+        auth = config.auth.is_some(),
+        "schema registry listening"
+    );
+    let result = axum::serve(listener, router(registry.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await;
+    registry.close().await;
+    tracing::info!("schema registry stopped");
+    Ok(result?)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+/// A server running in this process (see [`spawn`]).
+pub struct RunningServer {
+    addr: SocketAddr,
+    registry: Registry,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://ADDR`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Stops accepting, finishes the requests in flight, closes the storage.
+    pub async fn stop(mut self) -> Result<(), Error> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        let result = (&mut self.task).await;
+        self.registry.close().await;
+        match result {
+            Ok(r) => Ok(r?),
+            Err(e) => Err(Error::Io(std::io::Error::other(e))),
+        }
+    }
+}
+
+/// Opens the storage, binds `config.listen` and serves in a background task.
+pub async fn spawn(config: ServerConfig) -> Result<RunningServer, Error> {
+    let registry = Registry::open(&config).await?;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    let (tx, rx) = oneshot::channel::<()>();
+    let app = router(registry.clone());
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await
+    });
+    tracing::info!(%addr, storage = %config.storage, "schema registry listening");
+    Ok(RunningServer {
+        addr,
+        registry,
+        shutdown: Some(tx),
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_urls() {
+        assert_eq!(StorageUrl::parse("memory").unwrap(), StorageUrl::Memory);
+        assert_eq!(
+            StorageUrl::parse("sqlite://data/reg.db").unwrap(),
+            StorageUrl::Sqlite("data/reg.db".into())
+        );
+        assert_eq!(
+            StorageUrl::parse("sqlite:///tmp/reg.db").unwrap(),
+            StorageUrl::Sqlite("/tmp/reg.db".into())
+        );
+        assert_eq!(
+            StorageUrl::parse("postgres://u:pw@h:5432/db?schema=reg_1&sslmode=disable").unwrap(),
+            StorageUrl::Postgres {
+                url: "postgres://u:pw@h:5432/db?sslmode=disable".into(),
+                schema: Some("reg_1".into())
+            }
+        );
+        let shown = StorageUrl::parse("postgres://u:pw@h/db")
+            .unwrap()
+            .to_string();
+        assert_eq!(shown, "postgres://u:***@h/db");
+        assert!(StorageUrl::parse("postgres://h/db?schema=a;drop").is_err());
+        assert!(StorageUrl::parse("mysql://h/db").is_err());
+        assert!(StorageUrl::parse("sqlite://").is_err());
+    }
+
+    #[test]
+    fn basic_auth_file() {
+        let a = BasicAuth::parse("# users\nalice:s3cret:with:colons\n\nbob:pw\n").unwrap();
+        let mut users: Vec<_> = a.users().collect();
+        users.sort();
+        assert_eq!(users, ["alice", "bob"]);
+        assert!(BasicAuth::parse("nocolon").is_err());
+        assert!(BasicAuth::parse("# nothing\n").is_err());
+        let mut h = HeaderMap::new();
+        use base64::Engine as _;
+        let token = base64::engine::general_purpose::STANDARD.encode("alice:s3cret:with:colons");
+        h.insert("authorization", format!("Basic {token}").parse().unwrap());
+        assert!(a.allows(&h));
+        let bad = base64::engine::general_purpose::STANDARD.encode("alice:wrong");
+        h.insert("authorization", format!("Basic {bad}").parse().unwrap());
+        assert!(!a.allows(&h));
+    }
+}
