@@ -52,6 +52,10 @@ fn main() -> ExitCode {
 /// Prepares the machine, then runs `cargo test --workspace` (extra arguments are passed on).
 fn test(extra: &[String]) -> ExitCode {
     let root = workspace_root();
+    if let Err(e) = prepare(&root) {
+        eprintln!("error: preparing the test machine: {e}");
+        return ExitCode::from(2);
+    }
     let mut cmd =
         std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&root).args(["test", "--workspace"]);
@@ -260,4 +264,64 @@ fn sync(
         }
     }
     Ok(fresh)
+}
+
+fn run(cmd: &mut std::process::Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let status = cmd.status().map_err(|e| format!("{shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn succeeds(cmd: &mut std::process::Command) -> bool {
+    cmd.stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Installs what the suites need and is not on a fresh machine. Idempotent and quick when done.
+fn prepare(root: &Path) -> Result<(), String> {
+    use std::process::Command;
+    let interop = root.join("tests/interop");
+    // Python peers: confluent-kafka and fastavro, in a virtualenv under target/.
+    let venv = root.join("target/interop/venv");
+    let py = venv.join("bin/python");
+    if !succeeds(Command::new(&py).args(["-c", "import confluent_kafka, fastavro"])) {
+        println!(
+            "xtask: installing the Python interop clients into {}",
+            venv.display()
+        );
+        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        run(Command::new(venv.join("bin/pip"))
+            .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
+            .arg(interop.join("requirements.txt")))?;
+    }
+    // npm peer: @kafkajs/confluent-schema-registry, from the committed lock file.
+    if !interop
+        .join("node_modules/@kafkajs/confluent-schema-registry")
+        .exists()
+    {
+        println!(
+            "xtask: installing the npm interop client into {}",
+            interop.display()
+        );
+        run(Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--silent"])
+            .current_dir(&interop))?;
+    }
+    // PostgreSQL: this kind of machine starts it before the session; if it is down, try once.
+    if std::net::TcpStream::connect("127.0.0.1:5432").is_err() {
+        println!("xtask: PostgreSQL is not answering on 127.0.0.1:5432; trying to start it");
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
+            ])
+            .status();
+    }
+    Ok(())
 }

@@ -5,6 +5,7 @@
 
 mod check;
 mod compat;
+mod registry;
 mod render;
 
 use std::path::{Path, PathBuf};
@@ -71,11 +72,38 @@ enum Command {
         #[arg(long)]
         no_generated: bool,
     },
+    /// The Confluent-compatible schema registry: serve it, or make one match the schema directory.
+    Registry {
+        #[command(subcommand)]
+        command: RegistryCommand,
+    },
     /// Load and validate the schema directory and list its events, versions and subjects.
     Schemas {
         /// The schema directory (holding evc.toml).
         #[arg(long, default_value = "schemas")]
         root: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum RegistryCommand {
+    /// Serve the Confluent REST API (logs go to stderr; set EVC_LOG=debug for more).
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// `sqlite://PATH` (embedded, the default), `memory` (throwaway) or `postgres://...`
+        /// (several servers may share one database).
+        #[arg(long, default_value = "sqlite://evc-registry.db")]
+        storage: String,
+        /// Basic-auth users, one `user:password` per line.
+        #[arg(long)]
+        users_file: Option<PathBuf>,
+        /// Name of an environment variable holding `user:password` lines.
+        #[arg(long)]
+        users_env: Option<String>,
+        /// Refuse every write (42205).
+        #[arg(long)]
+        read_only: bool,
     },
 }
 
@@ -96,6 +124,21 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Schemas { root } => schemas(&root),
+        Command::Registry { command } => match command {
+            RegistryCommand::Serve {
+                listen,
+                storage,
+                users_file,
+                users_env,
+                read_only,
+            } => registry::serve(registry::ServeArgs {
+                listen,
+                storage,
+                users_file,
+                users_env,
+                read_only,
+            }),
+        },
         Command::Compat {
             writer,
             reader,
