@@ -253,7 +253,11 @@ pub fn take_field(fields: &mut [(String, Value)], index: usize, name: &str) -> D
         Some((n, v)) if n == name => v,
         _ => match fields.iter_mut().find(|(n, _)| n == name) {
             Some((_, v)) => v,
-            None => return Err(DecodeError::invalid("the field is missing from the record").in_field(name)),
+            None => {
+                return Err(
+                    DecodeError::invalid("the field is missing from the record").in_field(name)
+                )
+            }
         },
     };
     Ok(std::mem::replace(slot, Value::Null))
@@ -300,7 +304,9 @@ pub fn date_from(v: Value) -> Dec<NaiveDate> {
     let days = int_from(v)?;
     days.checked_add(UNIX_EPOCH_DAYS_FROM_CE)
         .and_then(NaiveDate::from_num_days_from_ce_opt)
-        .ok_or_else(|| DecodeError::invalid(format!("date {days} days from 1970-01-01 is out of range")))
+        .ok_or_else(|| {
+            DecodeError::invalid(format!("date {days} days from 1970-01-01 is out of range"))
+        })
 }
 
 pub fn time_millis(v: &NaiveTime) -> Enc {
@@ -310,10 +316,15 @@ pub fn time_millis(v: &NaiveTime) -> Enc {
 pub fn time_millis_from(v: Value) -> Dec<NaiveTime> {
     let ms = int_from(v)?;
     if !(0..86_400_000).contains(&ms) {
-        return Err(DecodeError::invalid(format!("time-millis {ms} is not within one day")));
+        return Err(DecodeError::invalid(format!(
+            "time-millis {ms} is not within one day"
+        )));
     }
-    Ok(NaiveTime::from_num_seconds_from_midnight_opt((ms / 1000) as u32, (ms % 1000) as u32 * 1_000_000)
-        .expect("checked range"))
+    Ok(NaiveTime::from_num_seconds_from_midnight_opt(
+        (ms / 1000) as u32,
+        (ms % 1000) as u32 * 1_000_000,
+    )
+    .expect("checked range"))
 }
 pub fn time_micros(v: &NaiveTime) -> Enc {
     let us = v.num_seconds_from_midnight() as i64 * 1_000_000 + (v.nanosecond() as i64 / 1000);
@@ -322,10 +333,15 @@ pub fn time_micros(v: &NaiveTime) -> Enc {
 pub fn time_micros_from(v: Value) -> Dec<NaiveTime> {
     let us = long_from(v)?;
     if !(0..86_400_000_000).contains(&us) {
-        return Err(DecodeError::invalid(format!("time-micros {us} is not within one day")));
+        return Err(DecodeError::invalid(format!(
+            "time-micros {us} is not within one day"
+        )));
     }
-    Ok(NaiveTime::from_num_seconds_from_midnight_opt((us / 1_000_000) as u32, (us % 1_000_000) as u32 * 1000)
-        .expect("checked range"))
+    Ok(NaiveTime::from_num_seconds_from_midnight_opt(
+        (us / 1_000_000) as u32,
+        (us % 1_000_000) as u32 * 1000,
+    )
+    .expect("checked range"))
 }
 
 /// Encodes at millisecond precision (finer parts are truncated, as the schema's unit says).
@@ -348,7 +364,11 @@ pub fn timestamp_micros_from(v: Value) -> Dec<DateTime<Utc>> {
 pub fn timestamp_nanos(v: &DateTime<Utc>) -> Enc {
     v.timestamp_nanos_opt()
         .map(Value::TimestampNanos)
-        .ok_or_else(|| EncodeError::value(format!("{v} does not fit in timestamp-nanos (years 1677 to 2262)")))
+        .ok_or_else(|| {
+            EncodeError::value(format!(
+                "{v} does not fit in timestamp-nanos (years 1677 to 2262)"
+            ))
+        })
 }
 pub fn timestamp_nanos_from(v: Value) -> Dec<DateTime<Utc>> {
     Ok(DateTime::from_timestamp_nanos(long_from(v)?))
@@ -369,7 +389,11 @@ pub fn local_timestamp_nanos(v: &NaiveDateTime) -> Enc {
     v.and_utc()
         .timestamp_nanos_opt()
         .map(Value::LocalTimestampNanos)
-        .ok_or_else(|| EncodeError::value(format!("{v} does not fit in local-timestamp-nanos (years 1677 to 2262)")))
+        .ok_or_else(|| {
+            EncodeError::value(format!(
+                "{v} does not fit in local-timestamp-nanos (years 1677 to 2262)"
+            ))
+        })
 }
 pub fn local_timestamp_nanos_from(v: Value) -> Dec<NaiveDateTime> {
     timestamp_nanos_from(v).map(|d| d.naive_utc())
@@ -407,7 +431,9 @@ pub fn decimal(v: &BigDecimal, precision: u32, scale: u32, fixed_size: Option<us
     // sign-extend to that length (any length is valid Avro; readers take the value, not the width).
     let size = fixed_size.unwrap_or_else(|| decimal_bytes_for_precision(precision));
     if raw.len() > size && fixed_size.is_some() {
-        return Err(EncodeError::value(format!("{v} does not fit in fixed({size})")));
+        return Err(EncodeError::value(format!(
+            "{v} does not fit in fixed({size})"
+        )));
     }
     if raw.len() < size {
         let sign = if n < BigInt::from(0u8) { 0xff } else { 0 };
@@ -419,7 +445,9 @@ pub fn decimal(v: &BigDecimal, precision: u32, scale: u32, fixed_size: Option<us
 }
 /// The fewest bytes whose two's complement holds every number of `precision` digits.
 pub fn decimal_bytes_for_precision(precision: u32) -> usize {
-    (1..).find(|&len| evc_schema::max_decimal_digits(len) >= precision as u64).unwrap_or(1)
+    (1..)
+        .find(|&len| evc_schema::max_decimal_digits(len) >= precision as u64)
+        .unwrap_or(1)
 }
 
 pub fn decimal_from(v: Value, scale: u32) -> Dec<BigDecimal> {

@@ -97,7 +97,8 @@ impl DecodeError {
 
     /// Adds a field name to the error's path.
     pub fn in_field(mut self, name: &str) -> Self {
-        if let DecodeError::Unexpected { path, .. } | DecodeError::Invalid { path, .. } = &mut self {
+        if let DecodeError::Unexpected { path, .. } | DecodeError::Invalid { path, .. } = &mut self
+        {
             path.push_front(name.to_string());
         }
         self
@@ -105,7 +106,8 @@ impl DecodeError {
 
     /// Adds an index or key to the error's path.
     pub fn at(mut self, index: impl fmt::Display) -> Self {
-        if let DecodeError::Unexpected { path, .. } | DecodeError::Invalid { path, .. } = &mut self {
+        if let DecodeError::Unexpected { path, .. } | DecodeError::Invalid { path, .. } = &mut self
+        {
             path.push_front(format!("[{index}]"));
         }
         self

@@ -109,7 +109,8 @@ pub fn load_schema(text: &str) -> Result<apache_avro::Schema, SchemaLoadError> {
 
 /// Turns an evc schema model into an `apache_avro::Schema`.
 pub fn load_model(model: &evc_schema::Schema) -> Result<apache_avro::Schema, SchemaLoadError> {
-    apache_avro::Schema::parse(&model.to_apache_avro_json()).map_err(|e| SchemaLoadError::Avro(Box::new(e)))
+    apache_avro::Schema::parse(&model.to_apache_avro_json())
+        .map_err(|e| SchemaLoadError::Avro(Box::new(e)))
 }
 
 /// Encodes `value` as Avro binary with its own schema.
@@ -138,7 +139,8 @@ pub fn decode_value(
     reader: Option<&apache_avro::Schema>,
 ) -> Result<Value, DecodeError> {
     let mut rest = bytes;
-    let v = apache_avro::from_avro_datum(writer, &mut rest, reader).map_err(|e| DecodeError::Avro(Box::new(e)))?;
+    let v = apache_avro::from_avro_datum(writer, &mut rest, reader)
+        .map_err(|e| DecodeError::Avro(Box::new(e)))?;
     if !rest.is_empty() {
         return Err(DecodeError::invalid(format!(
             "{} bytes left over after the datum: the bytes were not written with this schema",
