@@ -297,6 +297,7 @@ fn scan(
 ) -> (BTreeMap<String, Vec<Version>>, BTreeSet<String>) {
     let mut out = BTreeMap::new();
     let mut broken = BTreeSet::new();
+    let mut jobs: Vec<(String, String, PathBuf)> = Vec::new();
     for ns_entry in sorted_dir(root, diags) {
         let ns_name = ns_entry
             .file_name()
@@ -354,129 +355,166 @@ fn scan(
                 ));
                 continue;
             }
-            let fullname = format!("{ns_name}.{rec_name}");
-            let before = diags.len();
-            let mut versions: Vec<Version> = Vec::new();
-            let mut numbers = Vec::new();
-            for file in sorted_dir(&rec_entry, diags) {
-                let fname = file
-                    .file_name()
-                    .map(|s| s.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                if is_ignored_file(&fname) {
-                    continue;
-                }
-                let Some(n) = parse_version_file(&fname) else {
-                    diags.push(
-                        Diagnostic::error(
-                            "invalid-path",
-                            &file,
-                            format!("`{fname}` is not a version file"),
-                        )
-                        .with_help(
-                            "version files are named v1.avsc, v2.avsc, ... (no leading zeros)",
-                        ),
-                    );
-                    continue;
-                };
-                numbers.push((n, file.clone()));
-                let text = match fs::read_to_string(&file) {
-                    Ok(t) => t,
-                    Err(e) => {
-                        diags.push(Diagnostic::error(
-                            "unreadable",
-                            &file,
-                            format!("cannot read the file: {e}"),
-                        ));
-                        continue;
-                    }
-                };
-                let schema = match Schema::parse(&text) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        let code = if e.pointer.is_none() {
-                            "invalid-json"
-                        } else {
-                            "invalid-schema"
-                        };
-                        diags.push(
-                            Diagnostic::error(code, &file, e.message.clone()).at(&text, e.span),
-                        );
-                        continue;
-                    }
-                };
-                match schema.root_named() {
-                    Some(n) if matches!(n.kind, evc_schema::NamedKind::Record { .. }) => {
-                        let expect_ns = Some(ns_name.as_str());
-                        if n.name.name != rec_name || n.name.namespace.as_deref() != expect_ns {
-                            diags.push(
-                                Diagnostic::error(
-                                    "name-mismatch",
-                                    &file,
-                                    format!("the record is named `{}` but its path says `{fullname}`", n.name.fullname()),
-                                )
-                                .at(&text, n.name_span)
-                                .with_help(format!("name it \"{rec_name}\" with namespace \"{ns_name}\", or move the file")),
-                            );
-                            continue;
-                        }
-                    }
-                    _ => {
-                        diags.push(
-                            Diagnostic::error(
-                                "not-a-record",
-                                &file,
-                                format!(
-                                    "an event schema must be a record, found {}",
-                                    schema.root_name()
-                                ),
-                            )
-                            .at(&text, schema.root.span),
-                        );
-                        continue;
-                    }
-                }
-                let rel_path = format!("{ns_name}/{rec_name}/{fname}");
-                versions.push(Version {
-                    number: n,
-                    path: file,
-                    rel_path,
-                    text,
-                    schema,
-                });
-            }
-            numbers.sort();
-            for (i, (n, file)) in numbers.iter().enumerate() {
-                let want = i as u32 + 1;
-                if *n != want {
-                    diags.push(
-                        Diagnostic::error(
-                            "version-gap",
-                            file,
-                            format!("`{fullname}` has v{n} but no v{want}: versions must run 1, 2, 3, ... without gaps"),
-                        )
-                        .with_help(format!("rename it to v{want}.avsc")),
-                    );
-                    break;
-                }
-            }
-            if numbers.is_empty() {
-                diags.push(Diagnostic::error(
-                    "empty-event",
-                    &rec_entry,
-                    format!("`{fullname}` has no version files"),
-                ));
-                continue;
-            }
-            versions.sort_by_key(|v| v.number);
-            if diags.len() > before || versions.is_empty() {
-                broken.insert(fullname);
-            } else {
-                out.insert(fullname, versions);
-            }
+            jobs.push((ns_name.clone(), rec_name, rec_entry));
+        }
+    }
+    // Parse event folders in parallel: a large tree is thousands of files.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(jobs.len().max(1));
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    let results: Vec<(String, Vec<Version>, Vec<Diagnostic>)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                sc.spawn(move || {
+                    part.iter()
+                        .map(|(ns, rec, dir)| scan_event(ns, rec, dir))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("scan thread"))
+            .collect()
+    });
+    for (fullname, versions, event_diags) in results {
+        let bad = !event_diags.is_empty() || versions.is_empty();
+        diags.extend(event_diags);
+        if bad {
+            broken.insert(fullname);
+        } else {
+            out.insert(fullname, versions);
         }
     }
     (out, broken)
+}
+
+/// Reads and parses one event folder's version files (run in parallel across folders).
+fn scan_event(
+    ns_name: &str,
+    rec_name: &str,
+    rec_entry: &Path,
+) -> (String, Vec<Version>, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let diags = &mut diags;
+    let fullname = format!("{ns_name}.{rec_name}");
+    let mut versions: Vec<Version> = Vec::new();
+    let mut numbers = Vec::new();
+    for file in sorted_dir(rec_entry, diags) {
+        let fname = file
+            .file_name()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if is_ignored_file(&fname) {
+            continue;
+        }
+        let Some(n) = parse_version_file(&fname) else {
+            diags.push(
+                Diagnostic::error(
+                    "invalid-path",
+                    &file,
+                    format!("`{fname}` is not a version file"),
+                )
+                .with_help("version files are named v1.avsc, v2.avsc, ... (no leading zeros)"),
+            );
+            continue;
+        };
+        numbers.push((n, file.clone()));
+        let text = match fs::read_to_string(&file) {
+            Ok(t) => t,
+            Err(e) => {
+                diags.push(Diagnostic::error(
+                    "unreadable",
+                    &file,
+                    format!("cannot read the file: {e}"),
+                ));
+                continue;
+            }
+        };
+        let schema = match Schema::parse(&text) {
+            Ok(s) => s,
+            Err(e) => {
+                let code = if e.pointer.is_none() {
+                    "invalid-json"
+                } else {
+                    "invalid-schema"
+                };
+                diags.push(Diagnostic::error(code, &file, e.message.clone()).at(&text, e.span));
+                continue;
+            }
+        };
+        match schema.root_named() {
+            Some(n) if matches!(n.kind, evc_schema::NamedKind::Record { .. }) => {
+                let expect_ns = Some(ns_name);
+                if n.name.name != rec_name || n.name.namespace.as_deref() != expect_ns {
+                    diags.push(
+                        Diagnostic::error(
+                            "name-mismatch",
+                            &file,
+                            format!(
+                                "the record is named `{}` but its path says `{fullname}`",
+                                n.name.fullname()
+                            ),
+                        )
+                        .at(&text, n.name_span)
+                        .with_help(format!(
+                            "name it \"{rec_name}\" with namespace \"{ns_name}\", or move the file"
+                        )),
+                    );
+                    continue;
+                }
+            }
+            _ => {
+                diags.push(
+                    Diagnostic::error(
+                        "not-a-record",
+                        &file,
+                        format!(
+                            "an event schema must be a record, found {}",
+                            schema.root_name()
+                        ),
+                    )
+                    .at(&text, schema.root.span),
+                );
+                continue;
+            }
+        }
+        let rel_path = format!("{ns_name}/{rec_name}/{fname}");
+        versions.push(Version {
+            number: n,
+            path: file,
+            rel_path,
+            text,
+            schema,
+        });
+    }
+    numbers.sort();
+    for (i, (n, file)) in numbers.iter().enumerate() {
+        let want = i as u32 + 1;
+        if *n != want {
+            diags.push(
+                Diagnostic::error(
+                    "version-gap",
+                    file,
+                    format!("`{fullname}` has v{n} but no v{want}: versions must run 1, 2, 3, ... without gaps"),
+                )
+                .with_help(format!("rename it to v{want}.avsc")),
+            );
+            break;
+        }
+    }
+    if numbers.is_empty() {
+        diags.push(Diagnostic::error(
+            "empty-event",
+            rec_entry,
+            format!("`{fullname}` has no version files"),
+        ));
+        return (fullname, versions, std::mem::take(diags));
+    }
+    versions.sort_by_key(|v| v.number);
+    (fullname, versions, std::mem::take(diags))
 }
 
 fn parse_version_file(name: &str) -> Option<u32> {

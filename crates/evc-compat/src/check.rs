@@ -6,6 +6,29 @@
 //! which it visits reader/writer pairs and on its memo (see the crate docs for the quirks).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// A fast, non-cryptographic hasher for the memo's small integer keys (the keys are not
+/// attacker-chosen: they are indexes and addresses).
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(b as u64);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
 use std::fmt::Write as _;
 use std::rc::Rc;
 
@@ -55,7 +78,7 @@ pub fn check(reader: &Schema, writer: &Schema) -> Result<Vec<Incompatibility>, C
     let mut c = Checker {
         r: reader,
         w: writer,
-        memo: HashMap::new(),
+        memo: HashMap::default(),
         stack: Vec::new(),
     };
     let found = c.pair(&reader.root, false, &writer.root)?;
@@ -179,7 +202,7 @@ enum Slot {
 struct Checker<'a> {
     r: &'a Schema,
     w: &'a Schema,
-    memo: HashMap<(Key, Key), Slot>,
+    memo: HashMap<(Key, Key), Slot, BuildHasherDefault<FxHasher>>,
     /// Location of the pair being checked (Java's location stack, root token left out).
     stack: Vec<Tok>,
 }
@@ -251,6 +274,12 @@ impl<'a> Checker<'a> {
     /// `rext`: the reader node lies in a referenced schema's text.
     fn pair(&mut self, rt: &'a Ty, rext: bool, wt: &'a Ty) -> Result<Vec<Found>, CheckError> {
         let k = (key(rt), key(wt));
+        // Only a named type can be met again (through recursion or reuse); any other node is
+        // visited once per visit of its enclosing named pair, which is memoized. So memoizing
+        // only pairs with a named side gives Java's results without hashing every leaf.
+        if !matches!(k, (Key::Named(_), _) | (_, Key::Named(_))) {
+            return self.compute(rt, rext, wt);
+        }
         match self.memo.get(&k) {
             Some(Slot::InProgress) => return Ok(Vec::new()),
             Some(Slot::Done { base, found }) => {

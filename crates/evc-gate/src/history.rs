@@ -30,52 +30,33 @@ pub fn hint(detail: &Detail) -> String {
 /// Checks the history of every event; results go to `out`. Returns the exceptions used.
 pub fn history(catalog: &Catalog, out: &mut Vec<Diagnostic>) -> Vec<(String, u32)> {
     let mut used = Vec::new();
-    for ev in &catalog.events {
-        let Ok(mode) = Mode::from_str(&ev.compatibility) else {
-            continue;
-        };
-        for i in 1..ev.versions.len() {
-            let new = &ev.versions[i];
-            let exception = catalog
-                .config
-                .exceptions
-                .iter()
-                .find(|x| x.subject == ev.subject && x.version == new.number);
-            let earlier: Vec<&evc_schema::Schema> =
-                ev.versions[..i].iter().map(|v| &v.schema).collect();
-            let found = match check_mode_all(mode, &new.schema, &earlier) {
-                Ok(f) => f,
-                Err(e) => {
-                    out.push(
-                        Diagnostic::error(
-                            "AMBIGUOUS_FIELD",
-                            &new.path,
-                            format!(
-                                "v{} against v{}: {}",
-                                new.number,
-                                e.existing_index + 1,
-                                e.source
-                            ),
-                        )
-                        .for_version(&ev.subject, new.number),
-                    );
-                    continue;
-                }
-            };
-            for mi in found {
-                let old = &ev.versions[mi.existing_index];
-                let mut d = diagnostic(mode, new, old, &mi).for_version(&ev.subject, new.number);
-                if let Some(x) = exception {
-                    d.severity = Severity::Warning;
-                    d.message = format!(
-                        "{} (allowed by a reviewed exception: {})",
-                        d.message, x.reason
-                    );
-                    if !used.contains(&(x.subject.clone(), x.version)) {
-                        used.push((x.subject.clone(), x.version));
-                    }
-                }
-                out.push(d);
+    // Subjects are independent: check them in parallel.
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(catalog.events.len().max(1));
+    let chunk = catalog.events.len().div_ceil(threads).max(1);
+    let results: Vec<(Vec<Diagnostic>, Vec<(String, u32)>)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = catalog
+            .events
+            .chunks(chunk)
+            .map(|part| {
+                sc.spawn(move || {
+                    part.iter()
+                        .map(|ev| event_history(catalog, ev))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("history thread"))
+            .collect()
+    });
+    for (diags, exceptions) in results {
+        out.extend(diags);
+        for x in exceptions {
+            if !used.contains(&x) {
+                used.push(x);
             }
         }
     }
@@ -131,4 +112,61 @@ fn diagnostic(
         d = d.at(&file.text, inc.span);
     }
     d
+}
+
+/// One subject's history: its diagnostics and the exceptions that applied.
+fn event_history(
+    catalog: &Catalog,
+    ev: &evc_catalog::Event,
+) -> (Vec<Diagnostic>, Vec<(String, u32)>) {
+    let mut out = Vec::new();
+    let mut used: Vec<(String, u32)> = Vec::new();
+    let Ok(mode) = Mode::from_str(&ev.compatibility) else {
+        return (out, used);
+    };
+    for i in 1..ev.versions.len() {
+        let new = &ev.versions[i];
+        let exception = catalog
+            .config
+            .exceptions
+            .iter()
+            .find(|x| x.subject == ev.subject && x.version == new.number);
+        let earlier: Vec<&evc_schema::Schema> =
+            ev.versions[..i].iter().map(|v| &v.schema).collect();
+        let found = match check_mode_all(mode, &new.schema, &earlier) {
+            Ok(f) => f,
+            Err(e) => {
+                out.push(
+                    Diagnostic::error(
+                        "AMBIGUOUS_FIELD",
+                        &new.path,
+                        format!(
+                            "v{} against v{}: {}",
+                            new.number,
+                            e.existing_index + 1,
+                            e.source
+                        ),
+                    )
+                    .for_version(&ev.subject, new.number),
+                );
+                continue;
+            }
+        };
+        for mi in found {
+            let old = &ev.versions[mi.existing_index];
+            let mut d = diagnostic(mode, new, old, &mi).for_version(&ev.subject, new.number);
+            if let Some(x) = exception {
+                d.severity = Severity::Warning;
+                d.message = format!(
+                    "{} (allowed by a reviewed exception: {})",
+                    d.message, x.reason
+                );
+                if !used.contains(&(x.subject.clone(), x.version)) {
+                    used.push((x.subject.clone(), x.version));
+                }
+            }
+            out.push(d);
+        }
+    }
+    (out, used)
 }
