@@ -35,7 +35,7 @@ pub fn history(catalog: &Catalog, out: &mut Vec<Diagnostic>) -> Vec<(String, u32
         .map_or(1, |n| n.get())
         .min(catalog.events.len().max(1));
     let chunk = catalog.events.len().div_ceil(threads).max(1);
-    let results: Vec<(Vec<Diagnostic>, Vec<(String, u32)>)> = std::thread::scope(|sc| {
+    let results: Vec<EventResult> = std::thread::scope(|sc| {
         let handles: Vec<_> = catalog
             .events
             .chunks(chunk)
@@ -114,11 +114,11 @@ fn diagnostic(
     d
 }
 
-/// One subject's history: its diagnostics and the exceptions that applied.
-fn event_history(
-    catalog: &Catalog,
-    ev: &evc_catalog::Event,
-) -> (Vec<Diagnostic>, Vec<(String, u32)>) {
+/// A subject's diagnostics and the exceptions (subject, version) that applied.
+type EventResult = (Vec<Diagnostic>, Vec<(String, u32)>);
+
+/// One subject's history.
+fn event_history(catalog: &Catalog, ev: &evc_catalog::Event) -> EventResult {
     let mut out = Vec::new();
     let mut used: Vec<(String, u32)> = Vec::new();
     let Ok(mode) = Mode::from_str(&ev.compatibility) else {
