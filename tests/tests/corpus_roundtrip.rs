@@ -1,7 +1,7 @@
 //! Every generated corpus type: random values convert into the Rust type and back, encode with
 //! apache-avro against the type's own schema, and decode back equal.
 
-use evc_avro::{AvroSchema, AvroValue};
+use evc_avro::{AvroBinary, AvroSchema, AvroValue};
 use evc_tests::{arb, corpus};
 use proptest::prelude::*;
 

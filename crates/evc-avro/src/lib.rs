@@ -18,9 +18,11 @@
 //! assert_eq!(bytes, [14]);
 //! ```
 
+pub mod binary;
 pub mod conv;
 mod error;
 
+pub use binary::AvroBinary;
 pub use error::{DecodeError, EncodeError, Path, SchemaLoadError};
 
 pub use apache_avro;
@@ -66,7 +68,7 @@ pub trait AvroSchema {
 }
 
 /// One version of an event type.
-pub trait Event: AvroSchema + AvroValue {
+pub trait Event: AvroSchema + AvroValue + AvroBinary {
     /// The Kafka topic the event is published on.
     const TOPIC: &'static str;
     /// The registry subject, from the configured subject name strategy.

@@ -34,6 +34,7 @@ pub struct ModuleOptions {
 
 const V: &str = "::evc_avro::apache_avro::types::Value";
 const C: &str = "::evc_avro::conv";
+const B: &str = "::evc_avro::binary";
 
 /// Generates the Rust module (file contents, unformatted) for one schema.
 pub fn generate_module(
@@ -157,6 +158,8 @@ struct FieldView {
     rust_type: String,
     to_expr: String,
     from_expr: String,
+    write_expr: String,
+    read_expr: String,
 }
 
 enum UnionShape<'t> {
@@ -547,6 +550,178 @@ impl<'a> Gen<'a> {
         })
     }
 
+    /// An expression of type `Result<(), EncodeError>` appending the Avro binary of `var`
+    /// (an expression of type `&T`) to `out`.
+    fn write_expr(&mut self, ty: &Ty, var: &str, ctx: &Ctx) -> Result<String, CodegenError> {
+        let put = |f: &str| format!("{B}::put_{f}(out, {var})");
+        Ok(match &ty.kind {
+            TyKind::Null => format!("{B}::put_null(out)"),
+            TyKind::Boolean => put("bool"),
+            TyKind::Int => match ty.logical {
+                Some(Logical::Date) => put("date"),
+                Some(Logical::TimeMillis) => put("time_millis"),
+                _ => put("int"),
+            },
+            TyKind::Long => put(match ty.logical {
+                Some(Logical::TimeMicros) => "time_micros",
+                Some(Logical::TimestampMillis) => "timestamp_millis",
+                Some(Logical::TimestampMicros) => "timestamp_micros",
+                Some(Logical::TimestampNanos) => "timestamp_nanos",
+                Some(Logical::LocalTimestampMillis) => "local_timestamp_millis",
+                Some(Logical::LocalTimestampMicros) => "local_timestamp_micros",
+                Some(Logical::LocalTimestampNanos) => "local_timestamp_nanos",
+                _ => "long",
+            }),
+            TyKind::Float => put("float"),
+            TyKind::Double => put("double"),
+            TyKind::Bytes => match ty.logical {
+                Some(Logical::Decimal { precision, scale }) => {
+                    format!("{B}::write_decimal(out, {var}, {precision}, {scale}, ::core::option::Option::None)")
+                }
+                Some(Logical::BigDecimal) => put("big_decimal"),
+                _ => put("bytes"),
+            },
+            TyKind::String => match ty.logical {
+                Some(Logical::Uuid) => put("uuid"),
+                _ => put("string"),
+            },
+            TyKind::Array(items) => {
+                let inner = self.write_expr(items, "e", &ctx.with_hint("Item"))?;
+                format!("{B}::write_array(out, {var}, |out, e| {inner})")
+            }
+            TyKind::Map(values) => {
+                let inner = self.write_expr(values, "e", &ctx.with_hint("Value"))?;
+                format!("{B}::write_map(out, {var}, |out, e| {inner})")
+            }
+            TyKind::Union(branches) => match union_shape(branches) {
+                UnionShape::Unit { null } => format!("{B}::put_index(out, {null})"),
+                UnionShape::Single { null: Some(n), index, ty } => {
+                    let inner = self.write_expr(ty, "e", ctx)?;
+                    format!(
+                        "match {var} {{ ::core::option::Option::None => {B}::put_index(out, {n}), ::core::option::Option::Some(e) => {{ {B}::write_long(out, {index}); {inner} }} }}"
+                    )
+                }
+                UnionShape::Single { null: None, index, ty } => {
+                    let inner = self.write_expr(ty, var, ctx)?;
+                    format!("{{ {B}::write_long(out, {index}); {inner} }}")
+                }
+                UnionShape::Many { null: Some(n) } => {
+                    self.union_enum(ty, ctx)?;
+                    format!(
+                        "match {var} {{ ::core::option::Option::None => {B}::put_index(out, {n}), ::core::option::Option::Some(e) => ::evc_avro::AvroBinary::write_avro(e, out) }}"
+                    )
+                }
+                UnionShape::Many { null: None } => {
+                    self.union_enum(ty, ctx)?;
+                    format!("::evc_avro::AvroBinary::write_avro({var}, out)")
+                }
+            },
+            TyKind::Named(id) => match &self.schema.named[*id].kind {
+                NamedKind::Fixed { logical: Some(l), size, .. } => match l {
+                    Logical::Decimal { precision, scale } => format!(
+                        "{B}::write_decimal(out, {var}, {precision}, {scale}, ::core::option::Option::Some({size}))"
+                    ),
+                    Logical::Duration => put("duration"),
+                    Logical::Uuid => put("uuid_fixed"),
+                    _ => format!("::evc_avro::AvroBinary::write_avro({var}, out)"),
+                },
+                _ => format!("::evc_avro::AvroBinary::write_avro({var}, out)"),
+            },
+        })
+    }
+
+    /// An expression of type `Result<T, DecodeError>` reading a `T` from `input`.
+    fn read_expr(&mut self, ty: &Ty, ctx: &Ctx, direct: bool) -> Result<String, CodegenError> {
+        let get = |f: &str| format!("{B}::read_{f}(input)");
+        Ok(match &ty.kind {
+            TyKind::Null => get("null"),
+            TyKind::Boolean => get("bool"),
+            TyKind::Int => match ty.logical {
+                Some(Logical::Date) => get("date"),
+                Some(Logical::TimeMillis) => get("time_millis"),
+                _ => get("int"),
+            },
+            TyKind::Long => get(match ty.logical {
+                Some(Logical::TimeMicros) => "time_micros",
+                Some(Logical::TimestampMillis) => "timestamp_millis",
+                Some(Logical::TimestampMicros) => "timestamp_micros",
+                Some(Logical::TimestampNanos) => "timestamp_nanos",
+                Some(Logical::LocalTimestampMillis) => "local_timestamp_millis",
+                Some(Logical::LocalTimestampMicros) => "local_timestamp_micros",
+                Some(Logical::LocalTimestampNanos) => "local_timestamp_nanos",
+                _ => "long",
+            }),
+            TyKind::Float => get("float"),
+            TyKind::Double => get("double"),
+            TyKind::Bytes => match ty.logical {
+                Some(Logical::Decimal { scale, .. }) => {
+                    format!("{B}::read_decimal(input, {scale}, ::core::option::Option::None)")
+                }
+                Some(Logical::BigDecimal) => get("big_decimal"),
+                _ => get("bytes"),
+            },
+            TyKind::String => match ty.logical {
+                Some(Logical::Uuid) => get("uuid"),
+                _ => get("string"),
+            },
+            TyKind::Array(items) => {
+                let inner = self.read_expr(items, &ctx.with_hint("Item"), false)?;
+                format!("{B}::read_array(input, |input| {inner})")
+            }
+            TyKind::Map(values) => {
+                let inner = self.read_expr(values, &ctx.with_hint("Value"), false)?;
+                format!("{B}::read_map(input, |input| {inner})")
+            }
+            TyKind::Union(branches) => {
+                let n = branches.len();
+                match union_shape(branches) {
+                    UnionShape::Unit { .. } => format!("{B}::read_index(input, {n}).map(|_| ())"),
+                    UnionShape::Single {
+                        null: Some(null),
+                        ty,
+                        ..
+                    } => {
+                        let inner = self.read_expr(ty, ctx, direct)?;
+                        format!(
+                            "match {B}::read_index(input, {n}) {{ ::core::result::Result::Err(e) => ::core::result::Result::Err(e), ::core::result::Result::Ok({null}) => ::core::result::Result::Ok(::core::option::Option::None), ::core::result::Result::Ok(_) => ({inner}).map(::core::option::Option::Some) }}"
+                        )
+                    }
+                    UnionShape::Single { null: None, ty, .. } => {
+                        let inner = self.read_expr(ty, ctx, direct)?;
+                        format!("{B}::read_index(input, {n}).and_then(|_| {inner})")
+                    }
+                    UnionShape::Many { null } => {
+                        let name = self.union_enum(ty, ctx)?.expect("several branches");
+                        match null {
+                            Some(null) => format!(
+                                "match {B}::read_index(input, {n}) {{ ::core::result::Result::Err(e) => ::core::result::Result::Err(e), ::core::result::Result::Ok({null}) => ::core::result::Result::Ok(::core::option::Option::None), ::core::result::Result::Ok(i) => {name}::read_avro_branch(i, input).map(::core::option::Option::Some) }}"
+                            ),
+                            None => format!("<{name} as ::evc_avro::AvroBinary>::read_avro(input)"),
+                        }
+                    }
+                }
+            }
+            TyKind::Named(id) => match &self.schema.named[*id].kind {
+                NamedKind::Fixed {
+                    logical: Some(l),
+                    size,
+                    ..
+                } => match l {
+                    Logical::Decimal { scale, .. } => {
+                        format!("{B}::read_decimal(input, {scale}, ::core::option::Option::Some({size}))")
+                    }
+                    Logical::Duration => get("duration"),
+                    Logical::Uuid => get("uuid_fixed"),
+                    _ => unreachable!("only decimal, duration and uuid apply to fixed"),
+                },
+                _ => {
+                    let t = self.rust_type(ty, ctx, direct)?;
+                    format!("<{t} as ::evc_avro::AvroBinary>::read_avro(input)")
+                }
+            },
+        })
+    }
+
     /// Makes (once) the enum for a union with several non-null branches; returns its name.
     fn union_enum(&mut self, ty: &Ty, ctx: &Ctx) -> Result<Option<String>, CodegenError> {
         let TyKind::Union(branches) = &ty.kind else {
@@ -591,12 +766,16 @@ impl<'a> Gen<'a> {
             let rust_type = self.rust_type(b, &vctx, true)?;
             let to_expr = self.encode_expr(b, "e", &vctx)?;
             let from_expr = self.decode_expr(b, "v", &vctx, true)?;
+            let write_expr = self.write_expr(b, "e", &vctx)?;
+            let read_expr = self.read_expr(b, &vctx, true)?;
             variants.push(json!({
                 "index": index,
                 "rust_name": vname,
                 "rust_type": rust_type,
                 "to_expr": to_expr,
                 "from_expr": from_expr,
+                "write_expr": write_expr,
+                "read_expr": read_expr,
             }));
         }
         let code = self.t.render(
@@ -604,6 +783,7 @@ impl<'a> Gen<'a> {
             &json!({
                 "name": name,
                 "description": format!("`{}`", ty.describe(self.schema)),
+                "branches": branches.len(),
                 "variants": variants,
             }),
         )?;
@@ -655,6 +835,8 @@ impl<'a> Gen<'a> {
                     let access = format!("&self.{rust_name}");
                     let to_expr = self.encode_expr(&f.ty, &access, &ctx)?;
                     let from_expr = self.decode_expr(&f.ty, "v", &ctx, true)?;
+                    let write_expr = self.write_expr(&f.ty, &access, &ctx)?;
+                    let read_expr = self.read_expr(&f.ty, &ctx, true)?;
                     let mut fdoc = doc_lines(&f.doc);
                     if f.name != rust_name.trim_start_matches("r#") {
                         fdoc.push(String::new());
@@ -687,6 +869,8 @@ impl<'a> Gen<'a> {
                         rust_type,
                         to_expr,
                         from_expr,
+                        write_expr,
+                        read_expr,
                     });
                 }
                 self.t.render(
@@ -723,6 +907,7 @@ impl<'a> Gen<'a> {
                         "doc": doc,
                         "name": name,
                         "fullname": n.name.fullname(),
+                        "symbol_count": variants.len(),
                         "variants": variants,
                         "default": default,
                     }),

@@ -50,6 +50,27 @@ impl ::evc_avro::AvroValue for Renamed {
     }
 }
 
+impl ::evc_avro::AvroBinary for Renamed {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_string(out, &self.new_field))
+            .map_err(|e| e.in_field("new_field"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.kind, out)).map_err(|e| e.in_field("kind"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            new_field: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("new_field"))?,
+            kind: (<Kind as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("kind"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
     /// `A`
@@ -105,6 +126,27 @@ impl ::evc_avro::AvroValue for Kind {
             ::evc_avro::DecodeError::invalid(::std::format!(
                 "`{symbol}` is not a symbol of enum `corpus.Kind`"
             ))
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Kind {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        let index: u32 = match self {
+            Self::A => 0,
+            Self::B => 1,
+        };
+        ::evc_avro::binary::put_index(out, index)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(match ::evc_avro::binary::read_enum_index(input, 2)? {
+            0 => Self::A,
+            1 => Self::B,
+            _ => unreachable!("read_enum_index checked the range"),
         })
     }
 }

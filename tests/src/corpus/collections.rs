@@ -95,6 +95,66 @@ impl ::evc_avro::AvroValue for Collections {
     }
 }
 
+impl ::evc_avro::AvroBinary for Collections {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::write_array(out, &self.tags, |out, e| {
+            ::evc_avro::binary::put_string(out, e)
+        }))
+        .map_err(|e| e.in_field("tags"))?;
+        (::evc_avro::binary::write_map(out, &self.counts, |out, e| {
+            ::evc_avro::binary::put_long(out, e)
+        }))
+        .map_err(|e| e.in_field("counts"))?;
+        (::evc_avro::binary::write_array(out, &self.matrix, |out, e| {
+            ::evc_avro::binary::write_array(out, e, |out, e| ::evc_avro::binary::put_double(out, e))
+        }))
+        .map_err(|e| e.in_field("matrix"))?;
+        (::evc_avro::binary::write_map(out, &self.blobs, |out, e| {
+            ::evc_avro::binary::put_bytes(out, e)
+        }))
+        .map_err(|e| e.in_field("blobs"))?;
+        (::evc_avro::binary::write_array(out, &self.entries, |out, e| {
+            ::evc_avro::binary::write_map(out, e, |out, e| {
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            })
+        }))
+        .map_err(|e| e.in_field("entries"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            tags: (::evc_avro::binary::read_array(input, |input| {
+                ::evc_avro::binary::read_string(input)
+            }))
+            .map_err(|e| e.in_field("tags"))?,
+            counts: (::evc_avro::binary::read_map(input, |input| {
+                ::evc_avro::binary::read_long(input)
+            }))
+            .map_err(|e| e.in_field("counts"))?,
+            matrix: (::evc_avro::binary::read_array(input, |input| {
+                ::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_double(input)
+                })
+            }))
+            .map_err(|e| e.in_field("matrix"))?,
+            blobs: (::evc_avro::binary::read_map(input, |input| {
+                ::evc_avro::binary::read_bytes(input)
+            }))
+            .map_err(|e| e.in_field("blobs"))?,
+            entries: (::evc_avro::binary::read_array(input, |input| {
+                ::evc_avro::binary::read_map(input, |input| {
+                    <Entry as ::evc_avro::AvroBinary>::read_avro(input)
+                })
+            }))
+            .map_err(|e| e.in_field("entries"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub k: ::std::string::String,
@@ -122,6 +182,22 @@ impl ::evc_avro::AvroValue for Entry {
                 let v = ::evc_avro::conv::take_field(&mut fields, 0, "k")?;
                 (::evc_avro::conv::string_from(v)).map_err(|e| e.in_field("k"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Entry {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_string(out, &self.k)).map_err(|e| e.in_field("k"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            k: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("k"))?,
         })
     }
 }

@@ -40,6 +40,45 @@ impl ::evc_avro::AvroValue for DefaultsMulti {
     }
 }
 
+impl DefaultsMulti {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            0 => (::evc_avro::binary::read_string(input)).map(Self::String),
+            1 => (::evc_avro::binary::read_long(input)).map(Self::Long),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[string, long]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for DefaultsMulti {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::String(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::binary::put_string(out, e)
+            }
+            Self::Long(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_long(out, e)
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 2)?;
+        Self::read_avro_branch(index, input)
+    }
+}
+
 /// Every field has a default, so the type implements Default.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Defaults {
@@ -319,6 +358,112 @@ impl ::core::default::Default for Defaults {
     }
 }
 
+impl ::evc_avro::AvroBinary for Defaults {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_null(out)).map_err(|e| e.in_field("n"))?;
+        (::evc_avro::binary::put_bool(out, &self.b)).map_err(|e| e.in_field("b"))?;
+        (::evc_avro::binary::put_int(out, &self.i)).map_err(|e| e.in_field("i"))?;
+        (::evc_avro::binary::put_long(out, &self.l)).map_err(|e| e.in_field("l"))?;
+        (::evc_avro::binary::put_float(out, &self.f)).map_err(|e| e.in_field("f"))?;
+        (::evc_avro::binary::put_double(out, &self.d)).map_err(|e| e.in_field("d"))?;
+        (::evc_avro::binary::put_bytes(out, &self.by)).map_err(|e| e.in_field("by"))?;
+        (::evc_avro::binary::put_string(out, &self.s)).map_err(|e| e.in_field("s"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.e, out)).map_err(|e| e.in_field("e"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.fx, out)).map_err(|e| e.in_field("fx"))?;
+        (::evc_avro::binary::write_array(out, &self.arr, |out, e| {
+            ::evc_avro::binary::put_int(out, e)
+        }))
+        .map_err(|e| e.in_field("arr"))?;
+        (::evc_avro::binary::write_map(out, &self.m, |out, e| {
+            ::evc_avro::binary::put_string(out, e)
+        }))
+        .map_err(|e| e.in_field("m"))?;
+        (match &self.opt {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_int(out, e)
+            }
+        })
+        .map_err(|e| e.in_field("opt"))?;
+        (match &self.opt2 {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 1),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::binary::put_int(out, e)
+            }
+        })
+        .map_err(|e| e.in_field("opt2"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.multi, out)).map_err(|e| e.in_field("multi"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.rec, out)).map_err(|e| e.in_field("rec"))?;
+        (::evc_avro::binary::put_timestamp_millis(out, &self.when))
+            .map_err(|e| e.in_field("when"))?;
+        (::evc_avro::binary::put_date(out, &self.day)).map_err(|e| e.in_field("day"))?;
+        (::evc_avro::binary::put_uuid(out, &self.id)).map_err(|e| e.in_field("id"))?;
+        (::evc_avro::binary::write_decimal(out, &self.price, 6, 2, ::core::option::Option::None))
+            .map_err(|e| e.in_field("price"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            n: (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("n"))?,
+            b: (::evc_avro::binary::read_bool(input)).map_err(|e| e.in_field("b"))?,
+            i: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("i"))?,
+            l: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("l"))?,
+            f: (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("f"))?,
+            d: (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("d"))?,
+            by: (::evc_avro::binary::read_bytes(input)).map_err(|e| e.in_field("by"))?,
+            s: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("s"))?,
+            e: (<Color as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("e"))?,
+            fx: (<Two as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("fx"))?,
+            arr: (::evc_avro::binary::read_array(input, |input| {
+                ::evc_avro::binary::read_int(input)
+            }))
+            .map_err(|e| e.in_field("arr"))?,
+            m: (::evc_avro::binary::read_map(input, |input| {
+                ::evc_avro::binary::read_string(input)
+            }))
+            .map_err(|e| e.in_field("m"))?,
+            opt: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (::evc_avro::binary::read_int(input)).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("opt"))?,
+            opt2: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(1) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (::evc_avro::binary::read_int(input)).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("opt2"))?,
+            multi: (<DefaultsMulti as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("multi"))?,
+            rec: (<Sub as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("rec"))?,
+            when: (::evc_avro::binary::read_timestamp_millis(input))
+                .map_err(|e| e.in_field("when"))?,
+            day: (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("day"))?,
+            id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("id"))?,
+            price: (::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::None))
+                .map_err(|e| e.in_field("price"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Color {
     /// `RED`
@@ -378,6 +523,27 @@ impl ::evc_avro::AvroValue for Color {
     }
 }
 
+impl ::evc_avro::AvroBinary for Color {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        let index: u32 = match self {
+            Self::Red => 0,
+            Self::Green => 1,
+        };
+        ::evc_avro::binary::put_index(out, index)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(match ::evc_avro::binary::read_enum_index(input, 2)? {
+            0 => Self::Red,
+            1 => Self::Green,
+            _ => unreachable!("read_enum_index checked the range"),
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Two(pub [u8; 2]);
 
@@ -393,6 +559,19 @@ impl ::evc_avro::AvroValue for Two {
         value: ::evc_avro::apache_avro::types::Value,
     ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::evc_avro::conv::fixed_from::<2>(value).map(Self)
+    }
+}
+
+impl ::evc_avro::AvroBinary for Two {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        ::evc_avro::binary::put_fixed(out, &self.0)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::evc_avro::binary::read_fixed::<2>(input).map(Self)
     }
 }
 
@@ -433,6 +612,24 @@ impl ::evc_avro::AvroValue for Sub {
                 let v = ::evc_avro::conv::take_field(&mut fields, 1, "b")?;
                 (::evc_avro::conv::string_from(v)).map_err(|e| e.in_field("b"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Sub {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_int(out, &self.a)).map_err(|e| e.in_field("a"))?;
+        (::evc_avro::binary::put_string(out, &self.b)).map_err(|e| e.in_field("b"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            a: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("a"))?,
+            b: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("b"))?,
         })
     }
 }

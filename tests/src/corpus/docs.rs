@@ -54,6 +54,24 @@ impl ::evc_avro::AvroValue for Documented {
     }
 }
 
+impl ::evc_avro::AvroBinary for Documented {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_int(out, &self.a)).map_err(|e| e.in_field("a"))?;
+        (::evc_avro::binary::put_string(out, &self.b)).map_err(|e| e.in_field("b"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            a: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("a"))?,
+            b: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("b"))?,
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for Documented {
     const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Documented","namespace":"corpus","doc":"First line.\n\nSecond paragraph with `code` and *emphasis*.","fields":[{"name":"a","type":"int","doc":"One line."},{"name":"b","type":"string","doc":"Line one\nline two"}]}"#;
     const FULL_NAME: &'static str = "corpus.Documented";

@@ -68,6 +68,35 @@ impl ::evc_avro::AvroValue for Enums {
     }
 }
 
+impl ::evc_avro::AvroBinary for Enums {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::AvroBinary::write_avro(&self.suit, out)).map_err(|e| e.in_field("suit"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.status, out))
+            .map_err(|e| e.in_field("status"))?;
+        (::evc_avro::binary::write_array(out, &self.history, |out, e| {
+            ::evc_avro::AvroBinary::write_avro(e, out)
+        }))
+        .map_err(|e| e.in_field("history"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            suit: (<Suit as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("suit"))?,
+            status: (<Status as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("status"))?,
+            history: (::evc_avro::binary::read_array(input, |input| {
+                <Status as ::evc_avro::AvroBinary>::read_avro(input)
+            }))
+            .map_err(|e| e.in_field("history"))?,
+        })
+    }
+}
+
 /// A card suit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Suit {
@@ -134,6 +163,31 @@ impl ::evc_avro::AvroValue for Suit {
             ::evc_avro::DecodeError::invalid(::std::format!(
                 "`{symbol}` is not a symbol of enum `corpus.Suit`"
             ))
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Suit {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        let index: u32 = match self {
+            Self::Spades => 0,
+            Self::Hearts => 1,
+            Self::Diamonds => 2,
+            Self::Clubs => 3,
+        };
+        ::evc_avro::binary::put_index(out, index)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(match ::evc_avro::binary::read_enum_index(input, 4)? {
+            0 => Self::Spades,
+            1 => Self::Hearts,
+            2 => Self::Diamonds,
+            3 => Self::Clubs,
+            _ => unreachable!("read_enum_index checked the range"),
         })
     }
 }
@@ -213,6 +267,31 @@ impl ::evc_avro::AvroValue for Status {
                     "`{symbol}` is not a symbol of enum `corpus.Status`"
                 ))
             })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Status {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        let index: u32 = match self {
+            Self::Unknown => 0,
+            Self::InProgress => 1,
+            Self::Done => 2,
+            Self::Self_ => 3,
+        };
+        ::evc_avro::binary::put_index(out, index)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(match ::evc_avro::binary::read_enum_index(input, 4)? {
+            0 => Self::Unknown,
+            1 => Self::InProgress,
+            2 => Self::Done,
+            3 => Self::Self_,
+            _ => unreachable!("read_enum_index checked the range"),
+        })
     }
 }
 

@@ -49,6 +49,24 @@ impl ::evc_avro::AvroValue for Failure {
     }
 }
 
+impl ::evc_avro::AvroBinary for Failure {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_int(out, &self.code)).map_err(|e| e.in_field("code"))?;
+        (::evc_avro::binary::put_string(out, &self.message)).map_err(|e| e.in_field("message"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            code: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("code"))?,
+            message: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("message"))?,
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for Failure {
     const SCHEMA_JSON: &'static str = r#"{"type":"error","name":"Failure","namespace":"corpus","doc":"An Avro `error` is a record in every respect but the keyword.","fields":[{"name":"code","type":"int"},{"name":"message","type":"string"}]}"#;
     const FULL_NAME: &'static str = "corpus.Failure";

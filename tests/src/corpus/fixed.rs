@@ -76,6 +76,48 @@ impl ::evc_avro::AvroValue for Fixeds {
     }
 }
 
+impl ::evc_avro::AvroBinary for Fixeds {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::AvroBinary::write_avro(&self.md5, out)).map_err(|e| e.in_field("md5"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.key, out)).map_err(|e| e.in_field("key"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.empty, out)).map_err(|e| e.in_field("empty"))?;
+        (match &self.maybe {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        })
+        .map_err(|e| e.in_field("maybe"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            md5: (<Md5 as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("md5"))?,
+            key: (<Key64 as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("key"))?,
+            empty: (<Nothing as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("empty"))?,
+            maybe: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (<Md5 as ::evc_avro::AvroBinary>::read_avro(input))
+                        .map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("maybe"))?,
+        })
+    }
+}
+
 /// An MD5 digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Md5(pub [u8; 16]);
@@ -92,6 +134,19 @@ impl ::evc_avro::AvroValue for Md5 {
         value: ::evc_avro::apache_avro::types::Value,
     ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::evc_avro::conv::fixed_from::<16>(value).map(Self)
+    }
+}
+
+impl ::evc_avro::AvroBinary for Md5 {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        ::evc_avro::binary::put_fixed(out, &self.0)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::evc_avro::binary::read_fixed::<16>(input).map(Self)
     }
 }
 
@@ -113,6 +168,19 @@ impl ::evc_avro::AvroValue for Key64 {
     }
 }
 
+impl ::evc_avro::AvroBinary for Key64 {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        ::evc_avro::binary::put_fixed(out, &self.0)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::evc_avro::binary::read_fixed::<64>(input).map(Self)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Nothing(pub [u8; 0]);
 
@@ -128,6 +196,19 @@ impl ::evc_avro::AvroValue for Nothing {
         value: ::evc_avro::apache_avro::types::Value,
     ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::evc_avro::conv::fixed_from::<0>(value).map(Self)
+    }
+}
+
+impl ::evc_avro::AvroBinary for Nothing {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        ::evc_avro::binary::put_fixed(out, &self.0)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::evc_avro::binary::read_fixed::<0>(input).map(Self)
     }
 }
 

@@ -110,6 +110,40 @@ impl ::evc_avro::AvroValue for Keywords {
     }
 }
 
+impl ::evc_avro::AvroBinary for Keywords {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_string(out, &self.r#type)).map_err(|e| e.in_field("type"))?;
+        (::evc_avro::binary::put_int(out, &self.r#match)).map_err(|e| e.in_field("match"))?;
+        (::evc_avro::binary::put_bool(out, &self.self_)).map_err(|e| e.in_field("self"))?;
+        (::evc_avro::binary::put_long(out, &self.r#fn)).map_err(|e| e.in_field("fn"))?;
+        (::evc_avro::binary::put_double(out, &self.r#async)).map_err(|e| e.in_field("async"))?;
+        (::evc_avro::binary::put_string(out, &self.crate_)).map_err(|e| e.in_field("crate"))?;
+        (::evc_avro::binary::put_int(out, &self.camel_case))
+            .map_err(|e| e.in_field("camelCase"))?;
+        (::evc_avro::binary::put_int(out, &self.http_status))
+            .map_err(|e| e.in_field("HTTPStatus"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            r#type: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("type"))?,
+            r#match: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("match"))?,
+            self_: (::evc_avro::binary::read_bool(input)).map_err(|e| e.in_field("self"))?,
+            r#fn: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("fn"))?,
+            r#async: (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("async"))?,
+            crate_: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("crate"))?,
+            camel_case: (::evc_avro::binary::read_int(input))
+                .map_err(|e| e.in_field("camelCase"))?,
+            http_status: (::evc_avro::binary::read_int(input))
+                .map_err(|e| e.in_field("HTTPStatus"))?,
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for Keywords {
     const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Keywords","namespace":"corpus","fields":[{"name":"type","type":"string"},{"name":"match","type":"int"},{"name":"self","type":"boolean"},{"name":"fn","type":"long"},{"name":"async","type":"double"},{"name":"crate","type":"string"},{"name":"camelCase","type":"int"},{"name":"HTTPStatus","type":"int"}]}"#;
     const FULL_NAME: &'static str = "corpus.Keywords";

@@ -212,6 +212,108 @@ impl ::evc_avro::AvroValue for Logical {
     }
 }
 
+impl ::evc_avro::AvroBinary for Logical {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_uuid(out, &self.id)).map_err(|e| e.in_field("id"))?;
+        (::evc_avro::binary::put_uuid_fixed(out, &self.id_fixed))
+            .map_err(|e| e.in_field("id_fixed"))?;
+        (::evc_avro::binary::put_date(out, &self.day)).map_err(|e| e.in_field("day"))?;
+        (::evc_avro::binary::put_time_millis(out, &self.time_ms))
+            .map_err(|e| e.in_field("time_ms"))?;
+        (::evc_avro::binary::put_time_micros(out, &self.time_us))
+            .map_err(|e| e.in_field("time_us"))?;
+        (::evc_avro::binary::put_timestamp_millis(out, &self.ts_ms))
+            .map_err(|e| e.in_field("ts_ms"))?;
+        (::evc_avro::binary::put_timestamp_micros(out, &self.ts_us))
+            .map_err(|e| e.in_field("ts_us"))?;
+        (::evc_avro::binary::put_timestamp_nanos(out, &self.ts_ns))
+            .map_err(|e| e.in_field("ts_ns"))?;
+        (::evc_avro::binary::put_local_timestamp_millis(out, &self.local_ms))
+            .map_err(|e| e.in_field("local_ms"))?;
+        (::evc_avro::binary::put_local_timestamp_micros(out, &self.local_us))
+            .map_err(|e| e.in_field("local_us"))?;
+        (::evc_avro::binary::put_local_timestamp_nanos(out, &self.local_ns))
+            .map_err(|e| e.in_field("local_ns"))?;
+        (::evc_avro::binary::write_decimal(out, &self.amount, 12, 3, ::core::option::Option::None))
+            .map_err(|e| e.in_field("amount"))?;
+        (::evc_avro::binary::write_decimal(
+            out,
+            &self.amount_fixed,
+            18,
+            4,
+            ::core::option::Option::Some(8),
+        ))
+        .map_err(|e| e.in_field("amount_fixed"))?;
+        (::evc_avro::binary::put_big_decimal(out, &self.big)).map_err(|e| e.in_field("big"))?;
+        (::evc_avro::binary::put_duration(out, &self.wait)).map_err(|e| e.in_field("wait"))?;
+        (match &self.maybe_day {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_date(out, e)
+            }
+        })
+        .map_err(|e| e.in_field("maybe_day"))?;
+        (::evc_avro::binary::put_string(out, &self.unknown_logical))
+            .map_err(|e| e.in_field("unknown_logical"))?;
+        (::evc_avro::binary::put_bytes(out, &self.invalid_logical))
+            .map_err(|e| e.in_field("invalid_logical"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("id"))?,
+            id_fixed: (::evc_avro::binary::read_uuid_fixed(input))
+                .map_err(|e| e.in_field("id_fixed"))?,
+            day: (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("day"))?,
+            time_ms: (::evc_avro::binary::read_time_millis(input))
+                .map_err(|e| e.in_field("time_ms"))?,
+            time_us: (::evc_avro::binary::read_time_micros(input))
+                .map_err(|e| e.in_field("time_us"))?,
+            ts_ms: (::evc_avro::binary::read_timestamp_millis(input))
+                .map_err(|e| e.in_field("ts_ms"))?,
+            ts_us: (::evc_avro::binary::read_timestamp_micros(input))
+                .map_err(|e| e.in_field("ts_us"))?,
+            ts_ns: (::evc_avro::binary::read_timestamp_nanos(input))
+                .map_err(|e| e.in_field("ts_ns"))?,
+            local_ms: (::evc_avro::binary::read_local_timestamp_millis(input))
+                .map_err(|e| e.in_field("local_ms"))?,
+            local_us: (::evc_avro::binary::read_local_timestamp_micros(input))
+                .map_err(|e| e.in_field("local_us"))?,
+            local_ns: (::evc_avro::binary::read_local_timestamp_nanos(input))
+                .map_err(|e| e.in_field("local_ns"))?,
+            amount: (::evc_avro::binary::read_decimal(input, 3, ::core::option::Option::None))
+                .map_err(|e| e.in_field("amount"))?,
+            amount_fixed: (::evc_avro::binary::read_decimal(
+                input,
+                4,
+                ::core::option::Option::Some(8),
+            ))
+            .map_err(|e| e.in_field("amount_fixed"))?,
+            big: (::evc_avro::binary::read_big_decimal(input)).map_err(|e| e.in_field("big"))?,
+            wait: (::evc_avro::binary::read_duration(input)).map_err(|e| e.in_field("wait"))?,
+            maybe_day: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (::evc_avro::binary::read_date(input)).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("maybe_day"))?,
+            unknown_logical: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("unknown_logical"))?,
+            invalid_logical: (::evc_avro::binary::read_bytes(input))
+                .map_err(|e| e.in_field("invalid_logical"))?,
+        })
+    }
+}
+
 /// (Avro `corpus.Uuid16`: fixed(16) with logical type `uuid`.)
 pub type Uuid16 = ::evc_avro::uuid::Uuid;
 

@@ -43,6 +43,46 @@ impl ::evc_avro::AvroValue for HolderEither {
     }
 }
 
+impl HolderEither {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            0 => (<Id as ::evc_avro::AvroBinary>::read_avro(input)).map(Self::Id),
+            1 => (<other::system::Id as ::evc_avro::AvroBinary>::read_avro(input))
+                .map(Self::OtherSystemId),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[corpus.ns.Id, other.system.Id]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for HolderEither {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::Id(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+            Self::OtherSystemId(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 2)?;
+        Self::read_avro_branch(index, input)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Holder {
     pub mine: Id,
@@ -109,6 +149,35 @@ impl ::evc_avro::AvroValue for Holder {
     }
 }
 
+impl ::evc_avro::AvroBinary for Holder {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::AvroBinary::write_avro(&self.mine, out)).map_err(|e| e.in_field("mine"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.theirs, out))
+            .map_err(|e| e.in_field("theirs"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.nowhere, out))
+            .map_err(|e| e.in_field("nowhere"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.either, out))
+            .map_err(|e| e.in_field("either"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            mine: (<Id as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("mine"))?,
+            theirs: (<other::system::Id as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("theirs"))?,
+            nowhere: (<Plain as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("nowhere"))?,
+            either: (<HolderEither as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("either"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Id {
     pub value: i64,
@@ -140,6 +209,22 @@ impl ::evc_avro::AvroValue for Id {
     }
 }
 
+impl ::evc_avro::AvroBinary for Id {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_long(out, &self.value)).map_err(|e| e.in_field("value"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            value: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("value"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Plain {
     pub x: i32,
@@ -167,6 +252,22 @@ impl ::evc_avro::AvroValue for Plain {
                 let v = ::evc_avro::conv::take_field(&mut fields, 0, "x")?;
                 (::evc_avro::conv::int_from(v)).map_err(|e| e.in_field("x"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Plain {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_int(out, &self.x)).map_err(|e| e.in_field("x"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            x: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?,
         })
     }
 }
@@ -235,6 +336,45 @@ pub mod other {
                         }))
                         .map_err(|e| e.in_field("back"))?
                     },
+                })
+            }
+        }
+
+        impl ::evc_avro::AvroBinary for Id {
+            fn write_avro(
+                &self,
+                out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+                (::evc_avro::binary::put_string(out, &self.value))
+                    .map_err(|e| e.in_field("value"))?;
+                (match &self.back {
+                    ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+                    ::core::option::Option::Some(e) => {
+                        ::evc_avro::binary::write_long(out, 1);
+                        ::evc_avro::AvroBinary::write_avro(e, out)
+                    }
+                })
+                .map_err(|e| e.in_field("back"))?;
+                ::core::result::Result::Ok(())
+            }
+
+            fn read_avro(
+                input: &mut &[u8],
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    value: (::evc_avro::binary::read_string(input))
+                        .map_err(|e| e.in_field("value"))?,
+                    back: (match ::evc_avro::binary::read_index(input, 2) {
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                        ::core::result::Result::Ok(0) => {
+                            ::core::result::Result::Ok(::core::option::Option::None)
+                        }
+                        ::core::result::Result::Ok(_) => {
+                            (<super::super::Id as ::evc_avro::AvroBinary>::read_avro(input))
+                                .map(::core::option::Option::Some)
+                        }
+                    })
+                    .map_err(|e| e.in_field("back"))?,
                 })
             }
         }

@@ -67,6 +67,34 @@ impl ::evc_avro::AvroValue for Outer {
     }
 }
 
+impl ::evc_avro::AvroBinary for Outer {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::AvroBinary::write_avro(&self.inner, out)).map_err(|e| e.in_field("inner"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.again, out)).map_err(|e| e.in_field("again"))?;
+        (::evc_avro::binary::write_array(out, &self.leaves, |out, e| {
+            ::evc_avro::AvroBinary::write_avro(e, out)
+        }))
+        .map_err(|e| e.in_field("leaves"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            inner: (<Inner as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("inner"))?,
+            again: (<Inner as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("again"))?,
+            leaves: (::evc_avro::binary::read_array(input, |input| {
+                <Leaf as ::evc_avro::AvroBinary>::read_avro(input)
+            }))
+            .map_err(|e| e.in_field("leaves"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Inner {
     pub leaf: Leaf,
@@ -100,6 +128,23 @@ impl ::evc_avro::AvroValue for Inner {
     }
 }
 
+impl ::evc_avro::AvroBinary for Inner {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::AvroBinary::write_avro(&self.leaf, out)).map_err(|e| e.in_field("leaf"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            leaf: (<Leaf as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("leaf"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Leaf {
     pub value: ::std::string::String,
@@ -127,6 +172,22 @@ impl ::evc_avro::AvroValue for Leaf {
                 let v = ::evc_avro::conv::take_field(&mut fields, 0, "value")?;
                 (::evc_avro::conv::string_from(v)).map_err(|e| e.in_field("value"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Leaf {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_string(out, &self.value)).map_err(|e| e.in_field("value"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            value: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("value"))?,
         })
     }
 }

@@ -112,6 +112,38 @@ impl ::evc_avro::AvroValue for Primitives {
     }
 }
 
+impl ::evc_avro::AvroBinary for Primitives {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_null(out)).map_err(|e| e.in_field("nothing"))?;
+        (::evc_avro::binary::put_bool(out, &self.flag)).map_err(|e| e.in_field("flag"))?;
+        (::evc_avro::binary::put_int(out, &self.small)).map_err(|e| e.in_field("small"))?;
+        (::evc_avro::binary::put_long(out, &self.big)).map_err(|e| e.in_field("big"))?;
+        (::evc_avro::binary::put_float(out, &self.ratio)).map_err(|e| e.in_field("ratio"))?;
+        (::evc_avro::binary::put_double(out, &self.precise)).map_err(|e| e.in_field("precise"))?;
+        (::evc_avro::binary::put_bytes(out, &self.blob)).map_err(|e| e.in_field("blob"))?;
+        (::evc_avro::binary::put_string(out, &self.text)).map_err(|e| e.in_field("text"))?;
+        (::evc_avro::binary::put_int(out, &self.wrapped)).map_err(|e| e.in_field("wrapped"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            nothing: (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("nothing"))?,
+            flag: (::evc_avro::binary::read_bool(input)).map_err(|e| e.in_field("flag"))?,
+            small: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("small"))?,
+            big: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("big"))?,
+            ratio: (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("ratio"))?,
+            precise: (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("precise"))?,
+            blob: (::evc_avro::binary::read_bytes(input)).map_err(|e| e.in_field("blob"))?,
+            text: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("text"))?,
+            wrapped: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("wrapped"))?,
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for Primitives {
     const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"Primitives","namespace":"corpus","doc":"Every primitive type.","fields":[{"name":"nothing","type":"null"},{"name":"flag","type":"boolean"},{"name":"small","type":"int"},{"name":"big","type":"long"},{"name":"ratio","type":"float"},{"name":"precise","type":"double"},{"name":"blob","type":"bytes"},{"name":"text","type":"string"},{"name":"wrapped","type":"int"}]}"#;
     const FULL_NAME: &'static str = "corpus.Primitives";

@@ -74,6 +74,32 @@ impl ::evc_avro::AvroValue for Recursive {
     }
 }
 
+impl ::evc_avro::AvroBinary for Recursive {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::AvroBinary::write_avro(&self.list, out)).map_err(|e| e.in_field("list"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.tree, out)).map_err(|e| e.in_field("tree"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.ping, out)).map_err(|e| e.in_field("ping"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.expr, out)).map_err(|e| e.in_field("expr"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            list: (<LinkedList as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("list"))?,
+            tree: (<Tree as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("tree"))?,
+            ping: (<Ping as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("ping"))?,
+            expr: (<Expr as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("expr"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct LinkedList {
     pub value: i32,
@@ -117,6 +143,41 @@ impl ::evc_avro::AvroValue for LinkedList {
                 }))
                 .map_err(|e| e.in_field("next"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for LinkedList {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_int(out, &self.value)).map_err(|e| e.in_field("value"))?;
+        (match &self.next {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        })
+        .map_err(|e| e.in_field("next"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            value: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("value"))?,
+            next: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (<::std::boxed::Box<LinkedList> as ::evc_avro::AvroBinary>::read_avro(input))
+                        .map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("next"))?,
         })
     }
 }
@@ -181,6 +242,38 @@ impl ::evc_avro::AvroValue for Tree {
     }
 }
 
+impl ::evc_avro::AvroBinary for Tree {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_string(out, &self.label)).map_err(|e| e.in_field("label"))?;
+        (::evc_avro::binary::write_array(out, &self.children, |out, e| {
+            ::evc_avro::AvroBinary::write_avro(e, out)
+        }))
+        .map_err(|e| e.in_field("children"))?;
+        (::evc_avro::binary::write_map(out, &self.by_name, |out, e| {
+            ::evc_avro::AvroBinary::write_avro(e, out)
+        }))
+        .map_err(|e| e.in_field("by_name"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            label: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("label"))?,
+            children: (::evc_avro::binary::read_array(input, |input| {
+                <Tree as ::evc_avro::AvroBinary>::read_avro(input)
+            }))
+            .map_err(|e| e.in_field("children"))?,
+            by_name: (::evc_avro::binary::read_map(input, |input| {
+                <Tree as ::evc_avro::AvroBinary>::read_avro(input)
+            }))
+            .map_err(|e| e.in_field("by_name"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Ping {
     pub pong: ::core::option::Option<::std::boxed::Box<Pong>>,
@@ -214,6 +307,39 @@ impl ::evc_avro::AvroValue for Ping {
                 }))
                 .map_err(|e| e.in_field("pong"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Ping {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (match &self.pong {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        })
+        .map_err(|e| e.in_field("pong"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            pong: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (<::std::boxed::Box<Pong> as ::evc_avro::AvroBinary>::read_avro(input))
+                        .map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("pong"))?,
         })
     }
 }
@@ -255,6 +381,39 @@ impl ::evc_avro::AvroValue for Pong {
     }
 }
 
+impl ::evc_avro::AvroBinary for Pong {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (match &self.ping {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        })
+        .map_err(|e| e.in_field("ping"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            ping: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (<::std::boxed::Box<Ping> as ::evc_avro::AvroBinary>::read_avro(input))
+                        .map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("ping"))?,
+        })
+    }
+}
+
 /// A value of the Avro union `union[long, corpus.rec.Add]`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ExprNode {
@@ -288,6 +447,46 @@ impl ::evc_avro::AvroValue for ExprNode {
     }
 }
 
+impl ExprNode {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            0 => (::evc_avro::binary::read_long(input)).map(Self::Long),
+            1 => (<::std::boxed::Box<Add> as ::evc_avro::AvroBinary>::read_avro(input))
+                .map(Self::Add),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[long, corpus.rec.Add]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for ExprNode {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::Long(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::binary::put_long(out, e)
+            }
+            Self::Add(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 2)?;
+        Self::read_avro_branch(index, input)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Expr {
     pub node: ExprNode,
@@ -317,6 +516,23 @@ impl ::evc_avro::AvroValue for Expr {
                 (<ExprNode as ::evc_avro::AvroValue>::from_avro_value(v))
                     .map_err(|e| e.in_field("node"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Expr {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::AvroBinary::write_avro(&self.node, out)).map_err(|e| e.in_field("node"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            node: (<ExprNode as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("node"))?,
         })
     }
 }
@@ -361,6 +577,26 @@ impl ::evc_avro::AvroValue for Add {
                 (<::std::boxed::Box<Expr> as ::evc_avro::AvroValue>::from_avro_value(v))
                     .map_err(|e| e.in_field("right"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Add {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::AvroBinary::write_avro(&self.left, out)).map_err(|e| e.in_field("left"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.right, out)).map_err(|e| e.in_field("right"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            left: (<::std::boxed::Box<Expr> as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("left"))?,
+            right: (<::std::boxed::Box<Expr> as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("right"))?,
         })
     }
 }

@@ -40,6 +40,45 @@ impl ::evc_avro::AvroValue for TopUnion {
     }
 }
 
+impl TopUnion {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            0 => (<corpus::pets::Cat as ::evc_avro::AvroBinary>::read_avro(input)).map(Self::Cat),
+            1 => (<corpus::pets::Dog as ::evc_avro::AvroBinary>::read_avro(input)).map(Self::Dog),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[corpus.pets.Cat, corpus.pets.Dog]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for TopUnion {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::Cat(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+            Self::Dog(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 2)?;
+        Self::read_avro_branch(index, input)
+    }
+}
+
 impl ::evc_avro::AvroSchema for TopUnion {
     const SCHEMA_JSON: &'static str = r#"[{"type":"record","name":"Cat","namespace":"corpus.pets","fields":[{"name":"lives","type":"int"}]},{"type":"record","name":"Dog","namespace":"corpus.pets","fields":[{"name":"good","type":"boolean"}]}]"#;
     const FULL_NAME: &'static str = "union[corpus.pets.Cat, corpus.pets.Dog]";
@@ -90,6 +129,25 @@ pub mod corpus {
             }
         }
 
+        impl ::evc_avro::AvroBinary for Cat {
+            fn write_avro(
+                &self,
+                out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+                (::evc_avro::binary::put_int(out, &self.lives)).map_err(|e| e.in_field("lives"))?;
+                ::core::result::Result::Ok(())
+            }
+
+            fn read_avro(
+                input: &mut &[u8],
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    lives: (::evc_avro::binary::read_int(input))
+                        .map_err(|e| e.in_field("lives"))?,
+                })
+            }
+        }
+
         #[derive(Debug, Clone, PartialEq)]
         pub struct Dog {
             pub good: bool,
@@ -119,6 +177,24 @@ pub mod corpus {
                         let v = ::evc_avro::conv::take_field(&mut fields, 0, "good")?;
                         (::evc_avro::conv::boolean_from(v)).map_err(|e| e.in_field("good"))?
                     },
+                })
+            }
+        }
+
+        impl ::evc_avro::AvroBinary for Dog {
+            fn write_avro(
+                &self,
+                out: &mut ::std::vec::Vec<u8>,
+            ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+                (::evc_avro::binary::put_bool(out, &self.good)).map_err(|e| e.in_field("good"))?;
+                ::core::result::Result::Ok(())
+            }
+
+            fn read_avro(
+                input: &mut &[u8],
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    good: (::evc_avro::binary::read_bool(input)).map_err(|e| e.in_field("good"))?,
                 })
             }
         }

@@ -40,6 +40,45 @@ impl ::evc_avro::AvroValue for UnionsNullMiddle {
     }
 }
 
+impl UnionsNullMiddle {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            0 => (::evc_avro::binary::read_int(input)).map(Self::Int),
+            2 => (::evc_avro::binary::read_string(input)).map(Self::String),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[int, null, string]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for UnionsNullMiddle {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::Int(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::binary::put_int(out, e)
+            }
+            Self::String(e) => {
+                ::evc_avro::binary::write_long(out, 2);
+                ::evc_avro::binary::put_string(out, e)
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 3)?;
+        Self::read_avro_branch(index, input)
+    }
+}
+
 /// A value of the Avro union `union[int, string, corpus.Point]`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnionsNoNull {
@@ -75,6 +114,50 @@ impl ::evc_avro::AvroValue for UnionsNoNull {
     }
 }
 
+impl UnionsNoNull {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            0 => (::evc_avro::binary::read_int(input)).map(Self::Int),
+            1 => (::evc_avro::binary::read_string(input)).map(Self::String),
+            2 => (<Point as ::evc_avro::AvroBinary>::read_avro(input)).map(Self::Point),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[int, string, corpus.Point]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for UnionsNoNull {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::Int(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::binary::put_int(out, e)
+            }
+            Self::String(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_string(out, e)
+            }
+            Self::Point(e) => {
+                ::evc_avro::binary::write_long(out, 2);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 3)?;
+        Self::read_avro_branch(index, input)
+    }
+}
+
 /// A value of the Avro union `union[null, boolean, double]`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnionsInArrayItem {
@@ -107,6 +190,45 @@ impl ::evc_avro::AvroValue for UnionsInArrayItem {
     }
 }
 
+impl UnionsInArrayItem {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            1 => (::evc_avro::binary::read_bool(input)).map(Self::Boolean),
+            2 => (::evc_avro::binary::read_double(input)).map(Self::Double),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[null, boolean, double]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for UnionsInArrayItem {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::Boolean(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_bool(out, e)
+            }
+            Self::Double(e) => {
+                ::evc_avro::binary::write_long(out, 2);
+                ::evc_avro::binary::put_double(out, e)
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 3)?;
+        Self::read_avro_branch(index, input)
+    }
+}
+
 /// A value of the Avro union `union[corpus.Point, string]`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnionsInMapValue {
@@ -136,6 +258,45 @@ impl ::evc_avro::AvroValue for UnionsInMapValue {
                 "union branch {other} is not in `union[corpus.Point, string]`"
             ))),
         }
+    }
+}
+
+impl UnionsInMapValue {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            0 => (<Point as ::evc_avro::AvroBinary>::read_avro(input)).map(Self::Point),
+            1 => (::evc_avro::binary::read_string(input)).map(Self::String),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[corpus.Point, string]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for UnionsInMapValue {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::Point(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+            Self::String(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_string(out, e)
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 2)?;
+        Self::read_avro_branch(index, input)
     }
 }
 
@@ -173,6 +334,51 @@ impl ::evc_avro::AvroValue for UnionsContainers {
                 "union branch {other} is not in `union[null, array<int>, map<int>]`"
             ))),
         }
+    }
+}
+
+impl UnionsContainers {
+    /// Reads the value of union branch `index` (already read) from `input`.
+    pub fn read_avro_branch(
+        index: u32,
+        input: &mut &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match index {
+            1 => {
+                (::evc_avro::binary::read_array(input, |input| ::evc_avro::binary::read_int(input)))
+                    .map(Self::Array)
+            }
+            2 => (::evc_avro::binary::read_map(input, |input| ::evc_avro::binary::read_int(input)))
+                .map(Self::Map),
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
+                "union branch {other} is not in `union[null, array<int>, map<int>]`"
+            ))),
+        }
+    }
+}
+
+impl ::evc_avro::AvroBinary for UnionsContainers {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::Array(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::write_array(out, e, |out, e| {
+                    ::evc_avro::binary::put_int(out, e)
+                })
+            }
+            Self::Map(e) => {
+                ::evc_avro::binary::write_long(out, 2);
+                ::evc_avro::binary::write_map(out, e, |out, e| ::evc_avro::binary::put_int(out, e))
+            }
+        }
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        let index = ::evc_avro::binary::read_index(input, 3)?;
+        Self::read_avro_branch(index, input)
     }
 }
 
@@ -313,6 +519,125 @@ impl ::evc_avro::AvroValue for Unions {
     }
 }
 
+impl ::evc_avro::AvroBinary for Unions {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (match &self.null_first {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_string(out, e)
+            }
+        })
+        .map_err(|e| e.in_field("null_first"))?;
+        (match &self.null_last {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 1),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 0);
+                ::evc_avro::binary::put_string(out, e)
+            }
+        })
+        .map_err(|e| e.in_field("null_last"))?;
+        (match &self.null_middle {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 1),
+            ::core::option::Option::Some(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+        })
+        .map_err(|e| e.in_field("null_middle"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.no_null, out))
+            .map_err(|e| e.in_field("no_null"))?;
+        (::evc_avro::binary::put_index(out, 0)).map_err(|e| e.in_field("only_null"))?;
+        ({
+            ::evc_avro::binary::write_long(out, 0);
+            ::evc_avro::binary::put_long(out, &self.single)
+        })
+        .map_err(|e| e.in_field("single"))?;
+        (::evc_avro::binary::write_array(out, &self.in_array, |out, e| match e {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+        }))
+        .map_err(|e| e.in_field("in_array"))?;
+        (::evc_avro::binary::write_map(out, &self.in_map, |out, e| {
+            ::evc_avro::AvroBinary::write_avro(e, out)
+        }))
+        .map_err(|e| e.in_field("in_map"))?;
+        (match &self.containers {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+        })
+        .map_err(|e| e.in_field("containers"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            null_first: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (::evc_avro::binary::read_string(input)).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("null_first"))?,
+            null_last: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(1) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (::evc_avro::binary::read_string(input)).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("null_last"))?,
+            null_middle: (match ::evc_avro::binary::read_index(input, 3) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(1) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(i) => {
+                    UnionsNullMiddle::read_avro_branch(i, input).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("null_middle"))?,
+            no_null: (<UnionsNoNull as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("no_null"))?,
+            only_null: (::evc_avro::binary::read_index(input, 1).map(|_| ()))
+                .map_err(|e| e.in_field("only_null"))?,
+            single: (::evc_avro::binary::read_index(input, 1)
+                .and_then(|_| ::evc_avro::binary::read_long(input)))
+            .map_err(|e| e.in_field("single"))?,
+            in_array: (::evc_avro::binary::read_array(input, |input| {
+                match ::evc_avro::binary::read_index(input, 3) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => UnionsInArrayItem::read_avro_branch(i, input)
+                        .map(::core::option::Option::Some),
+                }
+            }))
+            .map_err(|e| e.in_field("in_array"))?,
+            in_map: (::evc_avro::binary::read_map(input, |input| {
+                <UnionsInMapValue as ::evc_avro::AvroBinary>::read_avro(input)
+            }))
+            .map_err(|e| e.in_field("in_map"))?,
+            containers: (match ::evc_avro::binary::read_index(input, 3) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(i) => {
+                    UnionsContainers::read_avro_branch(i, input).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("containers"))?,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
     pub x: i32,
@@ -349,6 +674,24 @@ impl ::evc_avro::AvroValue for Point {
                 let v = ::evc_avro::conv::take_field(&mut fields, 1, "y")?;
                 (::evc_avro::conv::int_from(v)).map_err(|e| e.in_field("y"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Point {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_int(out, &self.x)).map_err(|e| e.in_field("x"))?;
+        (::evc_avro::binary::put_int(out, &self.y)).map_err(|e| e.in_field("y"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            x: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?,
+            y: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("y"))?,
         })
     }
 }

@@ -95,6 +95,36 @@ impl ::evc_avro::AvroValue for ItemAdded {
     }
 }
 
+impl ::evc_avro::AvroBinary for ItemAdded {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_uuid(out, &self.event_id)).map_err(|e| e.in_field("event_id"))?;
+        (::evc_avro::binary::put_uuid(out, &self.order_id)).map_err(|e| e.in_field("order_id"))?;
+        (::evc_avro::binary::put_timestamp_millis(out, &self.occurred_at))
+            .map_err(|e| e.in_field("occurred_at"))?;
+        (::evc_avro::binary::put_string(out, &self.sku)).map_err(|e| e.in_field("sku"))?;
+        (::evc_avro::binary::put_int(out, &self.quantity)).map_err(|e| e.in_field("quantity"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.unit_price, out))
+            .map_err(|e| e.in_field("unit_price"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            event_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("event_id"))?,
+            order_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("order_id"))?,
+            occurred_at: (::evc_avro::binary::read_timestamp_millis(input))
+                .map_err(|e| e.in_field("occurred_at"))?,
+            sku: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("sku"))?,
+            quantity: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("quantity"))?,
+            unit_price: (<Money as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("unit_price"))?,
+        })
+    }
+}
+
 /// An amount of money in integer minor units (cents), never a float.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Money {
@@ -139,6 +169,28 @@ impl ::evc_avro::AvroValue for Money {
     }
 }
 
+impl ::evc_avro::AvroBinary for Money {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_long(out, &self.amount_minor))
+            .map_err(|e| e.in_field("amount_minor"))?;
+        (::evc_avro::binary::put_string(out, &self.currency))
+            .map_err(|e| e.in_field("currency"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            amount_minor: (::evc_avro::binary::read_long(input))
+                .map_err(|e| e.in_field("amount_minor"))?,
+            currency: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("currency"))?,
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for ItemAdded {
     const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"ItemAdded","namespace":"com.acme.orders","doc":"An item was added to an open order.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event, for deduplication."},{"name":"order_id","type":{"type":"string","logicalType":"uuid"},"doc":"The order; also the partition key."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When it happened (UTC)."},{"name":"sku","type":"string","doc":"Stock keeping unit of the product."},{"name":"quantity","type":"int","doc":"How many units (at least 1)."},{"name":"unit_price","type":{"type":"record","name":"Money","doc":"An amount of money in integer minor units (cents), never a float.","fields":[{"name":"amount_minor","type":"long","doc":"Amount in minor units, e.g. 1999 for 19.99."},{"name":"currency","type":"string","doc":"ISO 4217 currency code."}]},"doc":"Price of one unit."}]}"#;
     const FULL_NAME: &'static str = "com.acme.orders.ItemAdded";
@@ -169,11 +221,12 @@ impl ::evc_avro::Event for ItemAdded {
 }
 
 impl ItemAdded {
-    /// Encodes the event as Avro binary with its own schema (no wire-format header).
+    /// Encodes the event as Avro binary with its own schema (no wire-format header), with the
+    /// encoder generated for this schema.
     pub fn to_avro_datum(
         &self,
     ) -> ::core::result::Result<::std::vec::Vec<u8>, ::evc_avro::EncodeError> {
-        ::evc_avro::encode(self)
+        ::evc_avro::binary::to_vec(self)
     }
 
     /// Decodes Avro binary written with `writer` (any compatible version), resolving it into this version.

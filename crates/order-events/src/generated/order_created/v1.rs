@@ -84,6 +84,36 @@ impl ::evc_avro::AvroValue for OrderCreated {
     }
 }
 
+impl ::evc_avro::AvroBinary for OrderCreated {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_uuid(out, &self.event_id)).map_err(|e| e.in_field("event_id"))?;
+        (::evc_avro::binary::put_uuid(out, &self.order_id)).map_err(|e| e.in_field("order_id"))?;
+        (::evc_avro::binary::put_timestamp_millis(out, &self.occurred_at))
+            .map_err(|e| e.in_field("occurred_at"))?;
+        (::evc_avro::binary::put_string(out, &self.customer_id))
+            .map_err(|e| e.in_field("customer_id"))?;
+        (::evc_avro::binary::put_string(out, &self.currency))
+            .map_err(|e| e.in_field("currency"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            event_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("event_id"))?,
+            order_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("order_id"))?,
+            occurred_at: (::evc_avro::binary::read_timestamp_millis(input))
+                .map_err(|e| e.in_field("occurred_at"))?,
+            customer_id: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("customer_id"))?,
+            currency: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("currency"))?,
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for OrderCreated {
     const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"OrderCreated","namespace":"com.acme.orders","doc":"A customer opened a new order. It holds no items yet.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event, for deduplication."},{"name":"order_id","type":{"type":"string","logicalType":"uuid"},"doc":"The order; also the partition key."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When it happened (UTC)."},{"name":"customer_id","type":"string","doc":"Who placed the order."},{"name":"currency","type":"string","doc":"ISO 4217 code every amount of the order is in, e.g. EUR."}]}"#;
     const FULL_NAME: &'static str = "com.acme.orders.OrderCreated";
@@ -114,11 +144,12 @@ impl ::evc_avro::Event for OrderCreated {
 }
 
 impl OrderCreated {
-    /// Encodes the event as Avro binary with its own schema (no wire-format header).
+    /// Encodes the event as Avro binary with its own schema (no wire-format header), with the
+    /// encoder generated for this schema.
     pub fn to_avro_datum(
         &self,
     ) -> ::core::result::Result<::std::vec::Vec<u8>, ::evc_avro::EncodeError> {
-        ::evc_avro::encode(self)
+        ::evc_avro::binary::to_vec(self)
     }
 
     /// Decodes Avro binary written with `writer` (any compatible version), resolving it into this version.

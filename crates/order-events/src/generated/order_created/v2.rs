@@ -116,6 +116,59 @@ impl ::evc_avro::AvroValue for OrderCreated {
     }
 }
 
+impl ::evc_avro::AvroBinary for OrderCreated {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_uuid(out, &self.event_id)).map_err(|e| e.in_field("event_id"))?;
+        (::evc_avro::binary::put_uuid(out, &self.order_id)).map_err(|e| e.in_field("order_id"))?;
+        (::evc_avro::binary::put_timestamp_millis(out, &self.occurred_at))
+            .map_err(|e| e.in_field("occurred_at"))?;
+        (::evc_avro::binary::put_string(out, &self.customer_id))
+            .map_err(|e| e.in_field("customer_id"))?;
+        (::evc_avro::binary::put_string(out, &self.currency))
+            .map_err(|e| e.in_field("currency"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.channel, out))
+            .map_err(|e| e.in_field("channel"))?;
+        (match &self.shipping_address {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::AvroBinary::write_avro(e, out)
+            }
+        })
+        .map_err(|e| e.in_field("shipping_address"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            event_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("event_id"))?,
+            order_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("order_id"))?,
+            occurred_at: (::evc_avro::binary::read_timestamp_millis(input))
+                .map_err(|e| e.in_field("occurred_at"))?,
+            customer_id: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("customer_id"))?,
+            currency: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("currency"))?,
+            channel: (<SalesChannel as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("channel"))?,
+            shipping_address: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (<Address as ::evc_avro::AvroBinary>::read_avro(input))
+                        .map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("shipping_address"))?,
+        })
+    }
+}
+
 /// Where the order was placed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum SalesChannel {
@@ -195,6 +248,31 @@ impl ::evc_avro::AvroValue for SalesChannel {
     }
 }
 
+impl ::evc_avro::AvroBinary for SalesChannel {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        let index: u32 = match self {
+            Self::Unknown => 0,
+            Self::Web => 1,
+            Self::Mobile => 2,
+            Self::Store => 3,
+        };
+        ::evc_avro::binary::put_index(out, index)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(match ::evc_avro::binary::read_enum_index(input, 4)? {
+            0 => Self::Unknown,
+            1 => Self::Web,
+            2 => Self::Mobile,
+            3 => Self::Store,
+            _ => unreachable!("read_enum_index checked the range"),
+        })
+    }
+}
+
 /// A postal address.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Address {
@@ -259,6 +337,30 @@ impl ::evc_avro::AvroValue for Address {
     }
 }
 
+impl ::evc_avro::AvroBinary for Address {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_string(out, &self.line1)).map_err(|e| e.in_field("line1"))?;
+        (::evc_avro::binary::put_string(out, &self.city)).map_err(|e| e.in_field("city"))?;
+        (::evc_avro::binary::put_string(out, &self.postal_code))
+            .map_err(|e| e.in_field("postal_code"))?;
+        (::evc_avro::binary::put_string(out, &self.country)).map_err(|e| e.in_field("country"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            line1: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("line1"))?,
+            city: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("city"))?,
+            postal_code: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("postal_code"))?,
+            country: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("country"))?,
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for OrderCreated {
     const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"OrderCreated","namespace":"com.acme.orders","doc":"A customer opened a new order. It holds no items yet.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event, for deduplication."},{"name":"order_id","type":{"type":"string","logicalType":"uuid"},"doc":"The order; also the partition key."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When it happened (UTC)."},{"name":"customer_id","type":"string","doc":"Who placed the order."},{"name":"currency","type":"string","doc":"ISO 4217 code every amount of the order is in, e.g. EUR."},{"name":"channel","type":{"type":"enum","name":"SalesChannel","doc":"Where the order was placed.","symbols":["UNKNOWN","WEB","MOBILE","STORE"],"default":"UNKNOWN"},"doc":"Sales channel (added in v2; UNKNOWN for orders created before).","default":"UNKNOWN"},{"name":"shipping_address","type":["null",{"type":"record","name":"Address","doc":"A postal address.","fields":[{"name":"line1","type":"string","doc":"Street and number."},{"name":"city","type":"string","doc":"City."},{"name":"postal_code","type":"string","doc":"Postal code."},{"name":"country","type":"string","doc":"ISO 3166-1 alpha-2 country code."}]}],"doc":"Where to ship, when known at creation (added in v2).","default":null}]}"#;
     const FULL_NAME: &'static str = "com.acme.orders.OrderCreated";
@@ -289,11 +391,12 @@ impl ::evc_avro::Event for OrderCreated {
 }
 
 impl OrderCreated {
-    /// Encodes the event as Avro binary with its own schema (no wire-format header).
+    /// Encodes the event as Avro binary with its own schema (no wire-format header), with the
+    /// encoder generated for this schema.
     pub fn to_avro_datum(
         &self,
     ) -> ::core::result::Result<::std::vec::Vec<u8>, ::evc_avro::EncodeError> {
-        ::evc_avro::encode(self)
+        ::evc_avro::binary::to_vec(self)
     }
 
     /// Decodes Avro binary written with `writer` (any compatible version), resolving it into this version.

@@ -122,6 +122,73 @@ impl ::evc_avro::AvroValue for OrderPaid {
     }
 }
 
+impl ::evc_avro::AvroBinary for OrderPaid {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_uuid(out, &self.event_id)).map_err(|e| e.in_field("event_id"))?;
+        (::evc_avro::binary::put_uuid(out, &self.order_id)).map_err(|e| e.in_field("order_id"))?;
+        (::evc_avro::binary::put_timestamp_millis(out, &self.occurred_at))
+            .map_err(|e| e.in_field("occurred_at"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.amount, out))
+            .map_err(|e| e.in_field("amount"))?;
+        (::evc_avro::AvroBinary::write_avro(&self.method, out))
+            .map_err(|e| e.in_field("method"))?;
+        (match &self.payment_reference {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_string(out, e)
+            }
+        })
+        .map_err(|e| e.in_field("payment_reference"))?;
+        (match &self.tax_rate {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::write_decimal(out, e, 5, 4, ::core::option::Option::None)
+            }
+        })
+        .map_err(|e| e.in_field("tax_rate"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            event_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("event_id"))?,
+            order_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("order_id"))?,
+            occurred_at: (::evc_avro::binary::read_timestamp_millis(input))
+                .map_err(|e| e.in_field("occurred_at"))?,
+            amount: (<Money as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("amount"))?,
+            method: (<PaymentMethod as ::evc_avro::AvroBinary>::read_avro(input))
+                .map_err(|e| e.in_field("method"))?,
+            payment_reference: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (::evc_avro::binary::read_string(input)).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("payment_reference"))?,
+            tax_rate: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (::evc_avro::binary::read_decimal(input, 4, ::core::option::Option::None))
+                        .map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("tax_rate"))?,
+        })
+    }
+}
+
 /// An amount of money in integer minor units (cents), never a float.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Money {
@@ -162,6 +229,28 @@ impl ::evc_avro::AvroValue for Money {
                 let v = ::evc_avro::conv::take_field(&mut fields, 1, "currency")?;
                 (::evc_avro::conv::string_from(v)).map_err(|e| e.in_field("currency"))?
             },
+        })
+    }
+}
+
+impl ::evc_avro::AvroBinary for Money {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_long(out, &self.amount_minor))
+            .map_err(|e| e.in_field("amount_minor"))?;
+        (::evc_avro::binary::put_string(out, &self.currency))
+            .map_err(|e| e.in_field("currency"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            amount_minor: (::evc_avro::binary::read_long(input))
+                .map_err(|e| e.in_field("amount_minor"))?,
+            currency: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("currency"))?,
         })
     }
 }
@@ -245,6 +334,31 @@ impl ::evc_avro::AvroValue for PaymentMethod {
     }
 }
 
+impl ::evc_avro::AvroBinary for PaymentMethod {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        let index: u32 = match self {
+            Self::Other => 0,
+            Self::Card => 1,
+            Self::BankTransfer => 2,
+            Self::Wallet => 3,
+        };
+        ::evc_avro::binary::put_index(out, index)
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(match ::evc_avro::binary::read_enum_index(input, 4)? {
+            0 => Self::Other,
+            1 => Self::Card,
+            2 => Self::BankTransfer,
+            3 => Self::Wallet,
+            _ => unreachable!("read_enum_index checked the range"),
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for OrderPaid {
     const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"OrderPaid","namespace":"com.acme.orders","doc":"The order's total was paid in full.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event, for deduplication."},{"name":"order_id","type":{"type":"string","logicalType":"uuid"},"doc":"The order; also the partition key."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When it happened (UTC)."},{"name":"amount","type":{"type":"record","name":"Money","doc":"An amount of money in integer minor units (cents), never a float.","fields":[{"name":"amount_minor","type":"long","doc":"Amount in minor units, e.g. 1999 for 19.99."},{"name":"currency","type":"string","doc":"ISO 4217 currency code."}]},"doc":"The amount paid."},{"name":"method","type":{"type":"enum","name":"PaymentMethod","doc":"How the customer paid.","symbols":["OTHER","CARD","BANK_TRANSFER","WALLET"],"default":"OTHER"},"doc":"How the customer paid."},{"name":"payment_reference","type":["null","string"],"doc":"The payment provider's reference (added in v2).","default":null},{"name":"tax_rate","type":["null",{"type":"bytes","logicalType":"decimal","precision":5,"scale":4}],"doc":"VAT rate applied, e.g. 0.2000 (added in v2).","default":null}]}"#;
     const FULL_NAME: &'static str = "com.acme.orders.OrderPaid";
@@ -275,11 +389,12 @@ impl ::evc_avro::Event for OrderPaid {
 }
 
 impl OrderPaid {
-    /// Encodes the event as Avro binary with its own schema (no wire-format header).
+    /// Encodes the event as Avro binary with its own schema (no wire-format header), with the
+    /// encoder generated for this schema.
     pub fn to_avro_datum(
         &self,
     ) -> ::core::result::Result<::std::vec::Vec<u8>, ::evc_avro::EncodeError> {
-        ::evc_avro::encode(self)
+        ::evc_avro::binary::to_vec(self)
     }
 
     /// Decodes Avro binary written with `writer` (any compatible version), resolving it into this version.

@@ -100,6 +100,52 @@ impl ::evc_avro::AvroValue for OrderShipped {
     }
 }
 
+impl ::evc_avro::AvroBinary for OrderShipped {
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        (::evc_avro::binary::put_uuid(out, &self.event_id)).map_err(|e| e.in_field("event_id"))?;
+        (::evc_avro::binary::put_uuid(out, &self.order_id)).map_err(|e| e.in_field("order_id"))?;
+        (::evc_avro::binary::put_timestamp_millis(out, &self.occurred_at))
+            .map_err(|e| e.in_field("occurred_at"))?;
+        (::evc_avro::binary::put_string(out, &self.carrier)).map_err(|e| e.in_field("carrier"))?;
+        (::evc_avro::binary::put_string(out, &self.tracking_number))
+            .map_err(|e| e.in_field("tracking_number"))?;
+        (match &self.estimated_delivery {
+            ::core::option::Option::None => ::evc_avro::binary::put_index(out, 0),
+            ::core::option::Option::Some(e) => {
+                ::evc_avro::binary::write_long(out, 1);
+                ::evc_avro::binary::put_date(out, e)
+            }
+        })
+        .map_err(|e| e.in_field("estimated_delivery"))?;
+        ::core::result::Result::Ok(())
+    }
+
+    fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            event_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("event_id"))?,
+            order_id: (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("order_id"))?,
+            occurred_at: (::evc_avro::binary::read_timestamp_millis(input))
+                .map_err(|e| e.in_field("occurred_at"))?,
+            carrier: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("carrier"))?,
+            tracking_number: (::evc_avro::binary::read_string(input))
+                .map_err(|e| e.in_field("tracking_number"))?,
+            estimated_delivery: (match ::evc_avro::binary::read_index(input, 2) {
+                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                ::core::result::Result::Ok(0) => {
+                    ::core::result::Result::Ok(::core::option::Option::None)
+                }
+                ::core::result::Result::Ok(_) => {
+                    (::evc_avro::binary::read_date(input)).map(::core::option::Option::Some)
+                }
+            })
+            .map_err(|e| e.in_field("estimated_delivery"))?,
+        })
+    }
+}
+
 impl ::evc_avro::AvroSchema for OrderShipped {
     const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"OrderShipped","namespace":"com.acme.orders","doc":"A paid order left the warehouse.","fields":[{"name":"event_id","type":{"type":"string","logicalType":"uuid"},"doc":"Unique id of this event, for deduplication."},{"name":"order_id","type":{"type":"string","logicalType":"uuid"},"doc":"The order; also the partition key."},{"name":"occurred_at","type":{"type":"long","logicalType":"timestamp-millis"},"doc":"When it happened (UTC)."},{"name":"carrier","type":"string","doc":"Who carries the parcel."},{"name":"tracking_number","type":"string","doc":"The carrier's tracking number."},{"name":"estimated_delivery","type":["null",{"type":"int","logicalType":"date"}],"doc":"Expected delivery date, when the carrier gives one.","default":null}]}"#;
     const FULL_NAME: &'static str = "com.acme.orders.OrderShipped";
@@ -130,11 +176,12 @@ impl ::evc_avro::Event for OrderShipped {
 }
 
 impl OrderShipped {
-    /// Encodes the event as Avro binary with its own schema (no wire-format header).
+    /// Encodes the event as Avro binary with its own schema (no wire-format header), with the
+    /// encoder generated for this schema.
     pub fn to_avro_datum(
         &self,
     ) -> ::core::result::Result<::std::vec::Vec<u8>, ::evc_avro::EncodeError> {
-        ::evc_avro::encode(self)
+        ::evc_avro::binary::to_vec(self)
     }
 
     /// Decodes Avro binary written with `writer` (any compatible version), resolving it into this version.
