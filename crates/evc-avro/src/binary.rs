@@ -367,57 +367,6 @@ pub fn read_duration(input: &mut &[u8]) -> Result<crate::Duration, DecodeError> 
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn varints_match_the_specification() {
-        // specification examples: 0 → 00, -1 → 01, 1 → 02, -2 → 03, 2 → 04, -64 → 7f, 64 → 80 01
-        for (n, bytes) in [
-            (0i64, vec![0u8]),
-            (-1, vec![1]),
-            (1, vec![2]),
-            (-2, vec![3]),
-            (2, vec![4]),
-            (-64, vec![0x7f]),
-            (64, vec![0x80, 0x01]),
-        ] {
-            let mut out = Vec::new();
-            write_long(&mut out, n);
-            assert_eq!(out, bytes, "{n}");
-            assert_eq!(read_long(&mut &out[..]).unwrap(), n);
-        }
-        for n in [i64::MIN, i64::MAX, i32::MIN as i64, i32::MAX as i64] {
-            let mut out = Vec::new();
-            write_long(&mut out, n);
-            assert_eq!(read_long(&mut &out[..]).unwrap(), n);
-        }
-    }
-
-    #[test]
-    fn malformed_input_is_an_error_not_a_panic() {
-        assert!(read_long(&mut &[0x80u8, 0x80][..]).is_err());
-        assert!(read_long(&mut &[0xffu8; 11][..]).is_err());
-        assert!(read_int(&mut &[0xfeu8, 0xff, 0xff, 0xff, 0x1f][..]).is_err());
-        assert!(read_bool(&mut &[2u8][..]).is_err());
-        // a length far beyond the input allocates nothing and fails
-        let mut huge = Vec::new();
-        write_long(&mut huge, 1 << 40);
-        assert!(read_bytes(&mut &huge[..])
-            .unwrap_err()
-            .to_string()
-            .contains("only 0 remain"));
-        assert!(read_string(&mut &[2u8, 0xff][..]).is_err());
-        assert!(read_fixed::<4>(&mut &[1u8, 2][..]).is_err());
-        assert!(read_index(&mut &[4u8][..], 2).is_err());
-        // an array claiming 2^40 items in 3 bytes fails without reserving them
-        let mut arr = Vec::new();
-        write_long(&mut arr, 1 << 40);
-        assert!(read_array(&mut &arr[..], read_int).is_err());
-    }
-}
-
 // ---- `put_*` / `read_*` pairs used by generated code (every writer returns a `Result`) ----
 
 pub type Put = Result<(), EncodeError>;
@@ -614,4 +563,55 @@ pub fn read_big_decimal(input: &mut &[u8]) -> Result<bigdecimal::BigDecimal, Dec
     let v = apache_avro::from_avro_datum(&apache_avro::Schema::BigDecimal, input, None)
         .map_err(|e| DecodeError::Avro(Box::new(e)))?;
     crate::conv::big_decimal_from(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn varints_match_the_specification() {
+        // specification examples: 0 → 00, -1 → 01, 1 → 02, -2 → 03, 2 → 04, -64 → 7f, 64 → 80 01
+        for (n, bytes) in [
+            (0i64, vec![0u8]),
+            (-1, vec![1]),
+            (1, vec![2]),
+            (-2, vec![3]),
+            (2, vec![4]),
+            (-64, vec![0x7f]),
+            (64, vec![0x80, 0x01]),
+        ] {
+            let mut out = Vec::new();
+            write_long(&mut out, n);
+            assert_eq!(out, bytes, "{n}");
+            assert_eq!(read_long(&mut &out[..]).unwrap(), n);
+        }
+        for n in [i64::MIN, i64::MAX, i32::MIN as i64, i32::MAX as i64] {
+            let mut out = Vec::new();
+            write_long(&mut out, n);
+            assert_eq!(read_long(&mut &out[..]).unwrap(), n);
+        }
+    }
+
+    #[test]
+    fn malformed_input_is_an_error_not_a_panic() {
+        assert!(read_long(&mut &[0x80u8, 0x80][..]).is_err());
+        assert!(read_long(&mut &[0xffu8; 11][..]).is_err());
+        assert!(read_int(&mut &[0xfeu8, 0xff, 0xff, 0xff, 0x1f][..]).is_err());
+        assert!(read_bool(&mut &[2u8][..]).is_err());
+        // a length far beyond the input allocates nothing and fails
+        let mut huge = Vec::new();
+        write_long(&mut huge, 1 << 40);
+        assert!(read_bytes(&mut &huge[..])
+            .unwrap_err()
+            .to_string()
+            .contains("only 0 remain"));
+        assert!(read_string(&mut &[2u8, 0xff][..]).is_err());
+        assert!(read_fixed::<4>(&mut &[1u8, 2][..]).is_err());
+        assert!(read_index(&mut &[4u8][..], 2).is_err());
+        // an array claiming 2^40 items in 3 bytes fails without reserving them
+        let mut arr = Vec::new();
+        write_long(&mut arr, 1 << 40);
+        assert!(read_array(&mut &arr[..], read_int).is_err());
+    }
 }
