@@ -98,6 +98,9 @@ pub struct Registry {
 
 struct Inner {
     db: Db,
+    /// Schemas by id. A schema's text never changes once it has an id, so only a permanent
+    /// delete (which can make an id unknown) clears it.
+    by_id: std::sync::RwLock<std::collections::HashMap<i64, SchemaInfo>>,
     read_only: bool,
     limits: Limits,
     auth: Option<Arc<BasicAuth>>,
@@ -113,6 +116,7 @@ impl Registry {
         Ok(Registry {
             inner: Arc::new(Inner {
                 db,
+                by_id: Default::default(),
                 read_only: config.read_only,
                 limits: config.limits.clone().clamped(),
                 auth: config.auth.clone().map(Arc::new),
@@ -492,9 +496,16 @@ impl Registry {
         normalize: bool,
     ) -> Result<VersionInfo, ApiError> {
         self.check_writable()?;
+        let import_id = req.id.filter(|i| *i > 0);
+        // Most registrations repeat one already made (producers register on start): answer
+        // those from a read transaction, without queueing behind the writers.
+        if import_id.is_none() {
+            if let Some(found) = self.registered_already(subject, req, normalize).await? {
+                return Ok(found);
+            }
+        }
         let mut tx = self.inner.db.write().await?;
         let mode = Self::check_subject_writable(&mut tx, subject).await?;
-        let import_id = req.id.filter(|i| *i > 0);
         match mode {
             Mode::Import if import_id.is_none() => {
                 return Err(ApiError::not_permitted(format!(
@@ -631,6 +642,33 @@ impl Registry {
     }
 
     /// `POST /subjects/{subject}`: is this schema registered under the subject?
+    /// The live version of `subject` that already holds this schema, if any (read only).
+    async fn registered_already(
+        &self,
+        subject: &str,
+        req: &SchemaRequest,
+        normalize: bool,
+    ) -> Result<Option<VersionInfo>, ApiError> {
+        let mut tx = self.inner.db.read().await?;
+        if Self::check_subject_writable(&mut tx, subject).await? == Mode::Import {
+            return Ok(None);
+        }
+        let c = self.prepare(&mut tx, req, normalize).await?;
+        let Some(id) = Self::id_by_hash(&mut tx, &c.hash).await? else {
+            return Ok(None);
+        };
+        let rows = Self::versions(&mut tx, subject).await?;
+        let Some(v) = rows.iter().find(|r| !r.deleted && r.schema_id == id) else {
+            return Ok(None);
+        };
+        let schema = Self::schema_of(&mut tx, id).await?;
+        Ok(Some(VersionInfo {
+            subject: subject.to_string(),
+            version: v.version,
+            schema,
+        }))
+    }
+
     pub(crate) async fn lookup(
         &self,
         subject: &str,
@@ -833,6 +871,7 @@ impl Registry {
             tx.exec("DELETE FROM evc_config WHERE scope = $1", &args![subject])
                 .await?;
             tx.commit().await?;
+            self.forget_ids();
             tracing::info!(subject, versions = ?all, "permanently deleted subject");
             Ok(all)
         }
@@ -898,6 +937,9 @@ impl Registry {
             .await?;
         }
         tx.commit().await?;
+        if permanent {
+            self.forget_ids();
+        }
         tracing::info!(subject, version = v, permanent, "deleted version");
         Ok(v)
     }
@@ -905,6 +947,19 @@ impl Registry {
     /// `GET /schemas/ids/{id}`: the schema, while at least one version (even soft-deleted)
     /// uses it.
     pub(crate) async fn schema_by_id(&self, id: i64) -> Result<SchemaInfo, ApiError> {
+        if let Some(hit) = self.inner.by_id.read().expect("cache lock").get(&id) {
+            return Ok(hit.clone());
+        }
+        let found = self.schema_by_id_uncached(id).await?;
+        self.inner.by_id.write().expect("cache lock").insert(id, found.clone());
+        Ok(found)
+    }
+
+    fn forget_ids(&self) {
+        self.inner.by_id.write().expect("cache lock").clear();
+    }
+
+    async fn schema_by_id_uncached(&self, id: i64) -> Result<SchemaInfo, ApiError> {
         let mut tx = self.inner.db.read().await?;
         let used = tx
             .row(
