@@ -21,6 +21,7 @@
 pub mod binary;
 pub mod conv;
 mod error;
+pub mod resolve;
 
 pub use binary::AvroBinary;
 pub use error::{DecodeError, EncodeError, Path, SchemaLoadError};

@@ -1,0 +1,665 @@
+//! Schema resolution on bytes: data written with one schema, rewritten as the Avro binary of
+//! another (the reader's), following the resolution rules of the Avro specification.
+//!
+//! A [`Resolver`] is built once per (writer, reader) pair and then applied to every message:
+//! it copies what is the same, promotes numbers, drops fields the reader does not have, writes
+//! defaults for fields the writer did not have, maps enum symbols and union branches. The output
+//! is then read by the reader type's generated decoder ([`crate::AvroBinary`]), so a consumer
+//! of v2 reads v1 events without building a `Value` tree per message.
+//!
+//! ```
+//! use evc_avro::resolve::Resolver;
+//! use evc_schema::Schema;
+//!
+//! let v1 = Schema::parse(r#"{"type":"record","name":"R","fields":[{"name":"a","type":"int"}]}"#).unwrap();
+//! let v2 = Schema::parse(r#"{"type":"record","name":"R","fields":[
+//!     {"name":"a","type":"long"},{"name":"b","type":"string","default":"x"}]}"#).unwrap();
+//! let r = Resolver::new(&v1, &v2).unwrap();
+//! let mut out = Vec::new();
+//! r.transcode(&mut &[0x54u8][..], &mut out).unwrap(); // a = 42
+//! assert_eq!(out, [0x54, 0x02, b'x']);                 // a = 42 as long, b = "x"
+//! ```
+
+use std::collections::HashMap;
+
+use evc_schema::json::{Json, JsonValue};
+use evc_schema::{NamedId, NamedKind, Schema, Ty, TyKind};
+
+use crate::binary::{read_long, write_double, write_float, write_long};
+use crate::DecodeError;
+
+/// The reader cannot read the writer's data at all (not even part of it).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the writer schema cannot be resolved into the reader schema: {0}")]
+pub struct ResolveError(pub String);
+
+#[derive(Debug, Clone)]
+enum Node {
+    Null,
+    Bool,
+    /// int or long, copied as is (int → long is the same varint)
+    Varint,
+    Float,
+    Double,
+    /// bytes or string (the same encoding either way)
+    Bytes,
+    IntToFloat,
+    IntToDouble,
+    LongToFloat,
+    LongToDouble,
+    FloatToDouble,
+    Fixed(usize),
+    Enum {
+        map: Vec<Option<u32>>,
+        default: Option<u32>,
+        writer_symbols: Vec<String>,
+    },
+    Array(Box<Node>),
+    Map(Box<Node>),
+    Record(usize),
+    /// The writer wrote a union: per writer branch, the reader union index to write (if the
+    /// reader is a union) and how to resolve the branch; `Err` when the reader cannot read it.
+    WriterUnion(Vec<Result<(Option<u32>, Node), String>>),
+    /// The writer wrote a plain value; the reader has a union: write the branch index first.
+    IntoReaderUnion(u32, Box<Node>),
+    /// Not readable; an error if data reaches it.
+    Fail(String),
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Keep(usize, Node),
+    Skip(Ty),
+}
+
+#[derive(Debug, Clone, Default)]
+struct RecordPlan {
+    steps: Vec<Step>,
+    /// Default bytes per reader field (for fields the writer does not have).
+    defaults: Vec<Option<Vec<u8>>>,
+    /// Kept fields come in reader order, so the output can be streamed.
+    in_order: bool,
+    fail: Option<String>,
+}
+
+/// Rewrites data of a writer schema as data of a reader schema. Build once, use per message.
+#[derive(Debug, Clone)]
+pub struct Resolver {
+    writer: Schema,
+    root: Node,
+    records: Vec<RecordPlan>,
+}
+
+struct Builder<'a> {
+    w: &'a Schema,
+    r: &'a Schema,
+    records: Vec<RecordPlan>,
+    memo: HashMap<(NamedId, NamedId), usize>,
+}
+
+fn unqualified(s: &Schema, id: NamedId) -> &str {
+    &s.named[id].name.name
+}
+
+/// Java's name rule: unqualified names equal, or the writer's full name among the reader's aliases.
+fn names_match(w: &Schema, wid: NamedId, r: &Schema, rid: NamedId) -> bool {
+    unqualified(w, wid) == unqualified(r, rid)
+        || r.named[rid]
+            .aliases
+            .iter()
+            .any(|a| a.fullname() == w.named[wid].name.fullname())
+}
+
+impl Builder<'_> {
+    fn node(&mut self, wt: &Ty, rt: &Ty) -> Node {
+        use TyKind as K;
+        if let K::Union(rb) = &rt.kind {
+            if !matches!(wt.kind, K::Union(_)) {
+                return match self.pick_branch(wt, rb) {
+                    Some(i) => Node::IntoReaderUnion(i as u32, Box::new(self.node(wt, &rb[i]))),
+                    None => Node::Fail(format!(
+                        "no branch of the reader's {} reads the writer's {}",
+                        rt.describe(self.r),
+                        wt.describe(self.w)
+                    )),
+                };
+            }
+        }
+        match (&wt.kind, &rt.kind) {
+            (K::Union(wb), _) => {
+                let reader_union = match &rt.kind {
+                    K::Union(rb) => Some(rb),
+                    _ => None,
+                };
+                Node::WriterUnion(
+                    wb.iter()
+                        .map(|b| match reader_union {
+                            Some(rb) => match self.pick_branch(b, rb) {
+                                Some(i) => Ok((Some(i as u32), self.node(b, &rb[i]))),
+                                None => Err(format!(
+                                    "no branch of the reader's union reads the writer's {}",
+                                    b.describe(self.w)
+                                )),
+                            },
+                            None => match self.node(b, rt) {
+                                Node::Fail(m) => Err(m),
+                                n => Ok((None, n)),
+                            },
+                        })
+                        .collect(),
+                )
+            }
+            (K::Null, K::Null) => Node::Null,
+            (K::Boolean, K::Boolean) => Node::Bool,
+            (K::Int, K::Int) | (K::Int, K::Long) | (K::Long, K::Long) => Node::Varint,
+            (K::Int, K::Float) => Node::IntToFloat,
+            (K::Int, K::Double) => Node::IntToDouble,
+            (K::Long, K::Float) => Node::LongToFloat,
+            (K::Long, K::Double) => Node::LongToDouble,
+            (K::Float, K::Float) => Node::Float,
+            (K::Float, K::Double) => Node::FloatToDouble,
+            (K::Double, K::Double) => Node::Double,
+            (K::Bytes | K::String, K::Bytes | K::String) => Node::Bytes,
+            (K::Array(wi), K::Array(ri)) => Node::Array(Box::new(self.node(wi, ri))),
+            (K::Map(wv), K::Map(rv)) => Node::Map(Box::new(self.node(wv, rv))),
+            (K::Named(wid), K::Named(rid)) => self.named(*wid, *rid),
+            _ => Node::Fail(format!(
+                "the reader's {} cannot read the writer's {}",
+                rt.describe(self.r),
+                wt.describe(self.w)
+            )),
+        }
+    }
+
+    fn named(&mut self, wid: NamedId, rid: NamedId) -> Node {
+        let (wn, rn) = (&self.w.named[wid], &self.r.named[rid]);
+        if !names_match(self.w, wid, self.r, rid) {
+            return Node::Fail(format!(
+                "the reader's `{}` cannot read the writer's `{}`: the names differ",
+                rn.name, wn.name
+            ));
+        }
+        match (&wn.kind, &rn.kind) {
+            (NamedKind::Fixed { size: ws, .. }, NamedKind::Fixed { size: rs, .. }) => {
+                if ws == rs {
+                    Node::Fixed(*ws)
+                } else {
+                    Node::Fail(format!(
+                        "fixed `{}` has size {ws} in the writer and {rs} in the reader",
+                        rn.name
+                    ))
+                }
+            }
+            (
+                NamedKind::Enum { symbols: wsyms, .. },
+                NamedKind::Enum {
+                    symbols: rsyms,
+                    default,
+                },
+            ) => Node::Enum {
+                map: wsyms
+                    .iter()
+                    .map(|s| rsyms.iter().position(|r| r == s).map(|i| i as u32))
+                    .collect(),
+                default: default
+                    .as_ref()
+                    .and_then(|d| rsyms.iter().position(|r| r == d).map(|i| i as u32)),
+                writer_symbols: wsyms.clone(),
+            },
+            (NamedKind::Record { .. }, NamedKind::Record { .. }) => {
+                Node::Record(self.record(wid, rid))
+            }
+            _ => Node::Fail(format!(
+                "the reader's {} `{}` cannot read the writer's {} `{}`",
+                rn.kind_name(),
+                rn.name,
+                wn.kind_name(),
+                wn.name
+            )),
+        }
+    }
+
+    fn record(&mut self, wid: NamedId, rid: NamedId) -> usize {
+        if let Some(&i) = self.memo.get(&(wid, rid)) {
+            return i;
+        }
+        let index = self.records.len();
+        self.records.push(RecordPlan::default());
+        self.memo.insert((wid, rid), index);
+        let (wf, rf) = (self.w.named[wid].fields(), self.r.named[rid].fields());
+        let mut plan = RecordPlan {
+            steps: Vec::with_capacity(wf.len()),
+            defaults: vec![None; rf.len()],
+            in_order: true,
+            fail: None,
+        };
+        let mut taken = vec![false; rf.len()];
+        let mut last = None;
+        for f in wf {
+            let r_index = rf
+                .iter()
+                .position(|r| r.name == f.name)
+                .or_else(|| rf.iter().position(|r| r.aliases.contains(&f.name)));
+            match r_index {
+                Some(ri) if !taken[ri] => {
+                    taken[ri] = true;
+                    if last.is_some_and(|l| l > ri) {
+                        plan.in_order = false;
+                    }
+                    last = Some(ri);
+                    let node = self.node(&f.ty, &rf[ri].ty);
+                    plan.steps.push(Step::Keep(ri, node));
+                }
+                _ => plan.steps.push(Step::Skip(f.ty.clone())),
+            }
+        }
+        for (ri, r) in rf.iter().enumerate() {
+            if taken[ri] {
+                continue;
+            }
+            match &r.default {
+                Some(d) => {
+                    let mut bytes = Vec::new();
+                    match encode_default(self.r, &r.ty, d, &mut bytes) {
+                        Ok(()) => plan.defaults[ri] = Some(bytes),
+                        Err(e) => plan.fail = Some(format!("field `{}`: {e}", r.name)),
+                    }
+                }
+                None => {
+                    plan.fail = Some(format!(
+                        "reader field `{}` of `{}` has no default and the writer does not write it",
+                        r.name, self.r.named[rid].name
+                    ))
+                }
+            }
+        }
+        self.records[index] = plan;
+        index
+    }
+
+    /// The reader union branch for a writer type: the first of the same type (and name), else
+    /// the first the writer's type promotes to.
+    fn pick_branch(&self, wt: &Ty, rb: &[Ty]) -> Option<usize> {
+        use TyKind as K;
+        let same = |r: &Ty| match (&wt.kind, &r.kind) {
+            (K::Named(w), K::Named(rid)) => {
+                std::mem::discriminant(&self.w.named[*w].kind)
+                    == std::mem::discriminant(&self.r.named[*rid].kind)
+                    && names_match(self.w, *w, self.r, *rid)
+            }
+            (K::Array(_), K::Array(_)) | (K::Map(_), K::Map(_)) => true,
+            (a, b) => {
+                std::mem::discriminant(a) == std::mem::discriminant(b)
+                    && !matches!(a, K::Named(_) | K::Union(_))
+            }
+        };
+        let promotes = |r: &Ty| {
+            matches!(
+                (&wt.kind, &r.kind),
+                (K::Int, K::Long | K::Float | K::Double)
+                    | (K::Long, K::Float | K::Double)
+                    | (K::Float, K::Double)
+                    | (K::String, K::Bytes)
+                    | (K::Bytes, K::String)
+            )
+        };
+        rb.iter()
+            .position(same)
+            .or_else(|| rb.iter().position(promotes))
+    }
+}
+
+fn latin1(s: &str) -> Result<Vec<u8>, String> {
+    s.chars()
+        .map(|c| {
+            u8::try_from(c as u32).map_err(|_| {
+                format!("character {c:?} is not a byte (defaults of bytes are code points 0-255)")
+            })
+        })
+        .collect()
+}
+
+/// Writes a field default (JSON, per the specification's encoding of defaults) as Avro binary.
+fn encode_default(s: &Schema, ty: &Ty, d: &Json, out: &mut Vec<u8>) -> Result<(), String> {
+    let bad = || format!("default {} does not fit {}", d.kind(), ty.describe(s));
+    match (&ty.kind, &d.value) {
+        (TyKind::Null, JsonValue::Null) => {}
+        (TyKind::Boolean, JsonValue::Bool(b)) => out.push(*b as u8),
+        (TyKind::Int | TyKind::Long, JsonValue::Number(_)) => {
+            write_long(out, d.as_i64().ok_or_else(bad)?)
+        }
+        (TyKind::Float, JsonValue::Number(_)) => {
+            write_float(out, d.as_f64().ok_or_else(bad)? as f32)
+        }
+        (TyKind::Double, JsonValue::Number(_)) => write_double(out, d.as_f64().ok_or_else(bad)?),
+        (TyKind::Bytes, JsonValue::String(t)) => crate::binary::write_bytes(out, &latin1(t)?),
+        (TyKind::String, JsonValue::String(t)) => crate::binary::write_string(out, t),
+        (TyKind::Array(items), JsonValue::Array(a)) => {
+            if !a.is_empty() {
+                write_long(out, a.len() as i64);
+                for x in a {
+                    encode_default(s, items, x, out)?;
+                }
+            }
+            out.push(0);
+        }
+        (TyKind::Map(values), JsonValue::Object(m)) => {
+            if !m.is_empty() {
+                write_long(out, m.len() as i64);
+                for (k, x) in m {
+                    crate::binary::write_string(out, &k.name);
+                    encode_default(s, values, x, out)?;
+                }
+            }
+            out.push(0);
+        }
+        (TyKind::Union(branches), _) => {
+            let i = branches
+                .iter()
+                .position(|b| evc_schema::validate_default(&s.named, b, d).is_ok())
+                .ok_or_else(bad)?;
+            write_long(out, i as i64);
+            encode_default(s, &branches[i], d, out)?;
+        }
+        (TyKind::Named(id), _) => match (&s.named[*id].kind, &d.value) {
+            (NamedKind::Enum { symbols, .. }, JsonValue::String(t)) => write_long(
+                out,
+                symbols.iter().position(|x| x == t).ok_or_else(bad)? as i64,
+            ),
+            (NamedKind::Fixed { size, .. }, JsonValue::String(t)) => {
+                let b = latin1(t)?;
+                if b.len() != *size {
+                    return Err(bad());
+                }
+                out.extend_from_slice(&b);
+            }
+            (NamedKind::Record { fields, .. }, JsonValue::Object(_)) => {
+                for f in fields {
+                    match (d.get(&f.name), &f.default) {
+                        (Some(x), _) | (None, Some(x)) => encode_default(s, &f.ty, x, out)?,
+                        (None, None) => {
+                            return Err(format!("default has no value for field `{}`", f.name))
+                        }
+                    }
+                }
+            }
+            _ => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    }
+    Ok(())
+}
+
+impl Resolver {
+    /// Plans how to rewrite `writer` data as `reader` data.
+    pub fn new(writer: &Schema, reader: &Schema) -> Result<Resolver, ResolveError> {
+        let mut b = Builder {
+            w: writer,
+            r: reader,
+            records: Vec::new(),
+            memo: HashMap::new(),
+        };
+        let root = b.node(&writer.root, &reader.root);
+        if let Node::Fail(m) = &root {
+            return Err(ResolveError(m.clone()));
+        }
+        if let Node::Record(i) = root {
+            if let Some(m) = &b.records[i].fail {
+                return Err(ResolveError(m.clone()));
+            }
+        }
+        Ok(Resolver {
+            writer: writer.clone(),
+            root,
+            records: b.records,
+        })
+    }
+
+    /// Reads one writer datum from `input` and appends it, as reader data, to `out`.
+    pub fn transcode(&self, input: &mut &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        self.run(&self.root, input, out)
+    }
+
+    fn run(&self, node: &Node, input: &mut &[u8], out: &mut Vec<u8>) -> Result<(), DecodeError> {
+        match node {
+            Node::Null => Ok(()),
+            Node::Bool => {
+                let b = crate::binary::read_bool(input)?;
+                out.push(b as u8);
+                Ok(())
+            }
+            Node::Varint => {
+                write_long(out, read_long(input)?);
+                Ok(())
+            }
+            Node::Float => copy(input, out, 4),
+            Node::Double => copy(input, out, 8),
+            Node::Bytes => {
+                let b = crate::binary::read_bytes_slice(input)?;
+                crate::binary::write_bytes(out, b);
+                Ok(())
+            }
+            Node::IntToFloat | Node::LongToFloat => {
+                write_float(out, read_long(input)? as f32);
+                Ok(())
+            }
+            Node::IntToDouble | Node::LongToDouble => {
+                write_double(out, read_long(input)? as f64);
+                Ok(())
+            }
+            Node::FloatToDouble => {
+                write_double(out, crate::binary::read_float(input)? as f64);
+                Ok(())
+            }
+            Node::Fixed(n) => copy(input, out, *n),
+            Node::Enum {
+                map,
+                default,
+                writer_symbols,
+            } => {
+                let i = crate::binary::read_enum_index(input, map.len())?;
+                match map[i].or(*default) {
+                    Some(r) => {
+                        write_long(out, r as i64);
+                        Ok(())
+                    }
+                    None => Err(DecodeError::invalid(format!(
+                        "enum symbol `{}` is unknown to the reader, which has no default symbol",
+                        writer_symbols[i]
+                    ))),
+                }
+            }
+            Node::Array(item) => {
+                self.blocks(input, out, |me, input, out| me.run(item, input, out), false)
+            }
+            Node::Map(value) => {
+                self.blocks(input, out, |me, input, out| me.run(value, input, out), true)
+            }
+            Node::Record(i) => self.record(&self.records[*i], input, out),
+            Node::WriterUnion(branches) => {
+                let i = crate::binary::read_index(input, branches.len() as u32)? as usize;
+                match &branches[i] {
+                    Ok((reader_index, node)) => {
+                        if let Some(ri) = reader_index {
+                            write_long(out, *ri as i64);
+                        }
+                        self.run(node, input, out)
+                    }
+                    Err(m) => Err(DecodeError::invalid(format!("union branch {i}: {m}"))),
+                }
+            }
+            Node::IntoReaderUnion(index, node) => {
+                write_long(out, *index as i64);
+                self.run(node, input, out)
+            }
+            Node::Fail(m) => Err(DecodeError::invalid(m.clone())),
+        }
+    }
+
+    fn blocks(
+        &self,
+        input: &mut &[u8],
+        out: &mut Vec<u8>,
+        item: impl Fn(&Self, &mut &[u8], &mut Vec<u8>) -> Result<(), DecodeError>,
+        keys: bool,
+    ) -> Result<(), DecodeError> {
+        loop {
+            let mut n = read_long(input)?;
+            if n == 0 {
+                out.push(0);
+                return Ok(());
+            }
+            if n < 0 {
+                n = n
+                    .checked_neg()
+                    .ok_or_else(|| DecodeError::invalid("block count out of range"))?;
+                read_long(input)?; // the block's byte size, not needed when rewriting
+            }
+            write_long(out, n);
+            for _ in 0..n {
+                if keys {
+                    let k = crate::binary::read_bytes_slice(input)?;
+                    crate::binary::write_bytes(out, k);
+                }
+                item(self, input, out)?;
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        plan: &RecordPlan,
+        input: &mut &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), DecodeError> {
+        if let Some(m) = &plan.fail {
+            return Err(DecodeError::invalid(m.clone()));
+        }
+        if plan.in_order {
+            let mut next = 0;
+            for step in &plan.steps {
+                match step {
+                    Step::Skip(ty) => skip(&self.writer, ty, input)?,
+                    Step::Keep(ri, node) => {
+                        while next < *ri {
+                            out.extend_from_slice(
+                                plan.defaults[next].as_deref().unwrap_or_default(),
+                            );
+                            next += 1;
+                        }
+                        self.run(node, input, out)?;
+                        next = ri + 1;
+                    }
+                }
+            }
+            while next < plan.defaults.len() {
+                out.extend_from_slice(plan.defaults[next].as_deref().unwrap_or_default());
+                next += 1;
+            }
+            return Ok(());
+        }
+        // fields in another order: rewrite each into a scratch buffer, then emit in reader order
+        let mut scratch = Vec::new();
+        let mut ranges = vec![None; plan.defaults.len()];
+        for step in &plan.steps {
+            match step {
+                Step::Skip(ty) => skip(&self.writer, ty, input)?,
+                Step::Keep(ri, node) => {
+                    let start = scratch.len();
+                    self.run(node, input, &mut scratch)?;
+                    ranges[*ri] = Some(start..scratch.len());
+                }
+            }
+        }
+        for (ri, range) in ranges.into_iter().enumerate() {
+            match range {
+                Some(r) => out.extend_from_slice(&scratch[r]),
+                None => out.extend_from_slice(plan.defaults[ri].as_deref().unwrap_or_default()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn copy(input: &mut &[u8], out: &mut Vec<u8>, n: usize) -> Result<(), DecodeError> {
+    if input.len() < n {
+        return Err(DecodeError::invalid(
+            "the data ends in the middle of a value",
+        ));
+    }
+    let (head, rest) = input.split_at(n);
+    out.extend_from_slice(head);
+    *input = rest;
+    Ok(())
+}
+
+/// Skips one value of writer type `ty`.
+fn skip(s: &Schema, ty: &Ty, input: &mut &[u8]) -> Result<(), DecodeError> {
+    let mut sink = Vec::new();
+    match &ty.kind {
+        TyKind::Null => Ok(()),
+        TyKind::Boolean => crate::binary::read_bool(input).map(drop),
+        TyKind::Int | TyKind::Long => read_long(input).map(drop),
+        TyKind::Float => copy(input, &mut sink, 4),
+        TyKind::Double => copy(input, &mut sink, 8),
+        TyKind::Bytes | TyKind::String => crate::binary::read_bytes_slice(input).map(drop),
+        TyKind::Array(item) | TyKind::Map(item) => {
+            let keys = matches!(ty.kind, TyKind::Map(_));
+            loop {
+                let n = read_long(input)?;
+                if n == 0 {
+                    return Ok(());
+                }
+                if n < 0 {
+                    // a block with its byte size: jump over it
+                    let size = usize::try_from(read_long(input)?)
+                        .map_err(|_| DecodeError::invalid("negative block size"))?;
+                    copy(input, &mut sink, size)?;
+                    sink.clear();
+                    continue;
+                }
+                for _ in 0..n {
+                    if keys {
+                        crate::binary::read_bytes_slice(input)?;
+                    }
+                    skip(s, item, input)?;
+                }
+            }
+        }
+        TyKind::Union(branches) => {
+            let i = crate::binary::read_index(input, branches.len() as u32)?;
+            skip(s, &branches[i as usize], input)
+        }
+        TyKind::Named(id) => match &s.named[*id].kind {
+            NamedKind::Fixed { size, .. } => copy(input, &mut sink, *size),
+            NamedKind::Enum { .. } => read_long(input).map(drop),
+            NamedKind::Record { fields, .. } => {
+                fields.iter().try_for_each(|f| skip(s, &f.ty, input))
+            }
+        },
+    }
+}
+
+/// Decodes `T` from data written with a different schema through `resolver` (built for that
+/// writer and `T`'s schema), with `T`'s generated decoder.
+pub fn decode_resolved<T: crate::AvroBinary>(
+    resolver: &Resolver,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    thread_local! {
+        static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    SCRATCH.with(|cell| {
+        let mut buf = cell.borrow_mut();
+        buf.clear();
+        let mut input = bytes;
+        resolver.transcode(&mut input, &mut buf)?;
+        if !input.is_empty() {
+            return Err(DecodeError::invalid(format!(
+                "{} bytes left over after the datum: the bytes were not written with the writer schema",
+                input.len()
+            )));
+        }
+        crate::binary::from_slice(&buf)
+    })
+}
