@@ -951,7 +951,11 @@ impl Registry {
             return Ok(hit.clone());
         }
         let found = self.schema_by_id_uncached(id).await?;
-        self.inner.by_id.write().expect("cache lock").insert(id, found.clone());
+        self.inner
+            .by_id
+            .write()
+            .expect("cache lock")
+            .insert(id, found.clone());
         Ok(found)
     }
 
