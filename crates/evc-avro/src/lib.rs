@@ -102,6 +102,8 @@ pub trait TopicEvent: Sized {
     fn reader_schema(full_name: &str) -> Option<&'static apache_avro::Schema>;
     /// Builds the event from a value already resolved to `reader_schema(full_name)`.
     fn from_avro_value(full_name: &str, value: Value) -> Result<Self, DecodeError>;
+    /// Decodes Avro binary of `reader_schema(full_name)` with that type's generated decoder.
+    fn decode_binary(full_name: &str, bytes: &[u8]) -> Result<Self, DecodeError>;
 }
 
 /// Parses a schema text into an `apache_avro::Schema`, through evc's model.

@@ -7,6 +7,7 @@ mod check;
 mod compat;
 mod registry;
 mod render;
+mod sync;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -105,6 +106,26 @@ enum RegistryCommand {
         #[arg(long)]
         read_only: bool,
     },
+    /// Make a registry match the schema directory: set each subject's compatibility level
+    /// and register missing versions in order. Idempotent; reports what it did.
+    Push {
+        /// The registry (several URLs separated by commas fail over in order).
+        #[arg(long)]
+        url: String,
+        /// The schema directory (holding evc.toml).
+        #[arg(long, default_value = "schemas")]
+        root: PathBuf,
+        /// Say what would change, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show drift between a registry and the schema directory; exit 1 when there is any.
+    Diff {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value = "schemas")]
+        root: PathBuf,
+    },
 }
 
 /// Exit status of a command that ran to the end.
@@ -138,6 +159,8 @@ fn main() -> ExitCode {
                 users_env,
                 read_only,
             }),
+            RegistryCommand::Push { url, root, dry_run } => sync::push(&root, &url, dry_run),
+            RegistryCommand::Diff { url, root } => sync::diff(&root, &url),
         },
         Command::Compat {
             writer,

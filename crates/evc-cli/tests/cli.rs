@@ -259,3 +259,107 @@ fn check_formats_on_a_broken_tree() {
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["diagnostics"][0]["code"], "invalid-json");
 }
+
+/// `evc registry serve` as a child process on a free port; killed when dropped.
+struct Served(std::process::Child, String);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve() -> Served {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evc"))
+        .args([
+            "registry",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--storage",
+            "memory",
+        ])
+        .env("EVC_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server logs where it listens")
+            .unwrap();
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Served(child, format!("http://{addr}"))
+}
+
+#[test]
+fn registry_push_and_diff() {
+    let s = serve();
+    let run = |args: &[&str]| {
+        let o = evc(args, &repo());
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        )
+    };
+    let (code, out) = run(&["registry", "diff", "--url", &s.1]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("orders-com.acme.orders.OrderPaid: v2 (com.acme.orders/OrderPaid/v2.avsc) is not in the registry"), "{out}");
+    let (code, out) = run(&["registry", "push", "--url", &s.1, "--dry-run"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.ends_with("evc registry push --dry-run: 10 change(s) to make\n"),
+        "{out}"
+    );
+    // a dry run changes nothing
+    assert_eq!(run(&["registry", "diff", "--url", &s.1]).0, Some(1));
+    let (code, out) = run(&["registry", "push", "--url", &s.1]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("orders-com.acme.orders.OrderCreated: registered v2 (com.acme.orders/OrderCreated/v2.avsc) as id 2"), "{out}");
+    // idempotent
+    let (code, out) = run(&["registry", "push", "--url", &s.1]);
+    assert_eq!(
+        (code, out.as_str()),
+        (
+            Some(0),
+            "evc registry push: the registry matches the schema directory\n"
+        )
+    );
+    assert_eq!(
+        run(&["registry", "diff", "--url", &s.1]),
+        (
+            Some(0),
+            "no drift: the registry matches the schema directory\n".to_string()
+        )
+    );
+    // the registry enforces the level push set: an incompatible v3 is refused with 409
+    let client = std::process::Command::new("curl")
+        .args(["-s", "-X", "POST", "-H", "Content-Type: application/json", "-d"])
+        .arg(r#"{"schema":"{\"type\":\"record\",\"name\":\"OrderShipped\",\"namespace\":\"com.acme.orders\",\"fields\":[{\"name\":\"x\",\"type\":\"int\"}]}"}"#)
+        .arg(format!("{}/subjects/orders-com.acme.orders.OrderShipped/versions", s.1))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&client.stdout).contains("\"error_code\":409"),
+        "{}",
+        String::from_utf8_lossy(&client.stdout)
+    );
+    // an unreachable registry is bad input (exit 2) with the reason
+    let o = evc(
+        &["registry", "diff", "--url", "http://127.0.0.1:1"],
+        &repo(),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("unavailable"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -162,6 +162,29 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         }
     }
 
+    fn decode_binary(
+        full_name: &str,
+        bytes: &[u8],
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        match full_name {
+            "com.acme.orders.OrderCreated" => {
+                ::evc_avro::binary::from_slice::<OrderCreated>(bytes).map(Self::OrderCreated)
+            }
+            "com.acme.orders.ItemAdded" => {
+                ::evc_avro::binary::from_slice::<ItemAdded>(bytes).map(Self::ItemAdded)
+            }
+            "com.acme.orders.OrderPaid" => {
+                ::evc_avro::binary::from_slice::<OrderPaid>(bytes).map(Self::OrderPaid)
+            }
+            "com.acme.orders.OrderShipped" => {
+                ::evc_avro::binary::from_slice::<OrderShipped>(bytes).map(Self::OrderShipped)
+            }
+            other => ::core::result::Result::Err(::evc_avro::DecodeError::UnknownEvent(
+                other.to_string(),
+            )),
+        }
+    }
+
     fn from_avro_value(
         full_name: &str,
         value: ::evc_avro::apache_avro::types::Value,

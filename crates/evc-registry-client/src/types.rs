@@ -1,0 +1,131 @@
+//! What the registry answers, as the client hands it out.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A reference from a schema to a schema registered under another subject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaReference {
+    pub name: String,
+    pub subject: String,
+    pub version: u32,
+}
+
+/// A schema as `GET /schemas/ids/{id}` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrySchema {
+    pub id: u32,
+    /// The schema text as the registry stores it.
+    pub schema: String,
+    /// `AVRO` when the registry left it out (as Confluent does for Avro).
+    pub schema_type: String,
+    pub references: Vec<SchemaReference>,
+}
+
+/// A version of a subject, as `GET /subjects/{s}/versions/{v}` answers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectVersion {
+    pub subject: String,
+    pub version: u32,
+    pub id: u32,
+    pub schema: String,
+    pub schema_type: String,
+    pub references: Vec<SchemaReference>,
+}
+
+/// The id (and, when the registry says, the version) a schema has under a subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Registered {
+    pub id: u32,
+    /// `None` when an older registry answered a registration with only `{"id": N}`.
+    pub version: Option<u32>,
+}
+
+/// Which version(s) of a subject a compatibility test compares against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Version {
+    Latest,
+    Number(u32),
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Version::Latest => f.write_str("latest"),
+            Version::Number(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+/// Which versions a compatibility test compares a schema against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompatTarget {
+    /// The versions the subject's compatibility level names (what a registration is checked
+    /// against): `POST /compatibility/subjects/{s}/versions`.
+    Subject,
+    /// One version: `POST /compatibility/subjects/{s}/versions/{v}`.
+    Version(Version),
+}
+
+/// The verdict of a compatibility test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Compatibility {
+    pub is_compatible: bool,
+    /// Why not (asked for with `verbose=true`; empty when compatible).
+    pub messages: Vec<String>,
+}
+
+// ----- wire shapes -----------------------------------------------------------------------------
+
+#[derive(Deserialize)]
+pub(crate) struct SchemaAnswer {
+    pub schema: String,
+    #[serde(rename = "schemaType", default)]
+    pub schema_type: Option<String>,
+    #[serde(default)]
+    pub references: Option<Vec<SchemaReference>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct VersionAnswer {
+    pub subject: String,
+    pub version: u32,
+    pub id: u32,
+    pub schema: String,
+    #[serde(rename = "schemaType", default)]
+    pub schema_type: Option<String>,
+    #[serde(default)]
+    pub references: Option<Vec<SchemaReference>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RegisterAnswer {
+    pub id: u32,
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CompatAnswer {
+    pub is_compatible: bool,
+    #[serde(default)]
+    pub messages: Option<Vec<String>>,
+}
+
+pub(crate) fn schema_type(t: Option<String>) -> String {
+    t.unwrap_or_else(|| "AVRO".to_string())
+}
+
+impl From<VersionAnswer> for SubjectVersion {
+    fn from(a: VersionAnswer) -> Self {
+        SubjectVersion {
+            subject: a.subject,
+            version: a.version,
+            id: a.id,
+            schema: a.schema,
+            schema_type: schema_type(a.schema_type),
+            references: a.references.unwrap_or_default(),
+        }
+    }
+}
