@@ -152,7 +152,7 @@ pub fn read_int(input: &mut &[u8]) -> Result<i32, DecodeError> {
     i32::try_from(n).map_err(|_| DecodeError::invalid(format!("{n} does not fit in an int")))
 }
 #[inline]
-pub fn read_bool(input: &mut &[u8]) -> Result<bool, DecodeError> {
+pub fn read_boolean(input: &mut &[u8]) -> Result<bool, DecodeError> {
     let (&b, rest) = input.split_first().ok_or_else(|| eof("a boolean"))?;
     *input = rest;
     match b {
@@ -380,7 +380,7 @@ pub fn read_null(_input: &mut &[u8]) -> Result<(), DecodeError> {
     Ok(())
 }
 #[inline]
-pub fn put_bool(out: &mut Vec<u8>, v: &bool) -> Put {
+pub fn put_boolean(out: &mut Vec<u8>, v: &bool) -> Put {
     write_bool(out, *v);
     Ok(())
 }
@@ -598,7 +598,7 @@ mod tests {
         assert!(read_long(&mut &[0x80u8, 0x80][..]).is_err());
         assert!(read_long(&mut &[0xffu8; 11][..]).is_err());
         assert!(read_int(&mut &[0xfeu8, 0xff, 0xff, 0xff, 0x1f][..]).is_err());
-        assert!(read_bool(&mut &[2u8][..]).is_err());
+        assert!(read_boolean(&mut &[2u8][..]).is_err());
         // a length far beyond the input allocates nothing and fails
         let mut huge = Vec::new();
         write_long(&mut huge, 1 << 40);

@@ -60,10 +60,10 @@ fn plain(v: Value) -> Value {
 
 // ---- primitives ----
 
-pub fn unit(_: &()) -> Enc {
+pub fn null(_: &()) -> Enc {
     Ok(Value::Null)
 }
-pub fn unit_from(v: Value) -> Dec<()> {
+pub fn null_from(v: Value) -> Dec<()> {
     match plain(v) {
         Value::Null => Ok(()),
         v => Err(DecodeError::unexpected("null", &v)),

@@ -424,7 +424,7 @@ impl Resolver {
         match node {
             Node::Null => Ok(()),
             Node::Bool => {
-                let b = crate::binary::read_bool(input)?;
+                let b = crate::binary::read_boolean(input)?;
                 out.push(b as u8);
                 Ok(())
             }
@@ -598,7 +598,7 @@ fn skip(s: &Schema, ty: &Ty, input: &mut &[u8]) -> Result<(), DecodeError> {
     let mut sink = Vec::new();
     match &ty.kind {
         TyKind::Null => Ok(()),
-        TyKind::Boolean => crate::binary::read_bool(input).map(drop),
+        TyKind::Boolean => crate::binary::read_boolean(input).map(drop),
         TyKind::Int | TyKind::Long => read_long(input).map(drop),
         TyKind::Float => copy(input, &mut sink, 4),
         TyKind::Double => copy(input, &mut sink, 8),

@@ -394,36 +394,13 @@ impl<'a> Gen<'a> {
     fn encode_expr(&mut self, ty: &Ty, var: &str, ctx: &Ctx) -> Result<String, CodegenError> {
         let leaf = |f: &str| format!("{C}::{f}({var})");
         Ok(match &ty.kind {
-            TyKind::Null => leaf("unit"),
-            TyKind::Boolean => leaf("boolean"),
-            TyKind::Int => match ty.logical {
-                Some(Logical::Date) => leaf("date"),
-                Some(Logical::TimeMillis) => leaf("time_millis"),
-                _ => leaf("int"),
-            },
-            TyKind::Long => leaf(match ty.logical {
-                Some(Logical::TimeMicros) => "time_micros",
-                Some(Logical::TimestampMillis) => "timestamp_millis",
-                Some(Logical::TimestampMicros) => "timestamp_micros",
-                Some(Logical::TimestampNanos) => "timestamp_nanos",
-                Some(Logical::LocalTimestampMillis) => "local_timestamp_millis",
-                Some(Logical::LocalTimestampMicros) => "local_timestamp_micros",
-                Some(Logical::LocalTimestampNanos) => "local_timestamp_nanos",
-                _ => "long",
-            }),
-            TyKind::Float => leaf("float"),
-            TyKind::Double => leaf("double"),
-            TyKind::Bytes => match ty.logical {
-                Some(Logical::Decimal { precision, scale }) => {
-                    format!("{C}::decimal({var}, {precision}, {scale}, ::core::option::Option::None)")
-                }
-                Some(Logical::BigDecimal) => leaf("big_decimal"),
-                _ => leaf("bytes"),
-            },
-            TyKind::String => match ty.logical {
-                Some(Logical::Uuid) => leaf("uuid"),
-                _ => leaf("string"),
-            },
+            TyKind::Bytes if matches!(ty.logical, Some(Logical::Decimal { .. })) => {
+                let Some(Logical::Decimal { precision, scale }) = ty.logical else { unreachable!() };
+                format!("{C}::decimal({var}, {precision}, {scale}, ::core::option::Option::None)")
+            }
+            TyKind::Null | TyKind::Boolean | TyKind::Int | TyKind::Long | TyKind::Float | TyKind::Double | TyKind::Bytes | TyKind::String => {
+                leaf(leaf_name(ty))
+            }
             TyKind::Array(items) => {
                 let inner = self.encode_expr(items, "e", &ctx.with_hint("Item"))?;
                 format!("{C}::array({var}, |e| {inner})")
@@ -433,7 +410,7 @@ impl<'a> Gen<'a> {
                 format!("{C}::map({var}, |e| {inner})")
             }
             TyKind::Union(branches) => match union_shape(branches) {
-                UnionShape::Unit { null } => format!("{C}::union({null}, {C}::unit({var}))"),
+                UnionShape::Unit { null } => format!("{C}::union({null}, {C}::null({var}))"),
                 UnionShape::Single { null: Some(n), index, ty } => {
                     let inner = self.encode_expr(ty, "e", ctx)?;
                     format!("{C}::option({var}, {n}, {index}, |e| {inner})")
@@ -474,36 +451,20 @@ impl<'a> Gen<'a> {
     ) -> Result<String, CodegenError> {
         let leaf = |f: &str| format!("{C}::{f}_from({var})");
         Ok(match &ty.kind {
-            TyKind::Null => leaf("unit"),
-            TyKind::Boolean => leaf("boolean"),
-            TyKind::Int => match ty.logical {
-                Some(Logical::Date) => leaf("date"),
-                Some(Logical::TimeMillis) => leaf("time_millis"),
-                _ => leaf("int"),
-            },
-            TyKind::Long => leaf(match ty.logical {
-                Some(Logical::TimeMicros) => "time_micros",
-                Some(Logical::TimestampMillis) => "timestamp_millis",
-                Some(Logical::TimestampMicros) => "timestamp_micros",
-                Some(Logical::TimestampNanos) => "timestamp_nanos",
-                Some(Logical::LocalTimestampMillis) => "local_timestamp_millis",
-                Some(Logical::LocalTimestampMicros) => "local_timestamp_micros",
-                Some(Logical::LocalTimestampNanos) => "local_timestamp_nanos",
-                _ => "long",
-            }),
-            TyKind::Float => leaf("float"),
-            TyKind::Double => leaf("double"),
-            TyKind::Bytes => match ty.logical {
-                Some(Logical::Decimal { scale, .. }) => {
-                    format!("{C}::decimal_from({var}, {scale})")
-                }
-                Some(Logical::BigDecimal) => leaf("big_decimal"),
-                _ => leaf("bytes"),
-            },
-            TyKind::String => match ty.logical {
-                Some(Logical::Uuid) => leaf("uuid"),
-                _ => leaf("string"),
-            },
+            TyKind::Bytes if matches!(ty.logical, Some(Logical::Decimal { .. })) => {
+                let Some(Logical::Decimal { scale, .. }) = ty.logical else {
+                    unreachable!()
+                };
+                format!("{C}::decimal_from({var}, {scale})")
+            }
+            TyKind::Null
+            | TyKind::Boolean
+            | TyKind::Int
+            | TyKind::Long
+            | TyKind::Float
+            | TyKind::Double
+            | TyKind::Bytes
+            | TyKind::String => leaf(leaf_name(ty)),
             TyKind::Array(items) => {
                 let inner = self.decode_expr(items, "v", &ctx.with_hint("Item"), false)?;
                 format!("{C}::array_from({var}, |v| {inner})")
@@ -513,7 +474,7 @@ impl<'a> Gen<'a> {
                 format!("{C}::map_from({var}, |v| {inner})")
             }
             TyKind::Union(branches) => match union_shape(branches) {
-                UnionShape::Unit { .. } => leaf("unit"),
+                UnionShape::Unit { .. } => leaf("null"),
                 UnionShape::Single {
                     null: Some(_), ty, ..
                 } => {
@@ -555,36 +516,14 @@ impl<'a> Gen<'a> {
     fn write_expr(&mut self, ty: &Ty, var: &str, ctx: &Ctx) -> Result<String, CodegenError> {
         let put = |f: &str| format!("{B}::put_{f}(out, {var})");
         Ok(match &ty.kind {
+            TyKind::Bytes if matches!(ty.logical, Some(Logical::Decimal { .. })) => {
+                let Some(Logical::Decimal { precision, scale }) = ty.logical else { unreachable!() };
+                format!("{B}::write_decimal(out, {var}, {precision}, {scale}, ::core::option::Option::None)")
+            }
             TyKind::Null => format!("{B}::put_null(out)"),
-            TyKind::Boolean => put("bool"),
-            TyKind::Int => match ty.logical {
-                Some(Logical::Date) => put("date"),
-                Some(Logical::TimeMillis) => put("time_millis"),
-                _ => put("int"),
-            },
-            TyKind::Long => put(match ty.logical {
-                Some(Logical::TimeMicros) => "time_micros",
-                Some(Logical::TimestampMillis) => "timestamp_millis",
-                Some(Logical::TimestampMicros) => "timestamp_micros",
-                Some(Logical::TimestampNanos) => "timestamp_nanos",
-                Some(Logical::LocalTimestampMillis) => "local_timestamp_millis",
-                Some(Logical::LocalTimestampMicros) => "local_timestamp_micros",
-                Some(Logical::LocalTimestampNanos) => "local_timestamp_nanos",
-                _ => "long",
-            }),
-            TyKind::Float => put("float"),
-            TyKind::Double => put("double"),
-            TyKind::Bytes => match ty.logical {
-                Some(Logical::Decimal { precision, scale }) => {
-                    format!("{B}::write_decimal(out, {var}, {precision}, {scale}, ::core::option::Option::None)")
-                }
-                Some(Logical::BigDecimal) => put("big_decimal"),
-                _ => put("bytes"),
-            },
-            TyKind::String => match ty.logical {
-                Some(Logical::Uuid) => put("uuid"),
-                _ => put("string"),
-            },
+            TyKind::Boolean | TyKind::Int | TyKind::Long | TyKind::Float | TyKind::Double | TyKind::Bytes | TyKind::String => {
+                put(leaf_name(ty))
+            }
             TyKind::Array(items) => {
                 let inner = self.write_expr(items, "e", &ctx.with_hint("Item"))?;
                 format!("{B}::write_array(out, {var}, |out, e| {inner})")
@@ -634,36 +573,20 @@ impl<'a> Gen<'a> {
     fn read_expr(&mut self, ty: &Ty, ctx: &Ctx, direct: bool) -> Result<String, CodegenError> {
         let get = |f: &str| format!("{B}::read_{f}(input)");
         Ok(match &ty.kind {
-            TyKind::Null => get("null"),
-            TyKind::Boolean => get("bool"),
-            TyKind::Int => match ty.logical {
-                Some(Logical::Date) => get("date"),
-                Some(Logical::TimeMillis) => get("time_millis"),
-                _ => get("int"),
-            },
-            TyKind::Long => get(match ty.logical {
-                Some(Logical::TimeMicros) => "time_micros",
-                Some(Logical::TimestampMillis) => "timestamp_millis",
-                Some(Logical::TimestampMicros) => "timestamp_micros",
-                Some(Logical::TimestampNanos) => "timestamp_nanos",
-                Some(Logical::LocalTimestampMillis) => "local_timestamp_millis",
-                Some(Logical::LocalTimestampMicros) => "local_timestamp_micros",
-                Some(Logical::LocalTimestampNanos) => "local_timestamp_nanos",
-                _ => "long",
-            }),
-            TyKind::Float => get("float"),
-            TyKind::Double => get("double"),
-            TyKind::Bytes => match ty.logical {
-                Some(Logical::Decimal { scale, .. }) => {
-                    format!("{B}::read_decimal(input, {scale}, ::core::option::Option::None)")
-                }
-                Some(Logical::BigDecimal) => get("big_decimal"),
-                _ => get("bytes"),
-            },
-            TyKind::String => match ty.logical {
-                Some(Logical::Uuid) => get("uuid"),
-                _ => get("string"),
-            },
+            TyKind::Bytes if matches!(ty.logical, Some(Logical::Decimal { .. })) => {
+                let Some(Logical::Decimal { scale, .. }) = ty.logical else {
+                    unreachable!()
+                };
+                format!("{B}::read_decimal(input, {scale}, ::core::option::Option::None)")
+            }
+            TyKind::Null
+            | TyKind::Boolean
+            | TyKind::Int
+            | TyKind::Long
+            | TyKind::Float
+            | TyKind::Double
+            | TyKind::Bytes
+            | TyKind::String => get(leaf_name(ty)),
             TyKind::Array(items) => {
                 let inner = self.read_expr(items, &ctx.with_hint("Item"), false)?;
                 format!("{B}::read_array(input, |input| {inner})")
@@ -1315,6 +1238,34 @@ fn apache_int(n: &str) -> evc_avro::apache_avro::types::Value {
 
 fn apache_long(n: &str) -> evc_avro::apache_avro::types::Value {
     evc_avro::apache_avro::types::Value::Long(n.parse().unwrap_or(0))
+}
+
+/// The runtime function name for a primitive, or a logical type on a primitive (decimal, which
+/// takes arguments, excepted): `conv::{name}`/`conv::{name}_from` and `binary::put_{name}`/
+/// `binary::read_{name}` exist for each.
+fn leaf_name(ty: &Ty) -> &'static str {
+    match (&ty.kind, ty.logical) {
+        (TyKind::Null, _) => "null",
+        (TyKind::Boolean, _) => "boolean",
+        (TyKind::Int, Some(Logical::Date)) => "date",
+        (TyKind::Int, Some(Logical::TimeMillis)) => "time_millis",
+        (TyKind::Int, _) => "int",
+        (TyKind::Long, Some(Logical::TimeMicros)) => "time_micros",
+        (TyKind::Long, Some(Logical::TimestampMillis)) => "timestamp_millis",
+        (TyKind::Long, Some(Logical::TimestampMicros)) => "timestamp_micros",
+        (TyKind::Long, Some(Logical::TimestampNanos)) => "timestamp_nanos",
+        (TyKind::Long, Some(Logical::LocalTimestampMillis)) => "local_timestamp_millis",
+        (TyKind::Long, Some(Logical::LocalTimestampMicros)) => "local_timestamp_micros",
+        (TyKind::Long, Some(Logical::LocalTimestampNanos)) => "local_timestamp_nanos",
+        (TyKind::Long, _) => "long",
+        (TyKind::Float, _) => "float",
+        (TyKind::Double, _) => "double",
+        (TyKind::Bytes, Some(Logical::BigDecimal)) => "big_decimal",
+        (TyKind::Bytes, _) => "bytes",
+        (TyKind::String, Some(Logical::Uuid)) => "uuid",
+        (TyKind::String, _) => "string",
+        _ => unreachable!("only primitives have leaf functions"),
+    }
 }
 
 fn collect_direct(ty: &Ty, out: &mut BTreeSet<NamedId>) {

@@ -132,7 +132,7 @@ impl ::evc_avro::AvroValue for Defaults {
         ::core::result::Result::Ok(::evc_avro::apache_avro::types::Value::Record(::std::vec![
             (
                 ::std::string::String::from("n"),
-                (::evc_avro::conv::unit(&self.n)).map_err(|e| e.in_field("n"))?,
+                (::evc_avro::conv::null(&self.n)).map_err(|e| e.in_field("n"))?,
             ),
             (
                 ::std::string::String::from("b"),
@@ -226,7 +226,7 @@ impl ::evc_avro::AvroValue for Defaults {
         ::core::result::Result::Ok(Self {
             n: {
                 let v = ::evc_avro::conv::take_field(&mut fields, 0, "n")?;
-                (::evc_avro::conv::unit_from(v)).map_err(|e| e.in_field("n"))?
+                (::evc_avro::conv::null_from(v)).map_err(|e| e.in_field("n"))?
             },
             b: {
                 let v = ::evc_avro::conv::take_field(&mut fields, 1, "b")?;
@@ -364,7 +364,7 @@ impl ::evc_avro::AvroBinary for Defaults {
         out: &mut ::std::vec::Vec<u8>,
     ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
         (::evc_avro::binary::put_null(out)).map_err(|e| e.in_field("n"))?;
-        (::evc_avro::binary::put_bool(out, &self.b)).map_err(|e| e.in_field("b"))?;
+        (::evc_avro::binary::put_boolean(out, &self.b)).map_err(|e| e.in_field("b"))?;
         (::evc_avro::binary::put_int(out, &self.i)).map_err(|e| e.in_field("i"))?;
         (::evc_avro::binary::put_long(out, &self.l)).map_err(|e| e.in_field("l"))?;
         (::evc_avro::binary::put_float(out, &self.f)).map_err(|e| e.in_field("f"))?;
@@ -411,7 +411,7 @@ impl ::evc_avro::AvroBinary for Defaults {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             n: (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("n"))?,
-            b: (::evc_avro::binary::read_bool(input)).map_err(|e| e.in_field("b"))?,
+            b: (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("b"))?,
             i: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("i"))?,
             l: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("l"))?,
             f: (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("f"))?,

@@ -117,7 +117,7 @@ impl ::evc_avro::AvroBinary for Keywords {
     ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
         (::evc_avro::binary::put_string(out, &self.r#type)).map_err(|e| e.in_field("type"))?;
         (::evc_avro::binary::put_int(out, &self.r#match)).map_err(|e| e.in_field("match"))?;
-        (::evc_avro::binary::put_bool(out, &self.self_)).map_err(|e| e.in_field("self"))?;
+        (::evc_avro::binary::put_boolean(out, &self.self_)).map_err(|e| e.in_field("self"))?;
         (::evc_avro::binary::put_long(out, &self.r#fn)).map_err(|e| e.in_field("fn"))?;
         (::evc_avro::binary::put_double(out, &self.r#async)).map_err(|e| e.in_field("async"))?;
         (::evc_avro::binary::put_string(out, &self.crate_)).map_err(|e| e.in_field("crate"))?;
@@ -132,7 +132,7 @@ impl ::evc_avro::AvroBinary for Keywords {
         ::core::result::Result::Ok(Self {
             r#type: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("type"))?,
             r#match: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("match"))?,
-            self_: (::evc_avro::binary::read_bool(input)).map_err(|e| e.in_field("self"))?,
+            self_: (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("self"))?,
             r#fn: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("fn"))?,
             r#async: (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("async"))?,
             crate_: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("crate"))?,

@@ -30,7 +30,7 @@ impl ::evc_avro::AvroValue for Primitives {
         ::core::result::Result::Ok(::evc_avro::apache_avro::types::Value::Record(::std::vec![
             (
                 ::std::string::String::from("nothing"),
-                (::evc_avro::conv::unit(&self.nothing)).map_err(|e| e.in_field("nothing"))?,
+                (::evc_avro::conv::null(&self.nothing)).map_err(|e| e.in_field("nothing"))?,
             ),
             (
                 ::std::string::String::from("flag"),
@@ -74,7 +74,7 @@ impl ::evc_avro::AvroValue for Primitives {
         ::core::result::Result::Ok(Self {
             nothing: {
                 let v = ::evc_avro::conv::take_field(&mut fields, 0, "nothing")?;
-                (::evc_avro::conv::unit_from(v)).map_err(|e| e.in_field("nothing"))?
+                (::evc_avro::conv::null_from(v)).map_err(|e| e.in_field("nothing"))?
             },
             flag: {
                 let v = ::evc_avro::conv::take_field(&mut fields, 1, "flag")?;
@@ -118,7 +118,7 @@ impl ::evc_avro::AvroBinary for Primitives {
         out: &mut ::std::vec::Vec<u8>,
     ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
         (::evc_avro::binary::put_null(out)).map_err(|e| e.in_field("nothing"))?;
-        (::evc_avro::binary::put_bool(out, &self.flag)).map_err(|e| e.in_field("flag"))?;
+        (::evc_avro::binary::put_boolean(out, &self.flag)).map_err(|e| e.in_field("flag"))?;
         (::evc_avro::binary::put_int(out, &self.small)).map_err(|e| e.in_field("small"))?;
         (::evc_avro::binary::put_long(out, &self.big)).map_err(|e| e.in_field("big"))?;
         (::evc_avro::binary::put_float(out, &self.ratio)).map_err(|e| e.in_field("ratio"))?;
@@ -132,7 +132,7 @@ impl ::evc_avro::AvroBinary for Primitives {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             nothing: (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("nothing"))?,
-            flag: (::evc_avro::binary::read_bool(input)).map_err(|e| e.in_field("flag"))?,
+            flag: (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("flag"))?,
             small: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("small"))?,
             big: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("big"))?,
             ratio: (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("ratio"))?,

@@ -186,7 +186,8 @@ pub mod corpus {
                 &self,
                 out: &mut ::std::vec::Vec<u8>,
             ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
-                (::evc_avro::binary::put_bool(out, &self.good)).map_err(|e| e.in_field("good"))?;
+                (::evc_avro::binary::put_boolean(out, &self.good))
+                    .map_err(|e| e.in_field("good"))?;
                 ::core::result::Result::Ok(())
             }
 
@@ -194,7 +195,8 @@ pub mod corpus {
                 input: &mut &[u8],
             ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
                 ::core::result::Result::Ok(Self {
-                    good: (::evc_avro::binary::read_bool(input)).map_err(|e| e.in_field("good"))?,
+                    good: (::evc_avro::binary::read_boolean(input))
+                        .map_err(|e| e.in_field("good"))?,
                 })
             }
         }

@@ -197,7 +197,7 @@ impl UnionsInArrayItem {
         input: &mut &[u8],
     ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         match index {
-            1 => (::evc_avro::binary::read_bool(input)).map(Self::Boolean),
+            1 => (::evc_avro::binary::read_boolean(input)).map(Self::Boolean),
             2 => (::evc_avro::binary::read_double(input)).map(Self::Double),
             other => ::core::result::Result::Err(::evc_avro::DecodeError::invalid(::std::format!(
                 "union branch {other} is not in `union[null, boolean, double]`"
@@ -214,7 +214,7 @@ impl ::evc_avro::AvroBinary for UnionsInArrayItem {
         match self {
             Self::Boolean(e) => {
                 ::evc_avro::binary::write_long(out, 1);
-                ::evc_avro::binary::put_bool(out, e)
+                ::evc_avro::binary::put_boolean(out, e)
             }
             Self::Double(e) => {
                 ::evc_avro::binary::write_long(out, 2);
@@ -425,7 +425,7 @@ impl ::evc_avro::AvroValue for Unions {
             ),
             (
                 ::std::string::String::from("only_null"),
-                (::evc_avro::conv::union(0, ::evc_avro::conv::unit(&self.only_null)))
+                (::evc_avro::conv::union(0, ::evc_avro::conv::null(&self.only_null)))
                     .map_err(|e| e.in_field("only_null"))?,
             ),
             (
@@ -486,7 +486,7 @@ impl ::evc_avro::AvroValue for Unions {
             },
             only_null: {
                 let v = ::evc_avro::conv::take_field(&mut fields, 4, "only_null")?;
-                (::evc_avro::conv::unit_from(v)).map_err(|e| e.in_field("only_null"))?
+                (::evc_avro::conv::null_from(v)).map_err(|e| e.in_field("only_null"))?
             },
             single: {
                 let v = ::evc_avro::conv::take_field(&mut fields, 5, "single")?;
