@@ -90,6 +90,16 @@ struct Candidate {
     plain_hash: Option<String>,
 }
 
+/// The identity hashes of a candidate schema (see [`Candidate`]).
+#[derive(Debug, Clone)]
+struct Identity {
+    hash: String,
+    plain_hash: Option<String>,
+}
+
+/// Bound on cached identities; the cache starts over when it is full.
+const IDENTITY_CACHE: usize = 10_000;
+
 /// A registry: storage plus settings. Cheap to clone; share one per server.
 #[derive(Clone)]
 pub struct Registry {
@@ -101,6 +111,9 @@ struct Inner {
     /// Schemas by id. A schema's text never changes once it has an id, so only a permanent
     /// delete (which can make an id unknown) clears it.
     by_id: std::sync::RwLock<std::collections::HashMap<i64, SchemaInfo>>,
+    /// Identity hashes of reference-free schema texts as requests send them: parsing and
+    /// canonicalizing is most of a look-up's cost, and the answer depends on the text alone.
+    identities: std::sync::RwLock<std::collections::HashMap<(String, String, bool), Identity>>,
     read_only: bool,
     limits: Limits,
     auth: Option<Arc<BasicAuth>>,
@@ -117,6 +130,7 @@ impl Registry {
             inner: Arc::new(Inner {
                 db,
                 by_id: Default::default(),
+                identities: Default::default(),
                 read_only: config.read_only,
                 limits: config.limits.clone().clamped(),
                 auth: config.auth.clone().map(Arc::new),
@@ -653,7 +667,7 @@ impl Registry {
         if Self::check_subject_writable(&mut tx, subject).await? == Mode::Import {
             return Ok(None);
         }
-        let c = self.prepare(&mut tx, req, normalize).await?;
+        let c = self.identity(&mut tx, req, normalize).await?;
         let Some(id) = Self::id_by_hash(&mut tx, &c.hash).await? else {
             return Ok(None);
         };
@@ -669,6 +683,44 @@ impl Registry {
         }))
     }
 
+    /// The identity of a requested schema, from the cache when it has no references.
+    async fn identity(
+        &self,
+        tx: &mut Tx,
+        req: &SchemaRequest,
+        normalize: bool,
+    ) -> Result<Identity, ApiError> {
+        let key = match (
+            &req.schema,
+            req.references.as_ref().is_none_or(|r| r.is_empty()),
+        ) {
+            (Some(text), true) => Some((
+                req.schema_type.clone().unwrap_or_default(),
+                text.clone(),
+                normalize,
+            )),
+            _ => None,
+        };
+        if let Some(k) = &key {
+            if let Some(hit) = self.inner.identities.read().expect("cache lock").get(k) {
+                return Ok(hit.clone());
+            }
+        }
+        let c = self.prepare(tx, req, normalize).await?;
+        let id = Identity {
+            hash: c.hash,
+            plain_hash: c.plain_hash,
+        };
+        if let Some(k) = key {
+            let mut cache = self.inner.identities.write().expect("cache lock");
+            if cache.len() >= IDENTITY_CACHE {
+                cache.clear();
+            }
+            cache.insert(k, id.clone());
+        }
+        Ok(id)
+    }
+
     pub(crate) async fn lookup(
         &self,
         subject: &str,
@@ -682,7 +734,7 @@ impl Registry {
         if visible.is_empty() {
             return Err(ApiError::subject_not_found(subject));
         }
-        let c = self.prepare(&mut tx, req, normalize).await?;
+        let c = self.identity(&mut tx, req, normalize).await?;
         for hash in std::iter::once(&c.hash).chain(c.plain_hash.as_ref()) {
             let Some(id) = Self::id_by_hash(&mut tx, hash).await? else {
                 continue;
