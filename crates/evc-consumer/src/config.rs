@@ -1,0 +1,282 @@
+//! Consumer configuration: offsets, retries, dead-lettering.
+
+use std::time::Duration;
+
+use rdkafka::ClientConfig;
+
+use crate::ConsumeError;
+
+/// Settings evc sets on the consumer and refuses to have overridden: offsets are stored by evc
+/// after a message is done, and committed by evc (periodically, on revoke, on shutdown).
+const ENFORCED_CONSUMER: &[(&str, &str)] = &[
+    ("enable.auto.offset.store", "false"),
+    ("enable.auto.commit", "false"),
+];
+
+/// Settings evc sets on the dead-letter producer and refuses to have overridden.
+const ENFORCED_PRODUCER: &[(&str, &str)] = &[("enable.idempotence", "true"), ("acks", "all")];
+
+/// Bounded exponential backoff: the wait before retry `n` (1-based) is
+/// `initial_backoff * 2^(n-1)`, capped at `max_backoff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (1: no retry). Ignored where retries are unbounded
+    /// (transient failures).
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl RetryPolicy {
+    /// The wait before retry number `retry` (1-based).
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 1u32
+            .checked_shl(retry.saturating_sub(1))
+            .unwrap_or(u32::MAX);
+        self.initial_backoff
+            .checked_mul(factor)
+            .unwrap_or(self.max_backoff)
+            .min(self.max_backoff)
+    }
+}
+
+/// Configuration of an [`EventConsumer`](crate::EventConsumer).
+///
+/// ```
+/// use std::time::Duration;
+/// use evc_consumer::{ConsumerConfig, RetryPolicy};
+///
+/// let config = ConsumerConfig::new("localhost:9092", "billing")
+///     .handler_retry(RetryPolicy {
+///         max_attempts: 3,
+///         initial_backoff: Duration::from_millis(200),
+///         max_backoff: Duration::from_secs(5),
+///     })
+///     .commit_interval(Duration::from_secs(1))
+///     .set("session.timeout.ms", "10000");
+/// assert_eq!(config.dlq_topic_for("orders"), "orders.dlq");
+/// // Offsets are evc's business:
+/// assert!(config.clone().set("enable.auto.offset.store", "true").consumer_config().is_err());
+/// ```
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    pub(crate) bootstrap_servers: String,
+    pub(crate) group_id: String,
+    pub(crate) topics: Vec<String>,
+    pub(crate) dlq_topic: Option<String>,
+    pub(crate) dlq_suffix: String,
+    pub(crate) handler_retry: RetryPolicy,
+    pub(crate) transient_retry: RetryPolicy,
+    pub(crate) commit_interval: Duration,
+    pub(crate) shutdown_timeout: Duration,
+    consumer_overrides: Vec<(String, String)>,
+    producer_overrides: Vec<(String, String)>,
+}
+
+impl ConsumerConfig {
+    /// A consumer of `group_id` on `bootstrap_servers`. Defaults: the event type's own topic,
+    /// dead letters to `<topic>.dlq`, handler failures tried 5 times (100 ms doubling up to
+    /// 5 s), transient failures (registry or database unreachable) retried without limit
+    /// (250 ms doubling up to 10 s), stored offsets committed every 5 s,
+    /// `auto.offset.reset=earliest` and `partition.assignment.strategy=cooperative-sticky`.
+    ///
+    /// Why cooperative: with it, partitions are revoked after the group has agreed on the new
+    /// assignment, while the group accepts commits, and only the partitions that move are
+    /// revoked. With an eager strategy (`range`, `roundrobin`) every partition is revoked while
+    /// the group is rejoining; Kafka accepts the commit on revoke then, but some brokers (the
+    /// librdkafka mock cluster) answer `REBALANCE_IN_PROGRESS`, and the new owner then
+    /// redelivers from the previous commit (absorbed by the processed-events store).
+    pub fn new(bootstrap_servers: impl Into<String>, group_id: impl Into<String>) -> Self {
+        ConsumerConfig {
+            bootstrap_servers: bootstrap_servers.into(),
+            group_id: group_id.into(),
+            topics: Vec::new(),
+            dlq_topic: None,
+            dlq_suffix: ".dlq".to_string(),
+            handler_retry: RetryPolicy {
+                max_attempts: 5,
+                initial_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(5),
+            },
+            transient_retry: RetryPolicy {
+                max_attempts: u32::MAX,
+                initial_backoff: Duration::from_millis(250),
+                max_backoff: Duration::from_secs(10),
+            },
+            commit_interval: Duration::from_secs(5),
+            shutdown_timeout: Duration::from_secs(10),
+            consumer_overrides: Vec::new(),
+            producer_overrides: Vec::new(),
+        }
+    }
+
+    pub fn group_id(&self) -> &str {
+        &self.group_id
+    }
+
+    /// Subscribes to `topic` instead of (or, called again, besides) the event type's topic.
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        self.topics.push(topic.into());
+        self
+    }
+
+    /// Every dead letter goes to `topic` instead of `<source topic><suffix>`.
+    pub fn dlq_topic(mut self, topic: impl Into<String>) -> Self {
+        self.dlq_topic = Some(topic.into());
+        self
+    }
+
+    /// Dead letters of topic `t` go to `t` + `suffix` (default `.dlq`).
+    pub fn dlq_suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.dlq_suffix = suffix.into();
+        self
+    }
+
+    /// The dead-letter topic of messages from `topic`.
+    pub fn dlq_topic_for(&self, topic: &str) -> String {
+        match &self.dlq_topic {
+            Some(t) => t.clone(),
+            None => format!("{topic}{}", self.dlq_suffix),
+        }
+    }
+
+    /// How a failing handler is retried before its message is dead-lettered.
+    pub fn handler_retry(mut self, policy: RetryPolicy) -> Self {
+        self.handler_retry = policy;
+        self
+    }
+
+    /// The backoff of transient failures (registry down, database unreachable, dead-letter
+    /// topic not writable): retried until they pass or the consumer is stopped;
+    /// `max_attempts` is ignored.
+    pub fn transient_retry(mut self, policy: RetryPolicy) -> Self {
+        self.transient_retry = policy;
+        self
+    }
+
+    /// How often stored offsets are committed while running (they are also committed on
+    /// partition revoke and on shutdown).
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.commit_interval = interval;
+        self
+    }
+
+    /// How long the shutdown commit is retried while the group is rebalancing (default 10 s).
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Any librdkafka consumer property (`session.timeout.ms`, `auto.offset.reset`, ...).
+    pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.consumer_overrides.push((key.into(), value.into()));
+        self
+    }
+
+    /// Any librdkafka property of the dead-letter producer.
+    pub fn set_dlq_producer(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.producer_overrides.push((key.into(), value.into()));
+        self
+    }
+
+    /// The rdkafka consumer configuration.
+    pub fn consumer_config(&self) -> Result<ClientConfig, ConsumeError> {
+        let mut c = ClientConfig::new();
+        c.set("bootstrap.servers", &self.bootstrap_servers)
+            .set("group.id", &self.group_id)
+            .set("auto.offset.reset", "earliest")
+            .set("enable.partition.eof", "false")
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        apply(
+            &mut c,
+            &self.consumer_overrides,
+            ENFORCED_CONSUMER,
+            "consumers",
+        )?;
+        Ok(c)
+    }
+
+    /// The rdkafka configuration of the dead-letter producer.
+    pub fn dlq_producer_config(&self) -> Result<ClientConfig, ConsumeError> {
+        dlq_producer_config(&self.bootstrap_servers, &self.producer_overrides)
+    }
+}
+
+pub(crate) fn dlq_producer_config(
+    bootstrap_servers: &str,
+    overrides: &[(String, String)],
+) -> Result<ClientConfig, ConsumeError> {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", bootstrap_servers)
+        .set("partitioner", "murmur2_random");
+    apply(
+        &mut c,
+        overrides,
+        ENFORCED_PRODUCER,
+        "dead-letter producers",
+    )?;
+    Ok(c)
+}
+
+fn apply(
+    c: &mut ClientConfig,
+    overrides: &[(String, String)],
+    enforced: &[(&str, &str)],
+    who: &str,
+) -> Result<(), ConsumeError> {
+    for (k, v) in overrides {
+        if let Some((_, want)) = enforced.iter().find(|(key, _)| key == k) {
+            if v != want && !(k == "acks" && v == "-1") {
+                return Err(ConsumeError::Config(format!(
+                    "`{k}={v}` is refused: evc {who} always run with `{k}={want}`"
+                )));
+            }
+        }
+        c.set(k, v);
+    }
+    for (k, v) in enforced {
+        c.set(*k, *v);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        let p = RetryPolicy {
+            max_attempts: 10,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_millis(500),
+        };
+        let waits: Vec<u128> = (1..=5).map(|n| p.delay(n).as_millis()).collect();
+        assert_eq!(waits, [100, 200, 400, 500, 500]);
+        assert_eq!(p.delay(200), Duration::from_millis(500));
+    }
+
+    #[test]
+    fn enforced_settings() {
+        let c = ConsumerConfig::new("b:9092", "g")
+            .set("enable.auto.commit", "false")
+            .consumer_config()
+            .unwrap();
+        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
+        assert_eq!(c.get("group.id"), Some("g"));
+        let err = ConsumerConfig::new("b:9092", "g")
+            .set("enable.auto.commit", "true")
+            .consumer_config()
+            .unwrap_err();
+        assert!(err.to_string().contains("enable.auto.commit"), "{err}");
+        let p = ConsumerConfig::new("b:9092", "g")
+            .set_dlq_producer("acks", "-1")
+            .dlq_producer_config()
+            .unwrap();
+        assert_eq!(p.get("enable.idempotence"), Some("true"));
+        assert!(ConsumerConfig::new("b", "g")
+            .set_dlq_producer("enable.idempotence", "false")
+            .dlq_producer_config()
+            .is_err());
+    }
+}

@@ -1,0 +1,61 @@
+//! Counters of what the consumer did.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub processed: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead_lettered: AtomicU64,
+    pub transient_retries: AtomicU64,
+    pub commits: AtomicU64,
+    pub revoke_commits: AtomicU64,
+}
+
+impl Counters {
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A snapshot of a consumer's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Events handled successfully (handler and marker committed).
+    pub processed: u64,
+    /// Events skipped because the group had processed them already.
+    pub duplicates: u64,
+    /// Handler retries (a failed attempt followed by another).
+    pub retried: u64,
+    /// Messages written to the dead-letter topic.
+    pub dead_lettered: u64,
+    /// Waits on a transient failure: registry or database unreachable, dead-letter topic not
+    /// writable. The message was neither handled nor dead-lettered and was tried again.
+    pub transient_retries: u64,
+    /// Successful offset commits (periodic, on revoke and on shutdown).
+    pub commits: u64,
+    /// Of those, commits made when partitions were revoked.
+    pub revoke_commits: u64,
+}
+
+/// Reads a consumer's counters while it runs (cheap to clone, shareable across tasks).
+#[derive(Debug, Clone)]
+pub struct MetricsHandle(pub(crate) Arc<Counters>);
+
+impl MetricsHandle {
+    pub fn snapshot(&self) -> Metrics {
+        let c = &self.0;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Metrics {
+            processed: get(&c.processed),
+            duplicates: get(&c.duplicates),
+            retried: get(&c.retried),
+            dead_lettered: get(&c.dead_lettered),
+            transient_retries: get(&c.transient_retries),
+            commits: get(&c.commits),
+            revoke_commits: get(&c.revoke_commits),
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The processed-events store: which events a consumer group has already handled.
+//!
+//! One row per (consumer group, event id), written in the same transaction as the handler's
+//! own writes. The marker is inserted first (`INSERT ... ON CONFLICT DO NOTHING`, the "eager"
+//! idempotent consumer): when it already exists the event is a duplicate and the transaction is
+//! rolled back without running the handler; when a second consumer processes the same event at
+//! the same time (a rebalance in progress), its insert waits for the first transaction
+//! (PostgreSQL row lock, SQLite's single writer) and then finds the marker.
+
+use std::future::Future;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+use sqlx::{Database, Transaction};
+
+/// The default table name.
+pub const DEFAULT_TABLE: &str = "evc_processed_events";
+
+/// What is recorded about a processed event.
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessedRecord<'a> {
+    pub group: &'a str,
+    pub event_key: &'a str,
+    pub event_type: &'a str,
+    pub topic: &'a str,
+    pub partition: i32,
+    pub offset: i64,
+}
+
+/// Storage of processed-event markers, on the database the handler writes to.
+pub trait ProcessedStore: Send + Sync + 'static {
+    type Db: Database;
+
+    /// Starts the transaction the marker and the handler's writes share.
+    fn begin(
+        &self,
+    ) -> impl Future<Output = Result<Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+
+    /// Inserts the marker: `true` when it is new, `false` when the group has processed the
+    /// event already.
+    fn mark_processed(
+        &self,
+        tx: &mut Transaction<'static, Self::Db>,
+        record: &ProcessedRecord<'_>,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+
+    /// Whether the group has processed the event (outside any transaction).
+    fn is_processed(
+        &self,
+        group: &str,
+        event_key: &str,
+    ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+}
+
+/// Checks a table name (optionally schema-qualified) before it is put into SQL.
+fn checked_table(table: &str) -> Result<String, sqlx::Error> {
+    let ok = !table.is_empty()
+        && table.split('.').count() <= 2
+        && table.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        });
+    if ok {
+        Ok(table.to_string())
+    } else {
+        Err(sqlx::Error::Configuration(
+            format!("invalid table name `{table}`: use [schema.]name with letters, digits and _")
+                .into(),
+        ))
+    }
+}
+
+/// The processed-events store on SQLite: the embedded default, nothing to run.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    table: String,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) the database file at `path` in WAL mode with
+    /// `synchronous=FULL` and a 10 s busy timeout, and creates the table.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, sqlx::Error> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        SqliteStore::with_pool(pool, DEFAULT_TABLE).await
+    }
+
+    /// A store on a private in-memory database (one connection; gone with the store).
+    pub async fn in_memory() -> Result<SqliteStore, sqlx::Error> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
+            .await?;
+        SqliteStore::with_pool(pool, DEFAULT_TABLE).await
+    }
+
+    /// A store on your pool (the one your handler's tables live in), creating `table`.
+    pub async fn with_pool(pool: SqlitePool, table: &str) -> Result<SqliteStore, sqlx::Error> {
+        let table = checked_table(table)?;
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                consumer_group TEXT NOT NULL,
+                event_key TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                kafka_partition INTEGER NOT NULL,
+                kafka_offset INTEGER NOT NULL,
+                processed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+                PRIMARY KEY (consumer_group, event_key)
+            )"
+        ))
+        .execute(&pool)
+        .await?;
+        Ok(SqliteStore { pool, table })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl ProcessedStore for SqliteStore {
+    type Db = Sqlite;
+
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    async fn mark_processed(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        r: &ProcessedRecord<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO {} (consumer_group, event_key, event_type, topic, kafka_partition, kafka_offset)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (consumer_group, event_key) DO NOTHING",
+            self.table
+        ))
+        .bind(r.group)
+        .bind(r.event_key)
+        .bind(r.event_type)
+        .bind(r.topic)
+        .bind(r.partition)
+        .bind(r.offset)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_processed(&self, group: &str, event_key: &str) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {} WHERE consumer_group = ? AND event_key = ?",
+            self.table
+        ))
+        .bind(group)
+        .bind(event_key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+}
+
+/// The processed-events store on PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    table: String,
+}
+
+impl PostgresStore {
+    /// A store on your pool, creating `table` (`name` or `schema.name`; the schema must exist).
+    pub async fn with_pool(pool: PgPool, table: &str) -> Result<PostgresStore, sqlx::Error> {
+        let table = checked_table(table)?;
+        sqlx::query(&format!(
+            "CREATE TABLE IF NOT EXISTS {table} (
+                consumer_group TEXT NOT NULL,
+                event_key TEXT NOT NULL,
+                event_type TEXT NOT NULL,
+                topic TEXT NOT NULL,
+                kafka_partition INTEGER NOT NULL,
+                kafka_offset BIGINT NOT NULL,
+                processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                PRIMARY KEY (consumer_group, event_key)
+            )"
+        ))
+        .execute(&pool)
+        .await?;
+        Ok(PostgresStore { pool, table })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+}
+
+impl ProcessedStore for PostgresStore {
+    type Db = Postgres;
+
+    async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+
+    async fn mark_processed(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        r: &ProcessedRecord<'_>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(&format!(
+            "INSERT INTO {} (consumer_group, event_key, event_type, topic, kafka_partition, kafka_offset)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (consumer_group, event_key) DO NOTHING",
+            self.table
+        ))
+        .bind(r.group)
+        .bind(r.event_key)
+        .bind(r.event_type)
+        .bind(r.topic)
+        .bind(r.partition)
+        .bind(r.offset)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn is_processed(&self, group: &str, event_key: &str) -> Result<bool, sqlx::Error> {
+        let n: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(*) FROM {} WHERE consumer_group = $1 AND event_key = $2",
+            self.table
+        ))
+        .bind(group)
+        .bind(event_key)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(n > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        assert!(checked_table("evc_processed_events").is_ok());
+        assert!(checked_table("test_1.processed").is_ok());
+        for bad in ["", "a.b.c", "x; DROP TABLE y", "1abc", "a-b", "\"q\""] {
+            assert!(checked_table(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sqlite_marks_once_and_rolls_back_with_the_transaction() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let r = ProcessedRecord {
+            group: "g",
+            event_key: "e1",
+            event_type: "T",
+            topic: "t",
+            partition: 0,
+            offset: 7,
+        };
+        // Rolled back: not processed.
+        let mut tx = store.begin().await.unwrap();
+        assert!(store.mark_processed(&mut tx, &r).await.unwrap());
+        tx.rollback().await.unwrap();
+        assert!(!store.is_processed("g", "e1").await.unwrap());
+        // Committed: processed; a second marker is refused; another group is separate.
+        let mut tx = store.begin().await.unwrap();
+        assert!(store.mark_processed(&mut tx, &r).await.unwrap());
+        tx.commit().await.unwrap();
+        let mut tx = store.begin().await.unwrap();
+        assert!(!store.mark_processed(&mut tx, &r).await.unwrap());
+        assert!(store
+            .mark_processed(
+                &mut tx,
+                &ProcessedRecord {
+                    group: "other",
+                    ..r
+                }
+            )
+            .await
+            .unwrap());
+        tx.commit().await.unwrap();
+        assert!(store.is_processed("g", "e1").await.unwrap());
+        assert!(store.is_processed("other", "e1").await.unwrap());
+    }
+}

@@ -1,0 +1,41 @@
+//! Arbitrary input never panics the JSON reader or the schema parser: it is either a schema or
+//! an error with a position inside the text.
+
+use evc_schema::Schema;
+use proptest::prelude::*;
+
+fn check(text: &str) -> Result<(), TestCaseError> {
+    match Schema::parse(text) {
+        Ok(s) => {
+            // whatever parses also writes out and parses back to the same canonical form
+            let again = Schema::parse(&serde_json::to_string(&s.to_json()).unwrap()).unwrap();
+            prop_assert_eq!(again.canonical_form(), s.canonical_form());
+        }
+        Err(e) => prop_assert!(
+            e.span.start <= text.len() && e.span.end <= text.len(),
+            "{e:?}"
+        ),
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 2000, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_text(text in ".{0,200}") {
+        check(&text)?;
+    }
+
+    /// Text made of JSON and schema tokens reaches much deeper into the parser than random text.
+    #[test]
+    fn schema_like_text(parts in prop::collection::vec(prop_oneof![
+        Just("{"), Just("}"), Just("["), Just("]"), Just(","), Just(":"), Just("\"type\""), Just("\"record\""),
+        Just("\"name\""), Just("\"R\""), Just("\"fields\""), Just("\"int\""), Just("\"null\""), Just("\"enum\""),
+        Just("\"symbols\""), Just("\"A\""), Just("\"default\""), Just("1"), Just("-0.5e3"), Just("null"),
+        Just("\"fixed\""), Just("\"size\""), Just("\"array\""), Just("\"items\""), Just("\"logicalType\""),
+        Just("\"decimal\""), Just("\"precision\""), Just("\"\\u00e9\""), Just(" "),
+    ], 0..60)) {
+        check(&parts.concat())?;
+    }
+}
