@@ -8,6 +8,7 @@ mod compat;
 mod registry;
 mod render;
 mod sync;
+mod tail;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,6 +79,23 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Print every message of a topic as one JSON line (any Confluent-framed Avro message).
+    Tail {
+        #[arg(long)]
+        topic: String,
+        /// Kafka brokers, `host:port[,host:port...]`.
+        #[arg(long)]
+        bootstrap: String,
+        /// The schema registry URL.
+        #[arg(long)]
+        registry: String,
+        /// Start at the oldest message instead of the end.
+        #[arg(long)]
+        from_beginning: bool,
+        /// Stop after this many messages.
+        #[arg(long)]
+        max: Option<u64>,
+    },
     /// Load and validate the schema directory and list its events, versions and subjects.
     Schemas {
         /// The schema directory (holding evc.toml).
@@ -145,6 +163,19 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Schemas { root } => schemas(&root),
+        Command::Tail {
+            topic,
+            bootstrap,
+            registry,
+            from_beginning,
+            max,
+        } => tail::run(tail::TailArgs {
+            topic,
+            bootstrap,
+            registry,
+            from_beginning,
+            max,
+        }),
         Command::Registry { command } => match command {
             RegistryCommand::Serve {
                 listen,

@@ -1,0 +1,178 @@
+//! `evc tail` against librdkafka's in-process mock cluster and a live registry: every message as
+//! one JSON line, undecodable ones reported on stderr with partition and offset.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+use evc_avro::chrono::{TimeZone, Utc};
+use evc_avro::uuid::Uuid;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::ClientConfig;
+
+struct Served(std::process::Child, String);
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve() -> Served {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evc"))
+        .args([
+            "registry",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--storage",
+            "memory",
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .expect("the server logs where it listens")
+            .unwrap();
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || lines.for_each(drop));
+    Served(child, format!("http://{addr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_every_message_as_json() {
+    let registry = serve();
+    let cluster = MockCluster::new(1).unwrap();
+    cluster.create_topic("orders", 2, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+
+    let client = evc_registry_client::RegistryClient::new(&registry.1).unwrap();
+    let producer = evc_producer::EventProducer::with_serializer(
+        &evc_producer::ProducerConfig::new(bootstrap.clone()),
+        evc_wire::Serializer::new(client).auto_register(true),
+    )
+    .unwrap();
+    let order = Uuid::from_u128(7);
+    let v1 = order_events::v1::OrderCreated {
+        event_id: Uuid::from_u128(1),
+        order_id: order,
+        occurred_at: Utc.timestamp_millis_opt(1_700_000_000_000).unwrap(),
+        customer_id: "c-1".into(),
+        currency: "EUR".into(),
+    };
+    producer.send(&v1).await.unwrap();
+    // a message nobody can decode, on the same key (so the same partition, after the first)
+    let raw: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    raw.send(
+        FutureRecord::to("orders")
+            .key(&order.to_string())
+            .payload(&b"not avro"[..]),
+        std::time::Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    let paid = order_events::OrderPaid {
+        event_id: Uuid::from_u128(2),
+        order_id: order,
+        occurred_at: Utc.timestamp_millis_opt(1_700_000_001_000).unwrap(),
+        amount: order_events::order_paid::v2::Money {
+            amount_minor: 1999,
+            currency: "EUR".into(),
+        },
+        method: order_events::order_paid::v2::PaymentMethod::Card,
+        payment_reference: Some("psp-1".into()),
+        tax_rate: None,
+    };
+    producer.send(&paid).await.unwrap();
+
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_evc"))
+            .args([
+                "tail",
+                "--topic",
+                "orders",
+                "--bootstrap",
+                &bootstrap,
+                "--registry",
+                &registry.1,
+                "--from-beginning",
+                "--max",
+                "3",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0]["type"], "com.acme.orders.OrderCreated");
+    assert_eq!(lines[0]["key"], order.to_string());
+    assert_eq!(lines[0]["value"]["customer_id"], "c-1");
+    assert_eq!(
+        lines[0]["value"]["event_id"],
+        Uuid::from_u128(1).to_string()
+    );
+    assert!(lines[0]["schema_id"].as_u64().is_some());
+    assert_eq!(lines[1]["type"], "com.acme.orders.OrderPaid");
+    assert_eq!(lines[1]["value"]["amount"]["amount_minor"], 1999);
+    assert_eq!(lines[1]["value"]["payment_reference"], "psp-1");
+    assert_eq!(lines[0]["partition"], lines[1]["partition"]);
+    assert_eq!(
+        lines[1]["offset"].as_i64().unwrap(),
+        lines[0]["offset"].as_i64().unwrap() + 2
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let bad_offset = lines[0]["offset"].as_i64().unwrap() + 1;
+    assert!(
+        err.contains(&format!(
+            "partition {} offset {bad_offset}: cannot decode",
+            lines[0]["partition"]
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn tail_of_a_missing_topic_is_bad_input() {
+    let cluster = MockCluster::new(1).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_evc"))
+        .args([
+            "tail",
+            "--topic",
+            "nope",
+            "--bootstrap",
+            &cluster.bootstrap_servers(),
+            "--registry",
+            "http://127.0.0.1:1",
+            "--max",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("nope"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
