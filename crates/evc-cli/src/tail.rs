@@ -54,11 +54,7 @@ pub fn run(args: TailArgs) -> anyhow::Result<Outcome> {
         bail!("topic `{}` does not exist", args.topic);
     };
     if let Some(e) = t.error() {
-        bail!(
-            "topic `{}`: {:?}",
-            args.topic,
-            rdkafka::types::RDKafkaRespErr::from(e)
-        );
+        bail!("topic `{}`: {:?}", args.topic, e);
     }
     if t.partitions().is_empty() {
         bail!("topic `{}` does not exist (no partitions)", args.topic);
