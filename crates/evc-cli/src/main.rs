@@ -5,6 +5,7 @@
 
 mod check;
 mod compat;
+mod produce;
 mod registry;
 mod render;
 mod sync;
@@ -96,6 +97,16 @@ enum Command {
         #[arg(long)]
         max: Option<u64>,
     },
+    /// Produce JSON lines from stdin, in the form `evc tail` prints, as Confluent-framed Avro
+    /// events keyed by their partition key (`evc tail ... | evc produce ...` copies a topic).
+    Produce {
+        #[arg(long)]
+        topic: String,
+        #[arg(long)]
+        bootstrap: String,
+        #[arg(long)]
+        registry: String,
+    },
     /// Load and validate the schema directory and list its events, versions and subjects.
     Schemas {
         /// The schema directory (holding evc.toml).
@@ -163,6 +174,15 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Schemas { root } => schemas(&root),
+        Command::Produce {
+            topic,
+            bootstrap,
+            registry,
+        } => produce::run(produce::ProduceArgs {
+            topic,
+            bootstrap,
+            registry,
+        }),
         Command::Tail {
             topic,
             bootstrap,

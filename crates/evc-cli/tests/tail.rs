@@ -46,11 +46,20 @@ fn serve() -> Served {
     Served(child, format!("http://{addr}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tail_prints_every_message_as_json() {
+/// A mock cluster with topic `orders` (2 partitions), a registry, and three messages of one
+/// order: OrderCreated v1, a message nobody can decode, OrderPaid v2.
+struct Fixture {
+    registry: Served,
+    _cluster: MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    bootstrap: String,
+    order: Uuid,
+}
+
+async fn fixture() -> Fixture {
     let registry = serve();
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("orders", 2, 1).unwrap();
+    cluster.create_topic("orders-copy", 2, 1).unwrap();
     let bootstrap = cluster.bootstrap_servers();
 
     let client = evc_registry_client::RegistryClient::new(&registry.1).unwrap();
@@ -91,29 +100,60 @@ async fn tail_prints_every_message_as_json() {
         },
         method: order_events::order_paid::v2::PaymentMethod::Card,
         payment_reference: Some("psp-1".into()),
-        tax_rate: None,
+        tax_rate: Some("0.2000".parse().unwrap()),
     };
     producer.send(&paid).await.unwrap();
+    Fixture {
+        registry,
+        _cluster: cluster,
+        bootstrap,
+        order,
+    }
+}
 
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_evc"))
-            .args([
-                "tail",
-                "--topic",
-                "orders",
-                "--bootstrap",
-                &bootstrap,
-                "--registry",
-                &registry.1,
-                "--from-beginning",
-                "--max",
-                "3",
-            ])
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+fn evc_blocking(args: Vec<String>, stdin: String) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_evc"))
+        .args(&args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+async fn evc(args: &[&str], stdin: &str) -> std::process::Output {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let stdin = stdin.to_string();
+    tokio::task::spawn_blocking(move || evc_blocking(args, stdin))
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_prints_every_message_as_json() {
+    let f = fixture().await;
+    let (bootstrap, registry, order) = (f.bootstrap.as_str(), f.registry.1.as_str(), f.order);
+    let out = evc(
+        &[
+            "tail",
+            "--topic",
+            "orders",
+            "--bootstrap",
+            bootstrap,
+            "--registry",
+            registry,
+            "--from-beginning",
+            "--max",
+            "3",
+        ],
+        "",
+    )
+    .await;
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -175,4 +215,88 @@ fn tail_of_a_missing_topic_is_bad_input() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tail_piped_into_produce_copies_a_topic() {
+    let f = fixture().await;
+    let (b, r) = (f.bootstrap.as_str(), f.registry.1.as_str());
+    let tailed = evc(
+        &[
+            "tail",
+            "--topic",
+            "orders",
+            "--bootstrap",
+            b,
+            "--registry",
+            r,
+            "--from-beginning",
+            "--max",
+            "3",
+        ],
+        "",
+    )
+    .await;
+    let lines: Vec<String> = String::from_utf8_lossy(&tailed.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(lines.len(), 2);
+    // bad lines in the middle are reported with their numbers; the lines after them still go out
+    let input = format!(
+        "{}\n{{\"type\": \"com.acme.orders.OrderPaid\", \"value\": {{}}, \"key\": \"k\"}}\nnot json\n{}\n",
+        lines[0], lines[1]
+    );
+    let out = evc(
+        &[
+            "produce",
+            "--topic",
+            "orders-copy",
+            "--bootstrap",
+            b,
+            "--registry",
+            r,
+        ],
+        &input,
+    )
+    .await;
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("line 2: "), "{err}");
+    assert!(err.contains("line 3: not JSON"), "{err}");
+    assert!(err.contains("evc produce: 2 produced, 2 failed"), "{err}");
+    let copied = evc(
+        &[
+            "tail",
+            "--topic",
+            "orders-copy",
+            "--bootstrap",
+            b,
+            "--registry",
+            r,
+            "--from-beginning",
+            "--max",
+            "2",
+        ],
+        "",
+    )
+    .await;
+    let strip = |l: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let o = v.as_object_mut().unwrap();
+        o.remove("offset");
+        o.remove("partition");
+        o.remove("timestamp");
+        v
+    };
+    let copy: Vec<serde_json::Value> = String::from_utf8_lossy(&copied.stdout)
+        .lines()
+        .map(strip)
+        .collect();
+    let orig: Vec<serde_json::Value> = lines.iter().map(|l| strip(l)).collect();
+    assert_eq!(
+        copy, orig,
+        "the copy has the same events, types, schema ids and keys, in order"
+    );
+    assert_eq!(copy[1]["value"]["tax_rate"], "0.2000");
 }

@@ -38,6 +38,21 @@ fn convert(value: &Value, ty: Option<&Ty>, schema: &Schema) -> Json {
         | Value::LocalTimestampNanos(l) => json!(l),
         Value::Float(f) => float(f64::from(*f)),
         Value::Double(d) => float(*d),
+        Value::Fixed(16, b)
+            if matches!(
+                named.map(|n| &n.kind),
+                Some(NamedKind::Fixed {
+                    logical: Some(Logical::Uuid),
+                    ..
+                })
+            ) =>
+        {
+            Json::String(
+                evc_avro::uuid::Uuid::from_slice(b)
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| bytes(b)),
+            )
+        }
         Value::Bytes(b) | Value::Fixed(_, b) => Json::String(bytes(b)),
         Value::String(s) | Value::Enum(_, s) => Json::String(s.clone()),
         Value::Union(i, v) => {
@@ -120,6 +135,184 @@ fn float(f: f64) -> Json {
 /// Avro JSON's byte strings: each byte is the code point of the same value.
 fn bytes(b: &[u8]) -> String {
     b.iter().map(|&c| char::from(c)).collect()
+}
+
+/// The inverse of [`avro_to_json`]: a JSON value in that form, as an Avro value of `schema`
+/// (what apache-avro encodes with evc's lowered schema). Unions take the first branch the JSON
+/// fits, as Avro JSON without type tags must. The error says where and why it does not fit.
+pub fn json_to_avro(json: &Json, schema: &Schema) -> Result<Value, String> {
+    to_avro(json, &schema.root, schema, "")
+}
+
+fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, String> {
+    use evc_avro::conv;
+    let here = || {
+        if at.is_empty() {
+            "the value".to_string()
+        } else {
+            format!("`{}`", &at[1..])
+        }
+    };
+    let bad = |want: &str| format!("{} should be {want}, found {j}", here());
+    let num_i64 = || j.as_i64().ok_or_else(|| bad("an integer"));
+    let text = || j.as_str().ok_or_else(|| bad("a string"));
+    let code_points = |t: &str| -> Result<Vec<u8>, String> {
+        t.chars()
+            .map(|c| u8::try_from(c as u32).map_err(|_| bad("bytes as code points 0-255")))
+            .collect()
+    };
+    let dec = |t: &str| {
+        t.parse::<BigDecimal>()
+            .map_err(|_| bad("a decimal number as a string"))
+    };
+    let enc = |r: Result<Value, evc_avro::EncodeError>| r.map_err(|e| format!("{}: {e}", here()));
+    Ok(match (&ty.kind, ty.logical) {
+        (TyKind::Null, _) if j.is_null() => Value::Null,
+        (TyKind::Null, _) => return Err(bad("null")),
+        (TyKind::Boolean, _) => Value::Boolean(j.as_bool().ok_or_else(|| bad("a boolean"))?),
+        (TyKind::Int, l) => {
+            let n = i32::try_from(num_i64()?).map_err(|_| bad("an int"))?;
+            match l {
+                Some(Logical::Date) => Value::Date(n),
+                Some(Logical::TimeMillis) => Value::TimeMillis(n),
+                _ => Value::Int(n),
+            }
+        }
+        (TyKind::Long, l) => {
+            let n = num_i64()?;
+            match l {
+                Some(Logical::TimeMicros) => Value::TimeMicros(n),
+                Some(Logical::TimestampMillis) => Value::TimestampMillis(n),
+                Some(Logical::TimestampMicros) => Value::TimestampMicros(n),
+                Some(Logical::TimestampNanos) => Value::TimestampNanos(n),
+                Some(Logical::LocalTimestampMillis) => Value::LocalTimestampMillis(n),
+                Some(Logical::LocalTimestampMicros) => Value::LocalTimestampMicros(n),
+                Some(Logical::LocalTimestampNanos) => Value::LocalTimestampNanos(n),
+                _ => Value::Long(n),
+            }
+        }
+        (TyKind::Float | TyKind::Double, _) => {
+            let f = match (j.as_f64(), j.as_str()) {
+                (Some(f), _) => f,
+                (None, Some("NaN")) => f64::NAN,
+                (None, Some("Infinity")) => f64::INFINITY,
+                (None, Some("-Infinity")) => f64::NEG_INFINITY,
+                _ => return Err(bad("a number")),
+            };
+            if matches!(ty.kind, TyKind::Float) {
+                Value::Float(f as f32)
+            } else {
+                Value::Double(f)
+            }
+        }
+        (TyKind::Bytes, Some(Logical::Decimal { precision, scale })) => {
+            enc(conv::decimal(&dec(text()?)?, precision, scale, None))?
+        }
+        (TyKind::Bytes, Some(Logical::BigDecimal)) => Value::BigDecimal(dec(text()?)?),
+        (TyKind::Bytes, _) => Value::Bytes(code_points(text()?)?),
+        (TyKind::String, Some(Logical::Uuid)) => {
+            Value::Uuid(evc_avro::uuid::Uuid::parse_str(text()?).map_err(|_| bad("a uuid"))?)
+        }
+        (TyKind::String, _) => Value::String(text()?.to_string()),
+        (TyKind::Array(item), _) => Value::Array(
+            j.as_array()
+                .ok_or_else(|| bad("an array"))?
+                .iter()
+                .enumerate()
+                .map(|(i, x)| to_avro(x, item, s, &format!("{at}[{i}]")))
+                .collect::<Result<_, _>>()?,
+        ),
+        (TyKind::Map(values), _) => Value::Map(
+            j.as_object()
+                .ok_or_else(|| bad("an object"))?
+                .iter()
+                .map(|(k, x)| Ok((k.clone(), to_avro(x, values, s, &format!("{at}.{k}"))?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        (TyKind::Union(branches), _) => {
+            let mut why = Vec::new();
+            for (i, b) in branches.iter().enumerate() {
+                match to_avro(j, b, s, at) {
+                    Ok(v) => return Ok(Value::Union(i as u32, Box::new(v))),
+                    Err(e) => why.push(e),
+                }
+            }
+            return Err(format!(
+                "{} fits no branch of {}: {}",
+                here(),
+                ty.describe(s),
+                why.join("; ")
+            ));
+        }
+        (TyKind::Named(id), _) => {
+            let n = &s.named[*id];
+            match &n.kind {
+                NamedKind::Enum { symbols, .. } => {
+                    let t = text()?;
+                    let i = symbols
+                        .iter()
+                        .position(|x| x == t)
+                        .ok_or_else(|| bad(&format!("a symbol of `{}`", n.name)))?;
+                    Value::Enum(i as u32, t.to_string())
+                }
+                NamedKind::Fixed { size, logical, .. } => match logical {
+                    Some(Logical::Decimal { precision, scale }) => enc(conv::decimal(
+                        &dec(text()?)?,
+                        *precision,
+                        *scale,
+                        Some(*size),
+                    ))?,
+                    Some(Logical::Uuid) => {
+                        let t = text()?;
+                        match evc_avro::uuid::Uuid::parse_str(t) {
+                            Ok(u) => Value::Fixed(16, u.as_bytes().to_vec()),
+                            // the plain fixed form (16 code points) is accepted too
+                            Err(_) => match code_points(t) {
+                                Ok(b) if b.len() == 16 => Value::Fixed(16, b),
+                                _ => return Err(bad("a uuid")),
+                            },
+                        }
+                    }
+                    Some(Logical::Duration) => {
+                        let part = |k: &str| {
+                            j.get(k)
+                                .and_then(Json::as_u64)
+                                .and_then(|v| u32::try_from(v).ok())
+                                .ok_or_else(|| bad("{\"months\", \"days\", \"millis\"}"))
+                        };
+                        enc(conv::duration(&evc_avro::Duration {
+                            months: part("months")?,
+                            days: part("days")?,
+                            millis: part("millis")?,
+                        }))?
+                    }
+                    _ => {
+                        let b = code_points(text()?)?;
+                        if b.len() != *size {
+                            return Err(bad(&format!("{size} bytes")));
+                        }
+                        Value::Fixed(*size, b)
+                    }
+                },
+                NamedKind::Record { fields, .. } => {
+                    let obj = j
+                        .as_object()
+                        .ok_or_else(|| bad(&format!("an object (record `{}`)", n.name)))?;
+                    let mut out = Vec::with_capacity(fields.len());
+                    for f in fields {
+                        let x = obj
+                            .get(&f.name)
+                            .ok_or_else(|| format!("{} has no field `{}`", here(), f.name))?;
+                        out.push((
+                            f.name.clone(),
+                            to_avro(x, &f.ty, s, &format!("{at}.{}", f.name))?,
+                        ));
+                    }
+                    Value::Record(out)
+                }
+            }
+        }
+    })
 }
 
 #[cfg(test)]
