@@ -313,6 +313,24 @@ fn prepare(root: &Path) -> Result<(), String> {
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
             .current_dir(&interop))?;
     }
+    // The tansu Kafka-protocol broker, for the end-to-end suite.
+    let home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    let tansu_installed = home.as_ref().is_some_and(|h| h.join("bin/tansu").exists())
+        || succeeds(Command::new("tansu").arg("--version"));
+    if !tansu_installed {
+        println!("xtask: installing the tansu broker (cargo install tansu --locked --features dynostore); this takes a while once");
+        run(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
+                "install",
+                "tansu",
+                "--locked",
+                "--features",
+                "dynostore",
+            ]),
+        )?;
+    }
     // PostgreSQL: this kind of machine starts it before the session; if it is down, try once.
     if std::net::TcpStream::connect("127.0.0.1:5432").is_err() {
         println!("xtask: PostgreSQL is not answering on 127.0.0.1:5432; trying to start it");
