@@ -1,0 +1,143 @@
+//! Load, fold, decide, append.
+
+use evc_avro::uuid::Uuid;
+use evc_avro::TopicEvent;
+use evc_eventstore::{EventStore, ExpectedVersion, NewEvent, StoreError};
+use evc_wire::{Deserializer, Serializer, WireError};
+use order_events::OrderEvent;
+
+use crate::order::{Command, EventMeta, FoldError, Order, OrderError};
+
+/// The event-store stream of an order.
+pub fn stream_id(order_id: Uuid) -> String {
+    format!("order-{order_id}")
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    Order(#[from] OrderError),
+    #[error("stream {stream}: {source}")]
+    Fold { stream: String, source: FoldError },
+    #[error("stream {stream}, version {version}: {source}")]
+    Decode {
+        stream: String,
+        version: u64,
+        source: WireError,
+    },
+    #[error("encoding: {0}")]
+    Encode(WireError),
+    /// Includes [`StoreError::Conflict`] when the retry lost again.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a command did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Executed {
+    pub event: OrderEvent,
+    pub stream_version: u64,
+    pub position: u64,
+    /// The order after the event.
+    pub order: Order,
+    /// 1, or 2 when the first append lost a race.
+    pub attempts: u32,
+}
+
+/// Runs commands against orders kept in an [`EventStore`].
+#[derive(Debug)]
+pub struct OrderService {
+    store: EventStore,
+    serializer: Serializer,
+    deserializer: Deserializer,
+}
+
+impl OrderService {
+    pub fn new(store: EventStore, serializer: Serializer, deserializer: Deserializer) -> Self {
+        OrderService {
+            store,
+            serializer,
+            deserializer,
+        }
+    }
+
+    pub fn store(&self) -> &EventStore {
+        &self.store
+    }
+
+    /// The order folded from its stream (the empty order if there is none), each event read
+    /// into the latest version of its type.
+    pub async fn load(&self, order_id: Uuid) -> Result<Order, ServiceError> {
+        let stream = stream_id(order_id);
+        let mut order = Order::new();
+        for recorded in self.store.read_stream(&stream).await? {
+            let event: OrderEvent = self
+                .deserializer
+                .deserialize_topic(&recorded.payload)
+                .await
+                .map_err(|source| ServiceError::Decode {
+                    stream: stream.clone(),
+                    version: recorded.version,
+                    source,
+                })?;
+            order.apply(&event).map_err(|source| ServiceError::Fold {
+                stream: stream.clone(),
+                source,
+            })?;
+        }
+        Ok(order)
+    }
+
+    /// [`execute_with`](OrderService::execute_with) a new event id and now.
+    pub async fn execute(&self, command: &Command) -> Result<Executed, ServiceError> {
+        self.execute_with(command, EventMeta::now()).await
+    }
+
+    /// Loads the order, decides, and appends the event expecting the version it loaded. On a
+    /// conflict it reloads and decides again once (the command may now be refused); a second
+    /// conflict is returned.
+    pub async fn execute_with(
+        &self,
+        command: &Command,
+        meta: EventMeta,
+    ) -> Result<Executed, ServiceError> {
+        let stream = stream_id(command.order_id());
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut order = self.load(command.order_id()).await?;
+            let event = order.execute(command, meta)?;
+            let new = NewEvent::new(
+                meta.event_id,
+                event.full_name(),
+                meta.occurred_at,
+                self.encode(&event).await?,
+            )?;
+            let expected = ExpectedVersion::from_version(order.version() - 1);
+            match self.store.append(&stream, expected, &[new]).await {
+                Ok(appended) => {
+                    return Ok(Executed {
+                        event,
+                        stream_version: appended.stream_version,
+                        position: appended.positions.first().copied().unwrap_or_default(),
+                        order,
+                        attempts,
+                    })
+                }
+                Err(StoreError::Conflict { .. }) if attempts < 2 => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    async fn encode(&self, event: &OrderEvent) -> Result<Vec<u8>, ServiceError> {
+        let s = &self.serializer;
+        match event {
+            OrderEvent::OrderCreated(e) => s.serialize(e).await,
+            OrderEvent::ItemAdded(e) => s.serialize(e).await,
+            OrderEvent::OrderPaid(e) => s.serialize(e).await,
+            OrderEvent::OrderShipped(e) => s.serialize(e).await,
+        }
+        .map_err(ServiceError::Encode)
+    }
+}

@@ -1,0 +1,230 @@
+//! The aggregate without I/O: typed refusals, and invariants over random command sequences.
+
+use evc_avro::chrono::DateTime;
+use evc_avro::uuid::Uuid;
+use evc_order::{
+    AddItem, Command, CreateOrder, EventMeta, Order, OrderError, OrderEvent, PayOrder, ShipOrder,
+    Status,
+};
+use order_events::order_created::v2::SalesChannel;
+use order_events::order_paid::v2::PaymentMethod;
+use proptest::prelude::*;
+
+fn meta(n: u64) -> EventMeta {
+    EventMeta {
+        event_id: Uuid::from_u128(u128::from(n) + 1),
+        occurred_at: DateTime::from_timestamp_millis(1_700_000_000_000 + n as i64).unwrap(),
+    }
+}
+
+fn create(id: Uuid) -> Command {
+    Command::Create(CreateOrder {
+        order_id: id,
+        customer_id: "c-1".into(),
+        currency: "EUR".into(),
+        channel: SalesChannel::Web,
+        shipping_address: None,
+    })
+}
+
+fn add(id: Uuid, quantity: i32, price: i64) -> Command {
+    Command::AddItem(AddItem {
+        order_id: id,
+        sku: format!("sku-{price}"),
+        quantity,
+        unit_price_minor: price,
+    })
+}
+
+fn pay(id: Uuid, amount: i64) -> Command {
+    Command::Pay(PayOrder {
+        order_id: id,
+        amount_minor: amount,
+        currency: "EUR".into(),
+        method: PaymentMethod::Card,
+        payment_reference: None,
+    })
+}
+
+fn ship(id: Uuid) -> Command {
+    Command::Ship(ShipOrder {
+        order_id: id,
+        carrier: "dhl".into(),
+        tracking_number: "t-1".into(),
+        estimated_delivery: None,
+    })
+}
+
+#[test]
+fn refusals_are_typed() {
+    let id = Uuid::from_u128(7);
+    let mut o = Order::new();
+    assert_eq!(
+        o.decide(&add(id, 1, 100), meta(0)),
+        Err(OrderError::UnknownOrder(id))
+    );
+    assert_eq!(
+        o.decide(&pay(id, 0), meta(0)),
+        Err(OrderError::UnknownOrder(id))
+    );
+    assert_eq!(
+        o.decide(&ship(id), meta(0)),
+        Err(OrderError::UnknownOrder(id))
+    );
+    let mut bad = create(id);
+    if let Command::Create(c) = &mut bad {
+        c.currency = "eur".into();
+    }
+    assert_eq!(
+        o.decide(&bad, meta(0)),
+        Err(OrderError::InvalidCurrency("eur".into()))
+    );
+    o.execute(&create(id), meta(1)).unwrap();
+    assert_eq!(
+        o.decide(&create(id), meta(2)),
+        Err(OrderError::AlreadyCreated(id))
+    );
+    let other = Uuid::from_u128(8);
+    assert_eq!(
+        o.decide(&add(other, 1, 1), meta(2)),
+        Err(OrderError::WrongOrder {
+            order: id,
+            command: other
+        })
+    );
+    assert_eq!(o.decide(&pay(id, 0), meta(2)), Err(OrderError::EmptyOrder));
+    assert_eq!(o.decide(&ship(id), meta(2)), Err(OrderError::NotPaid));
+    assert_eq!(
+        o.decide(&add(id, 0, 1), meta(2)),
+        Err(OrderError::InvalidQuantity(0))
+    );
+    assert_eq!(
+        o.decide(&add(id, 1, -1), meta(2)),
+        Err(OrderError::NegativePrice(-1))
+    );
+    o.execute(&add(id, 3, 250), meta(3)).unwrap();
+    assert_eq!(
+        o.decide(&add(id, 2, i64::MAX), meta(4)),
+        Err(OrderError::TotalOverflow)
+    );
+    assert_eq!(
+        o.decide(&pay(id, 749), meta(4)),
+        Err(OrderError::WrongAmount {
+            total: 750,
+            paid: 749
+        })
+    );
+    let mut usd = pay(id, 750);
+    if let Command::Pay(p) = &mut usd {
+        p.currency = "USD".into();
+    }
+    assert_eq!(
+        o.decide(&usd, meta(4)),
+        Err(OrderError::CurrencyMismatch {
+            order: "EUR".into(),
+            paid: "USD".into()
+        })
+    );
+    o.execute(&pay(id, 750), meta(5)).unwrap();
+    assert_eq!(
+        o.decide(&add(id, 1, 1), meta(6)),
+        Err(OrderError::ItemsAfterPayment(Status::Paid))
+    );
+    assert_eq!(
+        o.decide(&pay(id, 750), meta(6)),
+        Err(OrderError::AlreadyPaid)
+    );
+    o.execute(&ship(id), meta(7)).unwrap();
+    assert_eq!(
+        o.decide(&ship(id), meta(8)),
+        Err(OrderError::AlreadyShipped)
+    );
+    assert_eq!(
+        o.decide(&add(id, 1, 1), meta(8)),
+        Err(OrderError::ItemsAfterPayment(Status::Shipped))
+    );
+    assert_eq!(o.version(), 4);
+    let s = o.state().unwrap();
+    assert_eq!(
+        (s.status, s.total_minor, s.paid_minor, s.items.len()),
+        (Status::Shipped, 750, Some(750), 1)
+    );
+}
+
+#[test]
+fn fold_refuses_streams_that_are_not_an_order() {
+    let id = Uuid::from_u128(7);
+    let mut o = Order::new();
+    let created = o.execute(&create(id), meta(1)).unwrap();
+    let item = o.clone().decide(&add(id, 1, 1), meta(2)).unwrap();
+    assert!(Order::fold([&item]).is_err());
+    assert!(Order::fold([&created, &created]).is_err());
+    let mut other = Order::new();
+    other.execute(&create(Uuid::from_u128(9)), meta(3)).unwrap();
+    assert!(other.apply(&item).is_err());
+}
+
+#[derive(Debug, Clone)]
+enum Op {
+    Create,
+    Add(i32, i64),
+    PayTotal,
+    PayWrong(i64),
+    Ship,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        1 => Just(Op::Create),
+        5 => (-1i32..6, -2i64..10_000).prop_map(|(q, p)| Op::Add(q, p)),
+        2 => Just(Op::PayTotal),
+        1 => (1i64..100).prop_map(Op::PayWrong),
+        2 => Just(Op::Ship),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn invariants_hold_over_random_commands(ops in prop::collection::vec(op(), 0..40)) {
+        let id = Uuid::from_u128(42);
+        let mut order = Order::new();
+        let mut events: Vec<OrderEvent> = Vec::new();
+        for (n, op) in ops.iter().enumerate() {
+            let total = order.state().map_or(0, |s| s.total_minor);
+            let cmd = match op {
+                Op::Create => create(id),
+                Op::Add(q, p) => add(id, *q, *p),
+                Op::PayTotal => pay(id, total),
+                Op::PayWrong(d) => pay(id, total + d),
+                Op::Ship => ship(id),
+            };
+            let before = order.clone();
+            match order.execute(&cmd, meta(n as u64)) {
+                Ok(e) => events.push(e),
+                Err(_) => prop_assert_eq!(&order, &before, "a refused command changed the state"),
+            }
+            prop_assert_eq!(order.version(), events.len() as u64);
+            if let Some(s) = order.state() {
+                let sum: i64 = s.items.iter().map(|i| i64::from(i.quantity) * i.unit_price_minor).sum();
+                prop_assert_eq!(s.total_minor, sum);
+                prop_assert!(s.items.iter().all(|i| i.quantity > 0 && i.unit_price_minor >= 0));
+                if s.status != Status::Created {
+                    prop_assert!(!s.items.is_empty());
+                    prop_assert_eq!(s.paid_minor, Some(s.total_minor));
+                }
+            }
+        }
+        // event order: created first and once, no item after payment, shipped after paid
+        let mut paid = false;
+        for (i, e) in events.iter().enumerate() {
+            match e {
+                OrderEvent::OrderCreated(_) => prop_assert_eq!(i, 0),
+                OrderEvent::ItemAdded(_) => prop_assert!(!paid),
+                OrderEvent::OrderPaid(_) => { prop_assert!(!paid); paid = true; }
+                OrderEvent::OrderShipped(_) => prop_assert!(paid),
+            }
+        }
+        // the state is a fold of the events
+        prop_assert_eq!(Order::fold(&events).unwrap(), order);
+    }
+}
