@@ -1,0 +1,359 @@
+//! The relay on librdkafka's mock cluster and a `mock://` registry, over SQLite and PostgreSQL.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use evc_eventstore::EventStore;
+use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, ShipOrder};
+use evc_outbox::{CheckpointDb, Relay, RelayConfig};
+use evc_producer::ProducerConfig;
+use evc_registry_client::RegistryClient;
+use evc_wire::{Deserializer, Serializer};
+use order_events::order_created::v2::SalesChannel;
+use order_events::order_paid::v2::PaymentMethod;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Headers, Message, OwnedMessage};
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use uuid::Uuid;
+
+const TOPIC: &str = "orders";
+const PARTITIONS: i32 = 3;
+
+struct Kafka {
+    _cluster: MockCluster<'static, DefaultProducerContext>,
+    bootstrap: String,
+}
+
+fn kafka() -> Kafka {
+    let cluster = MockCluster::new(3).expect("mock cluster");
+    cluster.create_topic(TOPIC, PARTITIONS, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    Kafka {
+        _cluster: cluster,
+        bootstrap,
+    }
+}
+
+impl Kafka {
+    fn count(&self) -> i64 {
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", "count")
+            .create()
+            .unwrap();
+        (0..PARTITIONS)
+            .map(|p| {
+                let (lo, hi) = c
+                    .fetch_watermarks(TOPIC, p, Duration::from_secs(5))
+                    .unwrap();
+                hi - lo
+            })
+            .sum()
+    }
+
+    /// Every message of the topic, by partition then offset.
+    fn read_all(&self) -> Vec<OwnedMessage> {
+        let n = self.count();
+        let c: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("group.id", "reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        let mut tpl = TopicPartitionList::new();
+        for p in 0..PARTITIONS {
+            tpl.add_partition_offset(TOPIC, p, Offset::Beginning)
+                .unwrap();
+        }
+        c.assign(&tpl).unwrap();
+        let started = Instant::now();
+        let mut out = Vec::new();
+        while (out.len() as i64) < n {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "read timed out"
+            );
+            if let Some(m) = c.poll(Duration::from_millis(200)) {
+                out.push(m.unwrap().detach());
+            }
+        }
+        out.sort_by_key(|m| (m.partition(), m.offset()));
+        out
+    }
+}
+
+fn header(m: &OwnedMessage, name: &str) -> Option<String> {
+    m.headers()?
+        .iter()
+        .find(|h| h.key == name)
+        .and_then(|h| h.value)
+        .map(|v| String::from_utf8(v.to_vec()).unwrap())
+}
+
+fn registry() -> RegistryClient {
+    RegistryClient::new(&format!("mock://outbox-{}", Uuid::new_v4())).unwrap()
+}
+
+fn service(store: EventStore, registry: &RegistryClient) -> OrderService {
+    OrderService::new(
+        store,
+        Serializer::new(registry.clone()).auto_register(true),
+        Deserializer::new(registry.clone()),
+    )
+}
+
+/// Appends a whole order's life (create, `items` items, pay, ship) for each of `orders`,
+/// interleaved across orders.
+async fn append_orders(service: &OrderService, orders: &[Uuid], items: u32) {
+    for id in orders {
+        service
+            .execute(&Command::Create(CreateOrder {
+                order_id: *id,
+                customer_id: format!("c-{id}"),
+                currency: "EUR".into(),
+                channel: SalesChannel::Web,
+                shipping_address: None,
+            }))
+            .await
+            .unwrap();
+    }
+    for i in 0..items {
+        for id in orders {
+            service
+                .execute(&Command::AddItem(AddItem {
+                    order_id: *id,
+                    sku: format!("sku-{i}"),
+                    quantity: 1,
+                    unit_price_minor: 100,
+                }))
+                .await
+                .unwrap();
+        }
+    }
+    for id in orders {
+        service
+            .execute(&Command::Pay(PayOrder {
+                order_id: *id,
+                amount_minor: 100 * i64::from(items),
+                currency: "EUR".into(),
+                method: PaymentMethod::Card,
+                payment_reference: None,
+            }))
+            .await
+            .unwrap();
+        service
+            .execute(&Command::Ship(ShipOrder {
+                order_id: *id,
+                carrier: "dhl".into(),
+                tracking_number: "T".into(),
+                estimated_delivery: None,
+            }))
+            .await
+            .unwrap();
+    }
+}
+
+async fn sqlite(dir: &tempfile::TempDir) -> (EventStore, CheckpointDb) {
+    let options = SqliteConnectOptions::new()
+        .filename(dir.path().join("store.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal);
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .unwrap();
+    let store = EventStore::sqlite_with_pool(pool.clone()).await.unwrap();
+    (store, CheckpointDb::Sqlite(pool))
+}
+
+async fn relay(
+    kafka: &Kafka,
+    store: &EventStore,
+    db: &CheckpointDb,
+    registry: &RegistryClient,
+    batch_size: usize,
+) -> Relay {
+    Relay::new(
+        store.clone(),
+        db.clone(),
+        &ProducerConfig::new(&kafka.bootstrap),
+        registry.clone(),
+        RelayConfig {
+            batch_size,
+            ..RelayConfig::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Checks that every stored event is on the topic, in store order per key (counting first
+/// occurrences), keyed by order id, with the stored bytes and the headers; answers the number
+/// of duplicates.
+async fn check_topic(kafka: &Kafka, store: &EventStore) -> usize {
+    let stored = store.read_all(1, 10_000).await.unwrap();
+    let messages = kafka.read_all();
+    let mut seen = HashSet::new();
+    let mut per_key: HashMap<String, Vec<Uuid>> = HashMap::new();
+    let mut partition_of: HashMap<String, i32> = HashMap::new();
+    let by_id: HashMap<Uuid, _> = stored.iter().map(|e| (e.event_id, e)).collect();
+    let mut duplicates = 0;
+    for m in &messages {
+        let key = String::from_utf8(m.key().unwrap().to_vec()).unwrap();
+        assert_eq!(
+            *partition_of.entry(key.clone()).or_insert(m.partition()),
+            m.partition()
+        );
+        let id: Uuid = header(m, "evc-event-id").unwrap().parse().unwrap();
+        let e = by_id[&id];
+        assert_eq!(m.payload().unwrap(), e.payload.as_slice(), "stored bytes");
+        assert_eq!(header(m, "evc-event-type").unwrap(), e.event_type);
+        assert_eq!(
+            header(m, "content-type").unwrap(),
+            "application/vnd.confluent.avro"
+        );
+        assert_eq!(e.stream, format!("order-{key}"), "keyed by order id");
+        if seen.insert(id) {
+            per_key.entry(key).or_default().push(id);
+        } else {
+            duplicates += 1;
+        }
+    }
+    assert_eq!(seen.len(), stored.len(), "every stored event is published");
+    let mut expected: HashMap<String, Vec<Uuid>> = HashMap::new();
+    for e in &stored {
+        let key = e.stream.trim_start_matches("order-").to_string();
+        expected.entry(key).or_default().push(e.event_id);
+    }
+    assert_eq!(per_key, expected, "store order per key");
+    duplicates
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relays_in_order_per_key_and_checkpoints() {
+    let kafka = kafka();
+    let registry = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, db) = sqlite(&dir).await;
+    let service = service(store.clone(), &registry);
+    let orders: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
+    append_orders(&service, &orders, 3).await;
+    let relay = relay(&kafka, &store, &db, &registry, 5).await;
+    assert_eq!(relay.checkpoint().await.unwrap(), 0);
+    let total = relay.catch_up().await.unwrap();
+    assert_eq!(total, 4 * 6);
+    assert_eq!(relay.checkpoint().await.unwrap(), 24);
+    assert_eq!(relay.catch_up().await.unwrap(), 0, "nothing new");
+    assert_eq!(check_topic(&kafka, &store).await, 0, "no duplicates");
+    relay.close(Duration::from_secs(10)).await.unwrap();
+}
+
+/// The relay dies after the broker acknowledged a batch but before its checkpoint: the next
+/// relay publishes the batch again (duplicates, counted) and loses nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn crash_before_checkpoint_duplicates_but_loses_nothing() {
+    let kafka = kafka();
+    let registry = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let (store, db) = sqlite(&dir).await;
+    let service = service(store.clone(), &registry);
+    let orders: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
+    append_orders(&service, &orders, 2).await; // 10 events
+
+    let first = relay(&kafka, &store, &db, &registry, 4).await;
+    first.relay_once().await.unwrap(); // positions 1..=4 checkpointed
+    let published = first.publish_next().await.unwrap().unwrap(); // 5..=8 acknowledged
+    assert_eq!(published.positions, vec![5, 6, 7, 8]);
+    drop(first); // crash: no checkpoint for 5..=8
+    assert_eq!(kafka.count(), 8);
+
+    let second = relay(&kafka, &store, &db, &registry, 4).await;
+    assert_eq!(second.checkpoint().await.unwrap(), 4, "resumes after 4");
+    assert_eq!(second.catch_up().await.unwrap(), 6); // 5..=10 again
+    assert_eq!(second.checkpoint().await.unwrap(), 10);
+    let duplicates = check_topic(&kafka, &store).await;
+    assert_eq!(duplicates, 4, "positions 5..=8 twice");
+    assert_eq!(kafka.count(), 14);
+    second.close(Duration::from_secs(10)).await.unwrap();
+}
+
+const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+async fn pg_admin() -> (PgPool, String) {
+    let url = std::env::var("EVC_TEST_POSTGRES_URL").unwrap_or_else(|_| PG_URL.to_string());
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("this test needs PostgreSQL at {url} (trust auth): {e}"));
+    (pool, url)
+}
+
+/// A relay stopped cleanly resumes from its checkpoint (PostgreSQL): only new events are
+/// published, none twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn resumes_from_checkpoint_on_postgres() {
+    let (admin, url) = pg_admin().await;
+    let schema = format!("evc_outbox_{}", Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let options: PgConnectOptions = url.parse().unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap();
+    let store = EventStore::postgres_with_pool(pool.clone()).await.unwrap();
+    let db = CheckpointDb::Postgres(pool.clone());
+    let kafka = kafka();
+    let registry = registry();
+    let service = service(store.clone(), &registry);
+
+    append_orders(&service, &[Uuid::new_v4()], 2).await; // 5 events
+    let first = relay(&kafka, &store, &db, &registry, 100).await;
+    assert_eq!(first.catch_up().await.unwrap(), 5);
+    first.close(Duration::from_secs(10)).await.unwrap();
+
+    append_orders(&service, &[Uuid::new_v4(), Uuid::new_v4()], 1).await; // 8 more
+    let second = relay(&kafka, &store, &db, &registry, 3).await;
+    assert_eq!(second.checkpoint().await.unwrap(), 5);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let run = async {
+        second
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await
+    };
+    let stopper = async {
+        let started = Instant::now();
+        while second.checkpoint().await.unwrap() < 13 {
+            assert!(started.elapsed() < Duration::from_secs(60), "relay stalled");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        stop_tx.send(()).unwrap();
+    };
+    let (published, ()) = tokio::join!(run, stopper);
+    assert_eq!(published.unwrap(), 8);
+    assert_eq!(check_topic(&kafka, &store).await, 0, "no duplicates");
+    let row: (i64,) =
+        sqlx::query_as("SELECT position FROM relay_checkpoint WHERE relay = 'orders-relay'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(row.0, 13);
+    second.close(Duration::from_secs(10)).await.unwrap();
+    pool.close().await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}

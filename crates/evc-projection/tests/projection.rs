@@ -1,0 +1,316 @@
+//! The live projection (event store → outbox relay → mock Kafka cluster → consumer →
+//! `order_summaries`) equals a rebuild from the store, on SQLite and PostgreSQL, duplicates
+//! included.
+
+use std::time::{Duration, Instant};
+
+use evc_consumer::{ConsumerConfig, EventConsumer, PostgresStore, SqliteStore, DEFAULT_TABLE};
+use evc_eventstore::EventStore;
+use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, ShipOrder};
+use evc_outbox::{CheckpointDb, Relay, RelayConfig};
+use evc_producer::ProducerConfig;
+use evc_projection::{rebuild, summaries, summary, Db, OrderStatus, Projector};
+use evc_registry_client::RegistryClient;
+use evc_wire::{Deserializer, Serializer};
+use order_events::order_created::v2::SalesChannel;
+use order_events::order_paid::v2::PaymentMethod;
+use order_events::OrderEvent;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use uuid::Uuid;
+
+const TIMEOUT: Duration = Duration::from_secs(60);
+
+fn kafka() -> (MockCluster<'static, DefaultProducerContext>, String) {
+    let cluster = MockCluster::new(3).expect("mock cluster");
+    cluster.create_topic("orders", 3, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    (cluster, bootstrap)
+}
+
+fn registry() -> RegistryClient {
+    RegistryClient::new(&format!("mock://projection-{}", Uuid::new_v4())).unwrap()
+}
+
+fn service(store: EventStore, registry: &RegistryClient) -> OrderService {
+    OrderService::new(
+        store,
+        Serializer::new(registry.clone()).auto_register(true),
+        Deserializer::new(registry.clone()),
+    )
+}
+
+fn consumer_config(bootstrap: &str) -> ConsumerConfig {
+    ConsumerConfig::new(bootstrap, format!("projection-{}", Uuid::new_v4()))
+        .commit_interval(Duration::from_millis(200))
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+}
+
+/// Orders: `full` shipped ones with items 1×250 and 2×100, plus one created and paid only.
+/// Answers (shipped ids, paid-only id).
+async fn append_orders(service: &OrderService, full: usize) -> (Vec<Uuid>, Uuid) {
+    let shipped: Vec<Uuid> = (0..full).map(|_| Uuid::new_v4()).collect();
+    let pending = Uuid::new_v4();
+    for id in shipped.iter().chain([&pending]) {
+        let cmds = [
+            Command::Create(CreateOrder {
+                order_id: *id,
+                customer_id: format!("c-{id}"),
+                currency: "EUR".into(),
+                channel: SalesChannel::Web,
+                shipping_address: None,
+            }),
+            Command::AddItem(AddItem {
+                order_id: *id,
+                sku: "a".into(),
+                quantity: 1,
+                unit_price_minor: 250,
+            }),
+            Command::AddItem(AddItem {
+                order_id: *id,
+                sku: "b".into(),
+                quantity: 2,
+                unit_price_minor: 100,
+            }),
+            Command::Pay(PayOrder {
+                order_id: *id,
+                amount_minor: 450,
+                currency: "EUR".into(),
+                method: PaymentMethod::Card,
+                payment_reference: None,
+            }),
+        ];
+        for c in &cmds {
+            service.execute(c).await.unwrap();
+        }
+    }
+    for id in &shipped {
+        service
+            .execute(&Command::Ship(ShipOrder {
+                order_id: *id,
+                carrier: "dhl".into(),
+                tracking_number: "T".into(),
+                estimated_delivery: None,
+            }))
+            .await
+            .unwrap();
+    }
+    (shipped, pending)
+}
+
+async fn relay(bootstrap: &str, store: &EventStore, db: CheckpointDb, r: &RegistryClient) -> Relay {
+    Relay::new(
+        store.clone(),
+        db,
+        &ProducerConfig::new(bootstrap),
+        r.clone(),
+        RelayConfig {
+            batch_size: 7,
+            ..RelayConfig::default()
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Waits until the live table has applied every stored event.
+async fn wait_projected(db: &Db, events: u64) {
+    let started = Instant::now();
+    loop {
+        let applied: i64 = summaries(db, "order_summaries")
+            .await
+            .unwrap()
+            .iter()
+            .map(|s| s.event_count)
+            .sum();
+        if applied as u64 == events {
+            return;
+        }
+        assert!(applied as u64 <= events, "more applied than stored");
+        assert!(
+            started.elapsed() < TIMEOUT,
+            "projected {applied} of {events}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn check_rows(
+    db: &Db,
+    store: &EventStore,
+    registry: &RegistryClient,
+    shipped: &[Uuid],
+    pending: Uuid,
+) {
+    let live = summaries(db, "order_summaries").await.unwrap();
+    assert_eq!(live.len(), shipped.len() + 1);
+    let events = store.last_position().await.unwrap();
+    let replayed = rebuild(
+        store,
+        &Deserializer::new(registry.clone()),
+        db,
+        "order_summaries_rebuild",
+    )
+    .await
+    .unwrap();
+    assert_eq!(replayed, events);
+    let rebuilt = summaries(db, "order_summaries_rebuild").await.unwrap();
+    assert_eq!(live, rebuilt, "live projection equals the rebuild");
+
+    let s = summary(db, "order_summaries", shipped[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.status, OrderStatus::Shipped);
+    assert!(s.is_final);
+    assert_eq!((s.item_count, s.total_minor, s.event_count), (3, 450, 5));
+    assert_eq!(s.currency, "EUR");
+    assert_eq!(s.customer_id, format!("c-{}", shipped[0]));
+    let p = summary(db, "order_summaries", pending)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.status, OrderStatus::Paid);
+    assert!(!p.is_final, "paid but not shipped: still in progress");
+    assert_eq!((p.item_count, p.total_minor, p.event_count), (3, 450, 4));
+    assert!(summary(db, "order_summaries", Uuid::new_v4())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// SQLite; the relay "crashes" after a batch was acknowledged and before its checkpoint, so
+/// the topic holds duplicates: the consumer's store skips them and nothing is counted twice.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_live_equals_rebuild_with_duplicates() {
+    let (_cluster, bootstrap) = kafka();
+    let registry = registry();
+    let dir = tempfile::tempdir().unwrap();
+    let pool = SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(
+            SqliteConnectOptions::new()
+                .filename(dir.path().join("app.db"))
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+    let store = EventStore::sqlite_with_pool(pool.clone()).await.unwrap();
+    let db = Db::Sqlite(pool.clone());
+    let (shipped, pending) = append_orders(&service(store.clone(), &registry), 3).await;
+    let events = store.last_position().await.unwrap();
+
+    let first = relay(
+        &bootstrap,
+        &store,
+        CheckpointDb::Sqlite(pool.clone()),
+        &registry,
+    )
+    .await;
+    let acked = first.publish_next().await.unwrap().unwrap();
+    assert_eq!(acked.positions.len(), 7);
+    drop(first); // crash before the checkpoint
+    let second = relay(
+        &bootstrap,
+        &store,
+        CheckpointDb::Sqlite(pool.clone()),
+        &registry,
+    )
+    .await;
+    assert_eq!(second.catch_up().await.unwrap() as u64, events);
+
+    let projector = Projector::new();
+    projector.create_table(&db).await.unwrap();
+    let consumer = EventConsumer::<OrderEvent, _, _>::new(
+        consumer_config(&bootstrap),
+        registry.clone(),
+        SqliteStore::with_pool(pool.clone(), DEFAULT_TABLE)
+            .await
+            .unwrap(),
+        projector,
+    )
+    .unwrap();
+    let control = consumer.control();
+    let metrics = consumer.metrics();
+    let task = tokio::spawn(consumer.run());
+    wait_projected(&db, events).await;
+    let started = Instant::now();
+    while metrics.snapshot().duplicates < 7 {
+        assert!(started.elapsed() < TIMEOUT, "duplicates not seen");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    control.shutdown();
+    let m = task.await.unwrap().unwrap();
+    assert_eq!(m.processed, events);
+    assert_eq!(m.duplicates, 7);
+    assert_eq!(m.dead_lettered, 0);
+    check_rows(&db, &store, &registry, &shipped, pending).await;
+    second.close(Duration::from_secs(10)).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_live_equals_rebuild() {
+    let url = std::env::var("EVC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let admin = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&url)
+        .await
+        .unwrap_or_else(|e| panic!("this test needs PostgreSQL at {url} (trust auth): {e}"));
+    let schema = format!("evc_projection_{}", Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let options: PgConnectOptions = url.parse().unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(6)
+        .connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap();
+    let (_cluster, bootstrap) = kafka();
+    let registry = registry();
+    let store = EventStore::postgres_with_pool(pool.clone()).await.unwrap();
+    let db = Db::Postgres(pool.clone());
+    let (shipped, pending) = append_orders(&service(store.clone(), &registry), 4).await;
+    let events = store.last_position().await.unwrap();
+    let relay = relay(
+        &bootstrap,
+        &store,
+        CheckpointDb::Postgres(pool.clone()),
+        &registry,
+    )
+    .await;
+    assert_eq!(relay.catch_up().await.unwrap() as u64, events);
+
+    let projector = Projector::new();
+    projector.create_table(&db).await.unwrap();
+    let consumer = EventConsumer::<OrderEvent, _, _>::new(
+        consumer_config(&bootstrap),
+        registry.clone(),
+        PostgresStore::with_pool(pool.clone(), DEFAULT_TABLE)
+            .await
+            .unwrap(),
+        projector,
+    )
+    .unwrap();
+    let control = consumer.control();
+    let task = tokio::spawn(consumer.run());
+    wait_projected(&db, events).await;
+    control.shutdown();
+    let m = task.await.unwrap().unwrap();
+    assert_eq!((m.processed, m.duplicates, m.dead_lettered), (events, 0, 0));
+    check_rows(&db, &store, &registry, &shipped, pending).await;
+    relay.close(Duration::from_secs(10)).await.unwrap();
+    pool.close().await;
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
