@@ -13,11 +13,22 @@
 //! (headers, partitions, producing). Confluent's GUID framing (magic byte `1`) and schema ids
 //! in Kafka headers are not read.
 //!
-//! ```no_run
-//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use evc_registry_client::RegistryClient;
 //! use evc_wire::{Deserializer, Serializer};
-//! # fn event() -> order_events::OrderCreated { unimplemented!() }
+//! # fn event() -> order_events::OrderCreated {
+//! #     order_events::OrderCreated {
+//! #         event_id: evc_avro::uuid::Uuid::from_u128(1),
+//! #         order_id: evc_avro::uuid::Uuid::from_u128(2),
+//! #         occurred_at: evc_avro::chrono::DateTime::from_timestamp_millis(0).unwrap(),
+//! #         customer_id: "c".into(),
+//! #         currency: "EUR".into(),
+//! #         channel: order_events::order_created::v2::SalesChannel::Web,
+//! #         shipping_address: None,
+//! #     }
+//! # }
 //! let client = RegistryClient::new("mock://demo")?;
 //! let producer = Serializer::new(client.clone()).auto_register(true); // development only
 //! let bytes = producer.serialize(&event()).await?;
@@ -26,7 +37,9 @@
 //! let back: order_events::OrderCreated = consumer.deserialize(&bytes).await?;
 //! let any: order_events::OrderEvent = consumer.deserialize_topic(&bytes).await?;
 //! let json = consumer.decode_json(&bytes).await?; // {"type", "schema_id", "value"}
-//! # let _ = (back, any, json);
+//! assert_eq!(back, event());
+//! assert_eq!(json["type"], "com.acme.orders.OrderCreated");
+//! # let _ = any;
 //! # Ok(())
 //! # }
 //! ```
