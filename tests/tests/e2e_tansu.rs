@@ -328,3 +328,49 @@ async fn producers_and_consumers_from_two_ecosystems_through_tansu() {
     registry.stop().await.unwrap();
     drop(broker);
 }
+
+/// The demo (the order domain end to end: event store, outbox relay, read model, saga) against
+/// real servers: tansu, the evc registry and PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_runs_on_tansu_the_registry_and_postgres() {
+    let broker = broker();
+    let registry = evc_registry::spawn(evc_registry::ServerConfig::new(
+        "127.0.0.1:0".parse().unwrap(),
+        evc_registry::StorageUrl::parse("memory").unwrap(),
+    ))
+    .await
+    .unwrap();
+    let pg_url = std::env::var("EVC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let opts = evc_demo::DemoOptions {
+        bootstrap: Some(broker.1.clone()),
+        registry: Some(registry.url()),
+        database: Some(pg_url.clone()),
+    };
+    let mut out = Vec::new();
+    let report = evc_demo::run(opts, &mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    assert_eq!(
+        (
+            report.orders,
+            report.sagas_completed,
+            report.sagas_compensated
+        ),
+        (3, 2, 1),
+        "{text}"
+    );
+    assert_eq!(report.events, report.published as u64, "{text}");
+    assert!(report.replay_matches, "{text}");
+    assert!(
+        text.contains("state replay equals the read model"),
+        "{text}"
+    );
+    if let Some(schema) = &report.postgres_schema {
+        let pool = sqlx::PgPool::connect(&pg_url).await.unwrap();
+        sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    registry.stop().await.unwrap();
+}

@@ -80,6 +80,22 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
+    /// Run the order domain end to end: orders through the event store, the outbox relay to
+    /// Kafka, the read model, the fulfillment saga (one compensates), then the timeline, the
+    /// read model and a state replay. With no flags everything is embedded: an in-process
+    /// registry, librdkafka's in-process broker and SQLite files in a temporary folder.
+    Demo {
+        /// Kafka brokers, `host:port[,host:port...]` (topics `orders` and `orders.dlq` are
+        /// created if missing).
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// A schema registry URL (the demo registers its schemas there).
+        #[arg(long)]
+        registry: Option<String>,
+        /// `sqlite://DIR` (a missing or empty folder) or `postgres://...`.
+        #[arg(long)]
+        database: Option<String>,
+    },
     /// Print every message of a topic as one JSON line (any Confluent-framed Avro message).
     Tail {
         #[arg(long)]
@@ -174,6 +190,11 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Schemas { root } => schemas(&root),
+        Command::Demo {
+            bootstrap,
+            registry,
+            database,
+        } => demo(bootstrap, registry, database),
         Command::Produce {
             topic,
             bootstrap,
@@ -247,6 +268,22 @@ pub fn load_catalog(root: &Path) -> anyhow::Result<evc_catalog::Catalog> {
         }
         anyhow::anyhow!("{} problem(s) in {}", d.0.len(), root.display())
     })
+}
+
+fn demo(
+    bootstrap: Option<String>,
+    registry: Option<String>,
+    database: Option<String>,
+) -> anyhow::Result<Outcome> {
+    let rt = tokio::runtime::Runtime::new()?;
+    let opts = evc_demo::DemoOptions {
+        bootstrap,
+        registry,
+        database,
+    };
+    let mut out = std::io::stdout();
+    rt.block_on(evc_demo::run(opts, &mut out))?;
+    Ok(Outcome::Ok)
 }
 
 fn schemas(root: &Path) -> anyhow::Result<Outcome> {

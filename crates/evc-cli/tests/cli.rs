@@ -363,3 +363,26 @@ fn registry_push_and_diff() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn the_demo_runs_on_embedded_defaults() {
+    let o = evc(&["demo"], &repo());
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for needle in [
+        "== Timeline",
+        "== OrderFulfillment sagas",
+        "compensated",
+        "== Read model",
+        "state replay equals the read model",
+    ] {
+        assert!(out.contains(needle), "no `{needle}` in:\n{out}");
+    }
+    let o = evc(&["demo", "--database", "mysql://nope"], &repo());
+    assert_eq!(o.status.code(), Some(2));
+}

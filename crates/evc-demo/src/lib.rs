@@ -1,0 +1,933 @@
+//! `evc demo`: the order domain end to end, with nothing installed.
+//!
+//! **Owns:** wiring the crates together for a demonstration run and printing what happened.
+//! By default everything is in-process: the registry is `mock://` (the real `evc-registry`
+//! router on memory storage), the broker is librdkafka's mock cluster, and the event store,
+//! the consumers' idempotency stores, the read model and the saga state are SQLite files in a
+//! temporary directory. [`DemoOptions`] points the same flow at real servers instead.
+//!
+//! **Does not own:** any rule of the domain (`evc-order`, `evc-saga`, `evc-projection`).
+//!
+//! # The flow
+//!
+//! 1. Three orders are created, given items and paid through [`OrderService`].
+//! 2. The outbox [`Relay`] publishes the stored events to `orders`.
+//! 3. Two `evc-consumer` consumers read `orders`: the [`Projector`] maintaining
+//!    `order_summaries`, and a saga starter calling [`Orchestrator::start`] on `OrderPaid`.
+//!    The third order's payment charge fails (an injected [`Fault::Fail`]), so its saga
+//!    compensates (releases the inventory it reserved).
+//! 4. The orders whose saga completed are shipped through [`OrderService`] and relayed again.
+//! 5. The output: a timeline of every stored event (position, order, type, schema id and
+//!    version), the saga outcomes, the read model, and a replay that folds every order from
+//!    the event store and compares it with the read model.
+//!
+//! # SQLite layout
+//!
+//! Four files, because a consumer's handler writes inside the transaction that holds its
+//! idempotency marker (SQLite's single writer lock): `events.db` (event store and relay
+//! checkpoint), `projection.db` (the projector's processed events and `order_summaries`),
+//! `saga.db` (saga state and participants) and `saga-consumer.db` (the saga consumer's
+//! processed events).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context};
+use evc_avro::TopicEvent;
+use evc_consumer::{
+    ConsumerConfig, EventConsumer, Handler, HandlerError, MessageMeta, Metrics, PostgresStore,
+    SqliteStore,
+};
+use evc_eventstore::EventStore;
+use evc_order::{
+    AddItem, Command, CreateOrder, OrderService, OrderState, PayOrder, ShipOrder, Status,
+};
+use evc_outbox::{CheckpointDb, Relay, RelayConfig};
+use evc_producer::ProducerConfig;
+use evc_projection::{rebuild, summaries, Db, OrderStatus, OrderSummary, Projector};
+use evc_registry_client::RegistryClient;
+use evc_saga::{
+    Action, Fault, Orchestrator, Participants, SagaConfig, SagaError, SagaState, SagaStatus,
+    SagaStore, Step,
+};
+use evc_wire::{Deserializer, Serializer};
+use order_events::order_created::v2::SalesChannel;
+use order_events::order_paid::v2::PaymentMethod;
+use order_events::OrderEvent;
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientConfig;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Database, Transaction};
+use uuid::Uuid;
+
+/// The topic the demo publishes to.
+pub const TOPIC: &str = "orders";
+/// Its dead-letter topic.
+pub const DLQ_TOPIC: &str = "orders.dlq";
+const PARTITIONS: i32 = 3;
+/// How long any wait of the demo may take before it fails.
+const WAIT: Duration = Duration::from_secs(60);
+const READ_MODEL: &str = "order_summaries";
+const REPLAY_TABLE: &str = "order_summaries_replay";
+
+/// Where the demo runs. Every `None` means the embedded default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DemoOptions {
+    /// A Kafka bootstrap list; topics `orders` and `orders.dlq` are created (3 partitions,
+    /// replication 1) when missing. Default: librdkafka's mock cluster.
+    pub bootstrap: Option<String>,
+    /// A schema registry URL (schemas are registered). Default: `mock://demo-<uuid>`.
+    pub registry: Option<String>,
+    /// `sqlite://DIR` (a directory that is missing or empty; the four SQLite files go there)
+    /// or `postgres://...` (the demo creates a fresh schema `evc_demo_<uuid>` and leaves it).
+    /// Default: SQLite files in a temporary directory removed afterwards.
+    pub database: Option<String>,
+}
+
+/// What the run did, for tests and callers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct DemoReport {
+    /// Events in the event store at the end.
+    pub events: u64,
+    /// Orders created.
+    pub orders: usize,
+    /// Sagas that completed every step.
+    pub sagas_completed: usize,
+    /// Sagas that compensated.
+    pub sagas_compensated: usize,
+    /// Orders shipped (those whose saga completed).
+    pub shipped: usize,
+    /// Rows of `order_summaries`.
+    pub summaries: usize,
+    /// Events the outbox relay published.
+    pub published: usize,
+    /// Whether every order folded from the event store equals its read-model row, and a
+    /// rebuild of the read model from the store equals the live table.
+    pub replay_matches: bool,
+    /// The PostgreSQL schema the run created and left (with a `postgres://` database).
+    pub postgres_schema: Option<String>,
+}
+
+/// One order the demo places.
+struct Plan {
+    customer: &'static str,
+    items: &'static [(&'static str, i32, i64)],
+    /// Fail the saga's payment charge for this order.
+    fail_payment: bool,
+}
+
+const PLANS: [Plan; 3] = [
+    Plan {
+        customer: "alice",
+        items: &[("BOOK-042", 2, 1250), ("MUG-007", 1, 899)],
+        fail_payment: false,
+    },
+    Plan {
+        customer: "bob",
+        items: &[("LAMP-310", 1, 4500), ("BULB-E27", 3, 350)],
+        fail_payment: false,
+    },
+    Plan {
+        customer: "carol",
+        items: &[("CHAIR-12", 1, 12900), ("DESK-003", 1, 24900)],
+        fail_payment: true,
+    },
+];
+
+const CURRENCY: &str = "EUR";
+
+/// The databases of one run.
+enum Storage {
+    Sqlite {
+        events: SqlitePool,
+        projection: SqlitePool,
+        saga: SqlitePool,
+        saga_consumer: SqlitePool,
+    },
+    Postgres {
+        pool: PgPool,
+        schema: String,
+    },
+}
+
+impl Storage {
+    async fn sqlite(dir: &Path) -> anyhow::Result<Storage> {
+        Ok(Storage::Sqlite {
+            events: sqlite_pool(&dir.join("events.db")).await?,
+            projection: sqlite_pool(&dir.join("projection.db")).await?,
+            saga: sqlite_pool(&dir.join("saga.db")).await?,
+            saga_consumer: sqlite_pool(&dir.join("saga-consumer.db")).await?,
+        })
+    }
+
+    async fn postgres(url: &str) -> anyhow::Result<Storage> {
+        let admin = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        let schema = format!("evc_demo_{}", Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE SCHEMA {schema}"))
+            .execute(&admin)
+            .await
+            .with_context(|| format!("creating schema {schema}"))?;
+        admin.close().await;
+        let options = PgConnectOptions::from_str(url)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(10)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.options([("search_path", schema.as_str())]))
+            .await?;
+        Ok(Storage::Postgres { pool, schema })
+    }
+
+    fn describe(&self, dir: Option<&Path>) -> String {
+        match (self, dir) {
+            (Storage::Sqlite { .. }, Some(d)) => format!("SQLite files in {}", d.display()),
+            (Storage::Sqlite { .. }, None) => "SQLite".into(),
+            (Storage::Postgres { schema, .. }, _) => format!("PostgreSQL, schema {schema}"),
+        }
+    }
+
+    async fn event_store(&self) -> anyhow::Result<(EventStore, CheckpointDb)> {
+        Ok(match self {
+            Storage::Sqlite { events, .. } => (
+                EventStore::sqlite_with_pool(events.clone()).await?,
+                CheckpointDb::Sqlite(events.clone()),
+            ),
+            Storage::Postgres { pool, .. } => (
+                EventStore::postgres_with_pool(pool.clone()).await?,
+                CheckpointDb::Postgres(pool.clone()),
+            ),
+        })
+    }
+
+    fn projection_db(&self) -> Db {
+        match self {
+            Storage::Sqlite { projection, .. } => Db::Sqlite(projection.clone()),
+            Storage::Postgres { pool, .. } => Db::Postgres(pool.clone()),
+        }
+    }
+
+    async fn saga_store(&self) -> anyhow::Result<SagaStore> {
+        Ok(match self {
+            Storage::Sqlite { saga, .. } => SagaStore::sqlite_with_pool(saga.clone()).await?,
+            Storage::Postgres { pool, .. } => SagaStore::postgres_with_pool(pool.clone()).await?,
+        })
+    }
+}
+
+async fn sqlite_pool(path: &Path) -> anyhow::Result<SqlitePool> {
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10));
+    SqlitePoolOptions::new()
+        .max_connections(4)
+        .connect_with(options)
+        .await
+        .with_context(|| format!("opening {}", path.display()))
+}
+
+/// Starts the `OrderFulfillment` saga for every `OrderPaid`; injects a payment failure for
+/// the orders listed in `fail_payment`. Messages are handled one at a time, so the injected
+/// fault is seen by that order's saga only.
+struct SagaStarter {
+    orchestrator: Orchestrator,
+    participants: Participants,
+    fail_payment: Vec<Uuid>,
+}
+
+impl<DB: Database> Handler<OrderEvent, DB> for SagaStarter {
+    async fn handle(
+        &self,
+        _tx: &mut Transaction<'static, DB>,
+        event: &OrderEvent,
+        _meta: &MessageMeta,
+    ) -> Result<(), HandlerError> {
+        let OrderEvent::OrderPaid(paid) = event else {
+            return Ok(());
+        };
+        if self.fail_payment.contains(&paid.order_id) {
+            self.participants
+                .inject(Step::ChargePayment, Action::Do, Fault::Fail);
+        }
+        let result = self.orchestrator.start(paid).await;
+        self.participants.clear_faults();
+        result?;
+        Ok(())
+    }
+}
+
+/// Hands `inner` only the events of this run's orders: on a real broker, `orders` may hold
+/// other runs' events, which a fresh consumer group reads from the beginning.
+struct OnlyOrders<H> {
+    orders: Vec<Uuid>,
+    inner: H,
+}
+
+impl<DB: Database, H: Handler<OrderEvent, DB>> Handler<OrderEvent, DB> for OnlyOrders<H> {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, DB>,
+        event: &OrderEvent,
+        meta: &MessageMeta,
+    ) -> Result<(), HandlerError> {
+        if self.orders.contains(&order_id_of(event)) {
+            self.inner.handle(tx, event, meta).await
+        } else {
+            Ok(())
+        }
+    }
+}
+
+type ConsumerTask = tokio::task::JoinHandle<Result<Metrics, evc_consumer::ConsumeError>>;
+
+fn consumer_config(bootstrap: &str, group: &str) -> ConsumerConfig {
+    ConsumerConfig::new(bootstrap, group)
+        .commit_interval(Duration::from_millis(200))
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "500")
+}
+
+/// Starts a consumer of `orders` with `handler` on the right store; answers its control and
+/// task.
+fn spawn_consumer<S, H>(
+    config: ConsumerConfig,
+    registry: &RegistryClient,
+    store: S,
+    handler: H,
+) -> anyhow::Result<(evc_consumer::Control, ConsumerTask)>
+where
+    S: evc_consumer::ProcessedStore,
+    H: Handler<OrderEvent, S::Db>,
+{
+    let consumer =
+        EventConsumer::<OrderEvent, _, _>::new(config, registry.clone(), store, handler)?;
+    let control = consumer.control();
+    Ok((control, tokio::spawn(consumer.run())))
+}
+
+/// The broker: the mock cluster (kept alive here) or a real one.
+struct Broker {
+    _mock: Option<MockCluster<'static, DefaultProducerContext>>,
+    bootstrap: String,
+}
+
+async fn broker(bootstrap: Option<&str>) -> anyhow::Result<Broker> {
+    let Some(bootstrap) = bootstrap else {
+        let mock = MockCluster::new(1).context("starting librdkafka's mock cluster")?;
+        mock.create_topic(TOPIC, PARTITIONS, 1)?;
+        mock.create_topic(DLQ_TOPIC, PARTITIONS, 1)?;
+        let bootstrap = mock.bootstrap_servers();
+        return Ok(Broker {
+            _mock: Some(mock),
+            bootstrap,
+        });
+    };
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .create()
+        .context("creating the Kafka admin client")?;
+    let topics = [
+        NewTopic::new(TOPIC, PARTITIONS, TopicReplication::Fixed(1)),
+        NewTopic::new(DLQ_TOPIC, PARTITIONS, TopicReplication::Fixed(1)),
+    ];
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let results = tokio::time::timeout(WAIT, admin.create_topics(&topics, &options))
+        .await
+        .map_err(|_| anyhow!("creating topics on {bootstrap}: no answer within {WAIT:?}"))?
+        .with_context(|| format!("creating topics on {bootstrap}"))?;
+    for r in results {
+        match r {
+            Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((topic, code)) => bail!("creating topic {topic} on {bootstrap}: {code}"),
+        }
+    }
+    Ok(Broker {
+        _mock: None,
+        bootstrap: bootstrap.to_string(),
+    })
+}
+
+/// Polls `check` every 50 ms until it answers `Some`, failing after [`WAIT`].
+async fn wait_for<T, F, Fut>(what: &str, mut check: F) -> anyhow::Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Option<T>>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if started.elapsed() > WAIT {
+            bail!("timed out after {WAIT:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn short(id: Uuid) -> String {
+    id.simple().to_string()[..8].to_string()
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    format!("{}.{:02} {currency}", minor / 100, (minor % 100).abs())
+}
+
+fn status_of(s: Status) -> OrderStatus {
+    match s {
+        Status::Created => OrderStatus::Created,
+        Status::Paid => OrderStatus::Paid,
+        Status::Shipped => OrderStatus::Shipped,
+    }
+}
+
+fn event_name(e: &OrderEvent) -> &'static str {
+    match e {
+        OrderEvent::OrderCreated(_) => "OrderCreated",
+        OrderEvent::ItemAdded(_) => "ItemAdded",
+        OrderEvent::OrderPaid(_) => "OrderPaid",
+        OrderEvent::OrderShipped(_) => "OrderShipped",
+    }
+}
+
+fn event_detail(e: &OrderEvent) -> String {
+    match e {
+        OrderEvent::OrderCreated(e) => format!("customer {}, {}", e.customer_id, e.currency),
+        OrderEvent::ItemAdded(e) => format!(
+            "{} x{} @ {}",
+            e.sku,
+            e.quantity,
+            money(e.unit_price.amount_minor, &e.unit_price.currency)
+        ),
+        OrderEvent::OrderPaid(e) => format!(
+            "{} by {:?}",
+            money(e.amount.amount_minor, &e.amount.currency),
+            e.method
+        ),
+        OrderEvent::OrderShipped(e) => format!("{} {}", e.carrier, e.tracking_number),
+    }
+}
+
+fn order_id_of(e: &OrderEvent) -> Uuid {
+    match e {
+        OrderEvent::OrderCreated(e) => e.order_id,
+        OrderEvent::ItemAdded(e) => e.order_id,
+        OrderEvent::OrderPaid(e) => e.order_id,
+        OrderEvent::OrderShipped(e) => e.order_id,
+    }
+}
+
+fn steps(steps: &[Step], compensation: bool) -> String {
+    if steps.is_empty() {
+        return "-".into();
+    }
+    steps
+        .iter()
+        .map(|s| {
+            if compensation {
+                s.compensation_name()
+            } else {
+                s.name()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" > ")
+}
+
+/// Runs the demo (see the [crate] docs), writing its output to `out`.
+pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoReport> {
+    let started = Instant::now();
+    let mut report = DemoReport::default();
+    if let Some(url) = opts.database.as_deref() {
+        if !["sqlite://", "postgres://", "postgresql://"]
+            .iter()
+            .any(|p| url.starts_with(p))
+        {
+            bail!("unsupported database URL `{url}`: use sqlite://DIR or postgres://...");
+        }
+    }
+
+    // --- infrastructure -------------------------------------------------------------------
+    let registry_url = opts
+        .registry
+        .clone()
+        .unwrap_or_else(|| format!("mock://demo-{}", Uuid::new_v4().simple()));
+    let registry = RegistryClient::new(&registry_url)
+        .with_context(|| format!("schema registry {registry_url}"))?;
+    let broker = broker(opts.bootstrap.as_deref()).await?;
+    let mut tempdir = None;
+    let mut sqlite_dir: Option<PathBuf> = None;
+    let storage = match opts.database.as_deref() {
+        None => {
+            let dir = tempfile::Builder::new().prefix("evc-demo-").tempdir()?;
+            sqlite_dir = Some(dir.path().to_path_buf());
+            let s = Storage::sqlite(dir.path()).await?;
+            tempdir = Some(dir);
+            s
+        }
+        Some(url) if url.starts_with("sqlite://") => {
+            let dir = PathBuf::from(&url["sqlite://".len()..]);
+            if dir.exists() && std::fs::read_dir(&dir)?.next().is_some() {
+                bail!(
+                    "{}: the demo needs a missing or empty directory for its SQLite files",
+                    dir.display()
+                );
+            }
+            std::fs::create_dir_all(&dir)?;
+            sqlite_dir = Some(dir.clone());
+            Storage::sqlite(&dir).await?
+        }
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Storage::postgres(url).await?
+        }
+        Some(url) => bail!("unsupported database URL `{url}`: use sqlite://DIR or postgres://..."),
+    };
+    if let Storage::Postgres { schema, .. } = &storage {
+        report.postgres_schema = Some(schema.clone());
+    }
+    writeln!(out, "evc demo")?;
+    writeln!(out, "  registry  {registry_url}")?;
+    writeln!(
+        out,
+        "  kafka     {}{}",
+        broker.bootstrap,
+        if broker._mock.is_some() {
+            " (librdkafka mock cluster)"
+        } else {
+            ""
+        }
+    )?;
+    writeln!(
+        out,
+        "  database  {}",
+        storage.describe(sqlite_dir.as_deref())
+    )?;
+    writeln!(out)?;
+
+    let (store, checkpoint_db) = storage.event_store().await?;
+    let service = OrderService::new(
+        store.clone(),
+        Serializer::new(registry.clone()).auto_register(true),
+        Deserializer::new(registry.clone()),
+    );
+    let relay = Relay::new(
+        store.clone(),
+        checkpoint_db,
+        &ProducerConfig::new(&broker.bootstrap),
+        registry.clone(),
+        RelayConfig::default(),
+    )
+    .await?;
+
+    // --- consumers -------------------------------------------------------------------------
+    let run_id = Uuid::new_v4().simple().to_string();
+    let projection_db = storage.projection_db();
+    let projector = Projector::new();
+    projector.create_table(&projection_db).await?;
+    let saga_store = storage.saga_store().await?;
+    let participants = Participants::new(saga_store.clone());
+    let orders: Vec<Uuid> = PLANS.iter().map(|_| Uuid::new_v4()).collect();
+    let starter = SagaStarter {
+        orchestrator: Orchestrator::new(
+            saga_store.clone(),
+            participants.clone(),
+            SagaConfig {
+                step_timeout: Duration::from_secs(5),
+                ..SagaConfig::default()
+            },
+        ),
+        participants,
+        fail_payment: orders
+            .iter()
+            .zip(&PLANS)
+            .filter(|(_, p)| p.fail_payment)
+            .map(|(id, _)| *id)
+            .collect(),
+    };
+    let projector = OnlyOrders {
+        orders: orders.clone(),
+        inner: projector,
+    };
+    let starter = OnlyOrders {
+        orders: orders.clone(),
+        inner: starter,
+    };
+    let projection_cfg = consumer_config(&broker.bootstrap, &format!("demo-projection-{run_id}"));
+    let saga_cfg = consumer_config(&broker.bootstrap, &format!("demo-saga-{run_id}"));
+    let (consumers, tasks) = match &storage {
+        Storage::Sqlite {
+            projection,
+            saga_consumer,
+            ..
+        } => {
+            let p = spawn_consumer(
+                projection_cfg,
+                &registry,
+                SqliteStore::with_pool(projection.clone(), "processed_events").await?,
+                projector,
+            )?;
+            let s = spawn_consumer(
+                saga_cfg,
+                &registry,
+                SqliteStore::with_pool(saga_consumer.clone(), "processed_events").await?,
+                starter,
+            )?;
+            (vec![p.0, s.0], vec![p.1, s.1])
+        }
+        Storage::Postgres { pool, .. } => {
+            let p = spawn_consumer(
+                projection_cfg,
+                &registry,
+                PostgresStore::with_pool(pool.clone(), "processed_events_projection").await?,
+                projector,
+            )?;
+            let s = spawn_consumer(
+                saga_cfg,
+                &registry,
+                PostgresStore::with_pool(pool.clone(), "processed_events_saga").await?,
+                starter,
+            )?;
+            (vec![p.0, s.0], vec![p.1, s.1])
+        }
+    };
+
+    let result = flow(
+        out,
+        &service,
+        &relay,
+        &registry,
+        &projection_db,
+        &saga_store,
+        &orders,
+        &mut report,
+    )
+    .await;
+
+    for c in &consumers {
+        c.shutdown();
+    }
+    for t in tasks {
+        t.await
+            .map_err(|e| anyhow!("consumer task: {e}"))?
+            .context("consumer")?;
+    }
+    relay.close(Duration::from_secs(10)).await?;
+    result?;
+    writeln!(
+        out,
+        "\nDone in {:.1} s.{}",
+        started.elapsed().as_secs_f64(),
+        match (&tempdir, &sqlite_dir) {
+            (None, Some(d)) => format!(" SQLite files kept in {}.", d.display()),
+            _ => String::new(),
+        }
+    )?;
+    drop(tempdir);
+    Ok(report)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn flow(
+    out: &mut dyn Write,
+    service: &OrderService,
+    relay: &Relay,
+    registry: &RegistryClient,
+    projection_db: &Db,
+    saga_store: &SagaStore,
+    orders: &[Uuid],
+    report: &mut DemoReport,
+) -> anyhow::Result<()> {
+    // --- commands ---------------------------------------------------------------------------
+    writeln!(out, "== Commands")?;
+    for (id, plan) in orders.iter().zip(&PLANS) {
+        service
+            .execute(&Command::Create(CreateOrder {
+                order_id: *id,
+                customer_id: plan.customer.into(),
+                currency: CURRENCY.into(),
+                channel: SalesChannel::Web,
+                shipping_address: None,
+            }))
+            .await?;
+        let mut total = 0;
+        for (sku, quantity, price) in plan.items {
+            service
+                .execute(&Command::AddItem(AddItem {
+                    order_id: *id,
+                    sku: (*sku).into(),
+                    quantity: *quantity,
+                    unit_price_minor: *price,
+                }))
+                .await?;
+            total += i64::from(*quantity) * price;
+        }
+        service
+            .execute(&Command::Pay(PayOrder {
+                order_id: *id,
+                amount_minor: total,
+                currency: CURRENCY.into(),
+                method: PaymentMethod::Card,
+                payment_reference: Some(format!("pay-{}", short(*id))),
+            }))
+            .await?;
+        writeln!(
+            out,
+            "  order {}  {:<6} created, {} items, paid {}{}",
+            short(*id),
+            plan.customer,
+            plan.items.len(),
+            money(total, CURRENCY),
+            if plan.fail_payment {
+                "  (saga fault injected: payment charge fails)"
+            } else {
+                ""
+            }
+        )?;
+    }
+    report.orders = orders.len();
+    let n = relay.catch_up().await?;
+    report.published += n;
+    writeln!(out, "  relay published {n} events to `{TOPIC}`")?;
+
+    // --- sagas ------------------------------------------------------------------------------
+    let mut sagas: Vec<SagaState> = Vec::new();
+    for id in orders {
+        let state = wait_for("the saga of an order", || async {
+            match saga_store.load(*id).await {
+                Ok(s) if s.status.is_final() => Ok(Some(s)),
+                Ok(_) | Err(SagaError::NotFound(_)) => Ok(None),
+                Err(e) => Err(e.into()),
+            }
+        })
+        .await?;
+        sagas.push(state);
+    }
+    report.sagas_completed = sagas
+        .iter()
+        .filter(|s| s.status == SagaStatus::Completed)
+        .count();
+    report.sagas_compensated = sagas
+        .iter()
+        .filter(|s| s.status == SagaStatus::Compensated)
+        .count();
+    for s in sagas.iter().filter(|s| s.status == SagaStatus::Completed) {
+        service
+            .execute(&Command::Ship(ShipOrder {
+                order_id: s.order_id,
+                carrier: "DHL".into(),
+                tracking_number: format!("TRK-{}", &short(s.order_id)[..6].to_uppercase()),
+                estimated_delivery: None,
+            }))
+            .await?;
+        report.shipped += 1;
+        writeln!(out, "  order {}  shipped", short(s.order_id))?;
+    }
+    let n = relay.catch_up().await?;
+    report.published += n;
+    writeln!(out, "  relay published {n} more events")?;
+
+    let store = service.store();
+    let events = store.last_position().await?;
+    report.events = events;
+    wait_for("the read model to apply every event", || async {
+        let applied: i64 = summaries(projection_db, READ_MODEL)
+            .await?
+            .iter()
+            .map(|s| s.event_count)
+            .sum();
+        Ok((applied as u64 >= events).then_some(()))
+    })
+    .await?;
+
+    // --- timeline ---------------------------------------------------------------------------
+    writeln!(out, "\n== Timeline (event store, global order)")?;
+    writeln!(
+        out,
+        "  {:>3}  {:<8}  {:<12}  {:>9}  {:>7}  DETAIL",
+        "POS", "ORDER", "EVENT", "SCHEMA ID", "VERSION"
+    )?;
+    let deserializer = Deserializer::new(registry.clone());
+    let mut versions: HashMap<u32, u32> = HashMap::new();
+    let recorded = store.read_all(1, 10_000).await?;
+    for r in &recorded {
+        let event: OrderEvent = deserializer
+            .deserialize_topic(&r.payload)
+            .await
+            .with_context(|| format!("decoding the event at position {}", r.position))?;
+        let version = match versions.get(&r.schema_id) {
+            Some(v) => *v,
+            None => {
+                let schema = registry.schema_by_id(r.schema_id).await?;
+                let found = registry.lookup(event.subject(), &schema.schema).await?;
+                let v = found.version.ok_or_else(|| {
+                    anyhow!("the registry gave no version for schema {}", r.schema_id)
+                })?;
+                versions.insert(r.schema_id, v);
+                v
+            }
+        };
+        writeln!(
+            out,
+            "  {:>3}  {:<8}  {:<12}  {:>9}  {:>7}  {}",
+            r.position,
+            short(order_id_of(&event)),
+            event_name(&event),
+            r.schema_id,
+            format!("v{version}"),
+            event_detail(&event)
+        )?;
+    }
+
+    // --- sagas ------------------------------------------------------------------------------
+    writeln!(out, "\n== OrderFulfillment sagas")?;
+    let width = sagas
+        .iter()
+        .map(|s| steps(&s.completed, false).len())
+        .max()
+        .unwrap_or(0)
+        .max("STEPS DONE".len());
+    writeln!(
+        out,
+        "  {:<8}  {:<11}  {:<width$}  COMPENSATIONS",
+        "ORDER", "OUTCOME", "STEPS DONE"
+    )?;
+    for s in &sagas {
+        writeln!(
+            out,
+            "  {:<8}  {:<11}  {:<width$}  {}",
+            short(s.order_id),
+            s.status.name(),
+            steps(&s.completed, false),
+            steps(&s.compensated, true)
+        )?;
+        if let Some(e) = &s.last_error {
+            writeln!(out, "  {:<8}  cause: {e}", "")?;
+        }
+    }
+
+    // --- read model -------------------------------------------------------------------------
+    let live = summaries(projection_db, READ_MODEL).await?;
+    report.summaries = live.len();
+    writeln!(out, "\n== Read model ({READ_MODEL})")?;
+    writeln!(
+        out,
+        "  {:<8}  {:<8}  {:<8}  {:<5}  {:>5}  {:>14}  {:>6}",
+        "ORDER", "CUSTOMER", "STATUS", "FINAL", "ITEMS", "TOTAL", "EVENTS"
+    )?;
+    let by_id: HashMap<Uuid, &OrderSummary> = live.iter().map(|s| (s.order_id, s)).collect();
+    for id in orders {
+        let Some(s) = by_id.get(id) else {
+            writeln!(out, "  {:<8}  (missing)", short(*id))?;
+            continue;
+        };
+        writeln!(
+            out,
+            "  {:<8}  {:<8}  {:<8}  {:<5}  {:>5}  {:>14}  {:>6}",
+            short(s.order_id),
+            s.customer_id,
+            s.status.as_str(),
+            if s.is_final { "yes" } else { "no" },
+            s.item_count,
+            money(s.total_minor, &s.currency),
+            s.event_count
+        )?;
+    }
+
+    // --- replay -----------------------------------------------------------------------------
+    writeln!(out, "\n== Replay (fold every order from the event store)")?;
+    writeln!(
+        out,
+        "  {:<8}  {:<8}  {:>5}  {:>14}  = READ MODEL",
+        "ORDER", "STATUS", "ITEMS", "TOTAL"
+    )?;
+    let mut all_match = live.len() == orders.len();
+    for id in orders {
+        let order = service.load(*id).await?;
+        let state: &OrderState = order
+            .state()
+            .ok_or_else(|| anyhow!("order {id} has no events"))?;
+        let items: i64 = state.items.iter().map(|i| i64::from(i.quantity)).sum();
+        let same = by_id.get(id).is_some_and(|s| {
+            s.status == status_of(state.status)
+                && s.is_final == (state.status == Status::Shipped)
+                && s.item_count == items
+                && s.total_minor == state.total_minor
+                && s.currency == state.currency
+                && s.customer_id == state.customer_id
+                && s.event_count as u64 == order.version()
+        });
+        all_match &= same;
+        writeln!(
+            out,
+            "  {:<8}  {:<8}  {:>5}  {:>14}  {}",
+            short(*id),
+            status_of(state.status).as_str(),
+            items,
+            money(state.total_minor, &state.currency),
+            if same { "yes" } else { "NO" }
+        )?;
+    }
+    let replayed = rebuild(store, &deserializer, projection_db, REPLAY_TABLE).await?;
+    let rebuilt = summaries(projection_db, REPLAY_TABLE).await?;
+    let rebuild_same = rebuilt == live;
+    all_match &= rebuild_same && replayed == events;
+    writeln!(
+        out,
+        "  rebuild of {READ_MODEL} from {replayed} stored events {} the live table",
+        if rebuild_same {
+            "equals"
+        } else {
+            "DIFFERS FROM"
+        }
+    )?;
+    writeln!(
+        out,
+        "  {}",
+        if all_match {
+            "state replay equals the read model"
+        } else {
+            "STATE REPLAY DIFFERS FROM THE READ MODEL"
+        }
+    )?;
+    report.replay_matches = all_match;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_money_and_ids() {
+        assert_eq!(money(1250, "EUR"), "12.50 EUR");
+        assert_eq!(money(5, "EUR"), "0.05 EUR");
+        let id = Uuid::parse_str("0123abcd-0000-0000-0000-000000000000").unwrap();
+        assert_eq!(short(id), "0123abcd");
+        assert_eq!(steps(&[], false), "-");
+        assert_eq!(
+            steps(&[Step::ReserveInventory, Step::ChargePayment], false),
+            format!(
+                "{} > {}",
+                Step::ReserveInventory.name(),
+                Step::ChargePayment.name()
+            )
+        );
+    }
+}

@@ -1,0 +1,110 @@
+//! The embedded demo: in-process registry, librdkafka's mock cluster, SQLite in a temporary
+//! directory.
+
+use evc_demo::{run, DemoOptions};
+
+#[tokio::test(flavor = "multi_thread")]
+async fn embedded_run_completes() {
+    let mut out = Vec::new();
+    let report = run(DemoOptions::default(), &mut out).await.unwrap();
+    let text = String::from_utf8(out).unwrap();
+    println!("{text}");
+
+    assert_eq!(report.orders, 3, "{report:?}");
+    assert_eq!(report.sagas_completed, 2, "{report:?}");
+    assert_eq!(report.sagas_compensated, 1, "{report:?}");
+    assert_eq!(report.shipped, 2, "{report:?}");
+    assert_eq!(report.summaries, 3, "{report:?}");
+    // 3 × (create, 2 items, pay) + 2 shipments
+    assert_eq!(report.events, 14, "{report:?}");
+    assert_eq!(report.published, 14, "{report:?}");
+    assert!(report.replay_matches, "{text}");
+
+    assert!(text.contains("== Timeline"), "{text}");
+    assert!(text.contains("POS  ORDER"), "{text}");
+    for customer in ["alice", "bob", "carol"] {
+        assert!(text.contains(customer), "{customer} missing:\n{text}");
+    }
+    assert_eq!(text.matches("OrderCreated").count(), 3, "{text}");
+    assert_eq!(text.matches("OrderShipped").count(), 2, "{text}");
+    assert!(text.contains("compensated"), "{text}");
+    assert!(
+        text.contains("state replay equals the read model"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unsupported_database_url_is_an_error() {
+    let mut out = Vec::new();
+    let err = run(
+        DemoOptions {
+            database: Some("mysql://localhost/x".into()),
+            ..DemoOptions::default()
+        },
+        &mut out,
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("unsupported database URL"),
+        "{err}"
+    );
+}
+
+/// `sqlite://DIR` keeps the four SQLite files in DIR, and refuses a non-empty directory.
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_directory_is_kept_and_reused_only_when_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let options = DemoOptions {
+        database: Some(format!("sqlite://{}", dir.display())),
+        ..DemoOptions::default()
+    };
+    let mut out = Vec::new();
+    let report = run(options.clone(), &mut out).await.unwrap();
+    assert!(report.replay_matches);
+    assert_eq!(report.sagas_compensated, 1);
+    for f in ["events.db", "projection.db", "saga.db", "saga-consumer.db"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    let err = run(options, &mut Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains("empty directory"), "{err}");
+}
+
+/// The same flow on PostgreSQL (a fresh schema per run), as the other crates' PostgreSQL
+/// tests: `EVC_TEST_POSTGRES_URL`, default `postgres://postgres@127.0.0.1:5432/test`.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_run_completes() {
+    let url = std::env::var("EVC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
+    let mut out = Vec::new();
+    let report = run(
+        DemoOptions {
+            database: Some(url.clone()),
+            ..DemoOptions::default()
+        },
+        &mut out,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("this test needs PostgreSQL at {url} (trust auth): {e:#}"));
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("PostgreSQL, schema evc_demo_"), "{text}");
+    assert_eq!(
+        (
+            report.orders,
+            report.sagas_completed,
+            report.sagas_compensated
+        ),
+        (3, 2, 1),
+        "{text}"
+    );
+    assert_eq!((report.events, report.summaries), (14, 3), "{text}");
+    assert!(report.replay_matches, "{text}");
+    let schema = report.postgres_schema.expect("schema");
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
