@@ -95,14 +95,8 @@ fn codegen(check: bool) -> Result<bool, String> {
         }
         s
     })?;
-    let out_rel = catalog
-        .config
-        .codegen
-        .as_ref()
-        .ok_or("schemas/evc.toml has no [codegen] output folder")?
-        .output
-        .clone();
-    let out_dir = normalize(&schemas.join(out_rel));
+    let out_dir = evc_codegen::output_dir(&catalog)
+        .ok_or("schemas/evc.toml has no [codegen] output folder")?;
     let files = generate_catalog(&templates, &catalog, "schemas").map_err(|e| e.to_string())?;
     outputs.insert(
         out_dir,
@@ -176,37 +170,6 @@ fn show(root: &Path, d: &evc_catalog::Diagnostic) -> String {
     d.to_string()
 }
 
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            std::path::Component::ParentDir => {
-                out.pop();
-            }
-            std::path::Component::CurDir => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn existing_rs(dir: &Path, base: &Path, out: &mut BTreeMap<String, PathBuf>) {
-    let Ok(rd) = fs::read_dir(dir) else { return };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            existing_rs(&p, base, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            let rel = p
-                .strip_prefix(base)
-                .unwrap_or(&p)
-                .to_string_lossy()
-                .replace('\\', "/");
-            out.insert(rel, p);
-        }
-    }
-}
-
 /// Makes `dir` hold exactly `files` (or, with `check`, reports how it differs). True if it did.
 fn sync(
     root: &Path,
@@ -214,8 +177,7 @@ fn sync(
     files: &BTreeMap<String, String>,
     check: bool,
 ) -> Result<bool, String> {
-    let mut existing = BTreeMap::new();
-    existing_rs(dir, dir, &mut existing);
+    let existing = evc_codegen::existing_files(dir);
     let shown = |rel: &str| {
         let p = dir.join(rel);
         p.strip_prefix(root).unwrap_or(&p).display().to_string()

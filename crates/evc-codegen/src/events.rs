@@ -1,6 +1,7 @@
 //! A whole schema directory → the events crate's `generated/` folder.
 
 use std::collections::{BTreeMap, HashSet};
+use std::path::{Component, Path, PathBuf};
 
 use evc_catalog::Catalog;
 use serde_json::json;
@@ -108,4 +109,47 @@ pub fn generate_catalog(
     });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
+}
+
+/// The folder generated modules go to: `[codegen] output` of `evc.toml`, relative to the schema
+/// directory, with `..` resolved. `None` when the config has no `[codegen]`.
+pub fn output_dir(catalog: &Catalog) -> Option<PathBuf> {
+    let rel = &catalog.config.codegen.as_ref()?.output;
+    let mut out = PathBuf::new();
+    for c in catalog.root.join(rel).components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            c => out.push(c),
+        }
+    }
+    Some(out)
+}
+
+/// The `.rs` files under `dir`, by path relative to it (with `/` separators), as
+/// [`GeneratedFile::path`] names them.
+pub fn existing_files(dir: &Path) -> BTreeMap<String, PathBuf> {
+    fn walk(dir: &Path, base: &Path, out: &mut BTreeMap<String, PathBuf>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, base, out);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                let rel = p
+                    .strip_prefix(base)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.insert(rel, p);
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(dir, dir, &mut out);
+    out
 }

@@ -26,7 +26,7 @@ mod names;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-pub use events::{generate_catalog, GeneratedFile};
+pub use events::{existing_files, generate_catalog, output_dir, GeneratedFile};
 pub use module::{generate_module, EventInfo, ModuleOptions};
 pub use names::{camel, snake};
 

@@ -1,50 +1,12 @@
 //! Generated code must be what the schemas generate.
 
-use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
-
 use evc_catalog::{Catalog, Diagnostic};
-
-fn normalize(p: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn existing(dir: &Path, base: &Path, out: &mut BTreeMap<String, PathBuf>) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for e in rd.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            existing(&p, base, out);
-        } else if p.extension().is_some_and(|x| x == "rs") {
-            out.insert(
-                p.strip_prefix(base)
-                    .unwrap_or(&p)
-                    .to_string_lossy()
-                    .replace('\\', "/"),
-                p,
-            );
-        }
-    }
-}
 
 /// Reports stale, missing and orphaned generated files (when `[codegen]` is configured).
 pub fn generated(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
-    let Some(cfg) = &catalog.config.codegen else {
+    let Some(dir) = evc_codegen::output_dir(catalog) else {
         return;
     };
-    let dir = normalize(&catalog.root.join(&cfg.output));
     let files =
         match evc_codegen::generate_catalog(&evc_codegen::Templates::new(), catalog, "schemas") {
             Ok(f) => f,
@@ -57,8 +19,7 @@ pub fn generated(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
                 return;
             }
         };
-    let mut on_disk = BTreeMap::new();
-    existing(&dir, &dir, &mut on_disk);
+    let on_disk = evc_codegen::existing_files(&dir);
     let help = "run `cargo xtask codegen` and commit the result";
     for f in &files {
         let path = dir.join(&f.path);
