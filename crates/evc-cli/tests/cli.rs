@@ -3,6 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+mod common;
+use common::serve;
+
 fn evc(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_evc"))
         .args(args)
@@ -258,45 +261,6 @@ fn check_formats_on_a_broken_tree() {
     assert_eq!(o.status.code(), Some(2));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(j["diagnostics"][0]["code"], "invalid-json");
-}
-
-/// `evc registry serve` as a child process on a free port; killed when dropped.
-struct Served(std::process::Child, String);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> Served {
-    use std::io::{BufRead, BufReader};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_evc"))
-        .args([
-            "registry",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--storage",
-            "memory",
-        ])
-        .env("EVC_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server logs where it listens")
-            .unwrap();
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Served(child, format!("http://{addr}"))
 }
 
 #[test]

@@ -1,7 +1,6 @@
 //! `evc tail` against librdkafka's in-process mock cluster and a live registry: every message as
 //! one JSON line, undecodable ones reported on stderr with partition and offset.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 use evc_avro::chrono::{TimeZone, Utc};
@@ -10,41 +9,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::ClientConfig;
 
-struct Served(std::process::Child, String);
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> Served {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_evc"))
-        .args([
-            "registry",
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--storage",
-            "memory",
-        ])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let addr = loop {
-        let line = lines
-            .next()
-            .expect("the server logs where it listens")
-            .unwrap();
-        if let Some(rest) = line.split("addr=").nth(1) {
-            break rest.split_whitespace().next().unwrap().to_string();
-        }
-    };
-    std::thread::spawn(move || lines.for_each(drop));
-    Served(child, format!("http://{addr}"))
-}
+mod common;
+use common::{serve, Served};
 
 /// A mock cluster with topic `orders` (2 partitions), a registry, and three messages of one
 /// order: OrderCreated v1, a message nobody can decode, OrderPaid v2.
