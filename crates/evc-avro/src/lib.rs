@@ -97,6 +97,12 @@ pub trait TopicEvent: Sized {
     fn event_id(&self) -> Option<uuid::Uuid>;
     /// The latest schema of this value's event type.
     fn schema(&self) -> &'static apache_avro::Schema;
+    /// The schema text of this value's event type (what gets registered and looked up).
+    fn schema_json(&self) -> &'static str;
+    /// The schema version (`vN.avsc`) of this value's event type.
+    fn version(&self) -> u32;
+    /// Appends the Avro binary encoding of the event (its generated encoder; no `Value` tree).
+    fn write_avro(&self, out: &mut Vec<u8>) -> Result<(), EncodeError>;
     fn to_avro_value(&self) -> Result<Value, EncodeError>;
     /// The reader schema (latest version) for an event type of this topic.
     fn reader_schema(full_name: &str) -> Option<&'static apache_avro::Schema>;

@@ -76,13 +76,11 @@
 mod config;
 mod error;
 
-use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
 use evc_avro::{Event, TopicEvent};
-use evc_registry_client::{RegistryClient, RegistryError};
-use evc_wire::{Serializer, WireError};
+use evc_registry_client::RegistryClient;
+use evc_wire::Serializer;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -152,7 +150,6 @@ pub struct EventProducer {
     producer: FutureProducer,
     serializer: Serializer,
     /// Schema ids of topic-enum events: (subject, address of the static schema) → id.
-    topic_ids: RwLock<HashMap<(&'static str, usize), u32>>,
     queue_timeout: Duration,
 }
 
@@ -187,7 +184,6 @@ impl EventProducer {
         Ok(EventProducer {
             producer,
             serializer,
-            topic_ids: RwLock::default(),
             queue_timeout: config.queue_timeout,
         })
     }
@@ -220,12 +216,15 @@ impl EventProducer {
 
     /// Sends an event of a topic's enum to [`TopicEvent::TOPIC`] and waits for the
     /// acknowledgement.
-    pub async fn send_topic<E: TopicEvent>(&self, event: &E) -> Result<Delivered, ProduceError> {
+    pub async fn send_topic<E: TopicEvent + 'static>(
+        &self,
+        event: &E,
+    ) -> Result<Delivered, ProduceError> {
         self.send_topic_to(E::TOPIC, event).await
     }
 
     /// Sends an event of a topic's enum to `topic` and waits for the acknowledgement.
-    pub async fn send_topic_to<E: TopicEvent>(
+    pub async fn send_topic_to<E: TopicEvent + 'static>(
         &self,
         topic: &str,
         event: &E,
@@ -254,7 +253,7 @@ impl EventProducer {
     }
 
     /// [`EventProducer::send_batch`] for a topic's event enum.
-    pub async fn send_topic_batch<E: TopicEvent>(
+    pub async fn send_topic_batch<E: TopicEvent + 'static>(
         &self,
         events: &[E],
     ) -> Result<Vec<Delivered>, BatchError> {
@@ -347,89 +346,23 @@ impl EventProducer {
         })
     }
 
-    async fn prepare_topic<E: TopicEvent>(
+    async fn prepare_topic<E: TopicEvent + 'static>(
         &self,
         topic: &str,
         event: &E,
     ) -> Result<Prepared, ProduceError> {
-        let id = self.topic_schema_id(event).await?;
-        let encode_error = |source| {
-            ProduceError::Serialize(WireError::Encode {
-                full_name: event.full_name().to_string(),
-                source,
-            })
-        };
-        let value = event.to_avro_value().map_err(encode_error)?;
-        let body = evc_avro::apache_avro::to_avro_datum(event.schema(), value)
-            .map_err(|e| encode_error(evc_avro::EncodeError::Avro(Box::new(e))))?;
+        let value = self
+            .serializer
+            .serialize_topic(event)
+            .await
+            .map_err(ProduceError::Serialize)?;
         Ok(Prepared {
             topic: topic.to_string(),
             key: event.partition_key(),
-            value: evc_wire::frame(id, &body),
+            value,
             event_id: event.event_id(),
             event_type: event.full_name(),
         })
-    }
-
-    /// The registry id of a topic-enum event's (latest) schema under its subject.
-    ///
-    /// [`TopicEvent`] hands out the parsed schema, not the text that was registered, so the
-    /// schema is written back to JSON and looked up; a registry that stored the original text
-    /// with different docs or attribute order may not find it by text, so the subject's latest
-    /// version is then compared by Parsing Canonical Form fingerprint. With auto-registration
-    /// on, a schema found neither way is registered.
-    async fn topic_schema_id<E: TopicEvent>(&self, event: &E) -> Result<u32, ProduceError> {
-        let schema = event.schema();
-        let key = (event.subject(), schema as *const _ as usize);
-        if let Some(id) = self
-            .topic_ids
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
-            return Ok(*id);
-        }
-        let subject = event.subject();
-        let full_name = event.full_name();
-        let text = serde_json::to_string(schema).map_err(|e| {
-            ProduceError::Serialize(WireError::InvalidWriterSchema {
-                id: 0,
-                message: format!("the schema of `{full_name}` cannot be written as JSON: {e}"),
-            })
-        })?;
-        let client = self.serializer.client();
-        let not_registered = |source: RegistryError| {
-            ProduceError::Serialize(WireError::NotRegistered {
-                subject,
-                full_name,
-                source,
-            })
-        };
-        let registry = |e: RegistryError| {
-            ProduceError::Serialize(if e.is_unavailable() {
-                WireError::RegistryUnavailable(e)
-            } else {
-                WireError::Registry(e)
-            })
-        };
-        let id = match client.lookup(subject, &text).await {
-            Ok(r) => r.id,
-            Err(e) if e.is_not_found() => match same_as_latest(client, subject, &text).await {
-                Ok(Some(id)) => id,
-                Ok(None) | Err(_) if self.serializer.is_auto_register() => {
-                    client.register(subject, &text).await.map_err(registry)?.id
-                }
-                Ok(None) => return Err(not_registered(e)),
-                Err(latest) if latest.is_not_found() => return Err(not_registered(latest)),
-                Err(latest) => return Err(registry(latest)),
-            },
-            Err(e) => return Err(registry(e)),
-        };
-        self.topic_ids
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, id);
-        Ok(id)
     }
 
     /// Enqueues one record, waiting (up to the queue timeout) while librdkafka's queue is full.
@@ -456,22 +389,6 @@ impl EventProducer {
             }
         }
     }
-}
-
-/// The id of the subject's latest version when it has the same Parsing Canonical Form as
-/// `text`.
-async fn same_as_latest(
-    client: &RegistryClient,
-    subject: &str,
-    text: &str,
-) -> Result<Option<u32>, RegistryError> {
-    let latest = client.latest_version(subject).await?;
-    let ours = evc_schema::Schema::parse(text).map(|s| s.fingerprint());
-    let theirs = evc_schema::Schema::parse(&latest.schema).map(|s| s.fingerprint());
-    Ok(match (ours, theirs) {
-        (Ok(a), Ok(b)) if a == b => Some(latest.id),
-        _ => None,
-    })
 }
 
 async fn await_delivery(p: &Prepared, f: DeliveryFuture) -> Result<Delivered, ProduceError> {

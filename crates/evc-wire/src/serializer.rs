@@ -4,7 +4,7 @@ use std::any::TypeId;
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
-use evc_avro::Event;
+use evc_avro::{Event, TopicEvent};
 use evc_registry_client::{RegistryClient, RegistryError};
 
 use crate::{write_header, WireError};
@@ -25,6 +25,8 @@ pub struct Serializer {
     client: RegistryClient,
     auto_register: bool,
     ids: RwLock<HashMap<TypeId, u32>>,
+    /// Topic-enum events: (enum type, event full name) → id.
+    topic_ids: RwLock<HashMap<(TypeId, &'static str), u32>>,
 }
 
 impl Serializer {
@@ -34,6 +36,7 @@ impl Serializer {
             client,
             auto_register: false,
             ids: RwLock::default(),
+            topic_ids: RwLock::default(),
         }
     }
 
@@ -57,27 +60,106 @@ impl Serializer {
         if let Some(id) = self.cached_schema_id::<T>() {
             return Ok(id);
         }
-        let answer = if self.auto_register {
-            self.client.register(T::SUBJECT, T::SCHEMA_JSON).await
-        } else {
-            self.client.lookup(T::SUBJECT, T::SCHEMA_JSON).await
-        };
-        let id = answer
-            .map_err(|e| match e {
-                e @ (RegistryError::SubjectNotFound { .. }
-                | RegistryError::SchemaNotFound { .. }) => WireError::NotRegistered {
-                    subject: T::SUBJECT,
-                    full_name: T::FULL_NAME,
-                    source: e,
-                },
-                e => WireError::from_registry(e),
-            })?
-            .id;
+        let id = self
+            .resolve(T::SUBJECT, T::FULL_NAME, T::SCHEMA_JSON)
+            .await?;
         self.ids
             .write()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(TypeId::of::<T>(), id);
         Ok(id)
+    }
+
+    /// Looks up `schema` under `subject`. A registry that stored the same schema with other
+    /// text (docs edited, attributes reordered) cannot find it by text, so the subject's latest
+    /// version is then compared by Parsing Canonical Form fingerprint. With auto-registration
+    /// on, a schema found neither way is registered.
+    async fn resolve(
+        &self,
+        subject: &'static str,
+        full_name: &'static str,
+        schema: &'static str,
+    ) -> Result<u32, WireError> {
+        let not_registered = |source| WireError::NotRegistered {
+            subject,
+            full_name,
+            source,
+        };
+        match self.client.lookup(subject, schema).await {
+            Ok(r) => Ok(r.id),
+            Err(e) if e.is_not_found() => match self.same_as_latest(subject, schema).await {
+                Ok(Some(id)) => Ok(id),
+                Ok(None) | Err(_) if self.auto_register => self
+                    .client
+                    .register(subject, schema)
+                    .await
+                    .map(|r| r.id)
+                    .map_err(WireError::from_registry),
+                Ok(None) => Err(not_registered(e)),
+                Err(latest) if latest.is_not_found() => Err(not_registered(latest)),
+                Err(latest) => Err(WireError::from_registry(latest)),
+            },
+            Err(e) => Err(WireError::from_registry(e)),
+        }
+    }
+
+    /// The id of the subject's latest version when it has the same Parsing Canonical Form as
+    /// `text`.
+    async fn same_as_latest(
+        &self,
+        subject: &str,
+        text: &str,
+    ) -> Result<Option<u32>, RegistryError> {
+        let latest = self.client.latest_version(subject).await?;
+        let ours = evc_schema::Schema::parse(text).map(|s| s.fingerprint());
+        let theirs = evc_schema::Schema::parse(&latest.schema).map(|s| s.fingerprint());
+        Ok(match (ours, theirs) {
+            (Ok(a), Ok(b)) if a == b => Some(latest.id),
+            _ => None,
+        })
+    }
+
+    /// The registry id of the schema of `event`'s type (a topic enum's variant, at its
+    /// generated version) under its subject; resolved once per event type, then cached.
+    pub async fn topic_schema_id<E: TopicEvent + 'static>(
+        &self,
+        event: &E,
+    ) -> Result<u32, WireError> {
+        let key = (TypeId::of::<E>(), event.full_name());
+        if let Some(id) = self
+            .topic_ids
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(*id);
+        }
+        let id = self
+            .resolve(event.subject(), event.full_name(), event.schema_json())
+            .await?;
+        self.topic_ids
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key, id);
+        Ok(id)
+    }
+
+    /// The framed message for an event of a topic enum, written by its type's generated
+    /// encoder (no `Value` tree).
+    pub async fn serialize_topic<E: TopicEvent + 'static>(
+        &self,
+        event: &E,
+    ) -> Result<Vec<u8>, WireError> {
+        let id = self.topic_schema_id(event).await?;
+        let mut out = Vec::with_capacity(64);
+        write_header(id, &mut out);
+        event
+            .write_avro(&mut out)
+            .map_err(|source| WireError::Encode {
+                full_name: event.full_name().to_string(),
+                source,
+            })?;
+        Ok(out)
     }
 
     /// `T`'s schema id if it was resolved before (no registry call).

@@ -130,6 +130,36 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         }
     }
 
+    fn schema_json(&self) -> &'static str {
+        match self {
+            Self::OrderCreated(_) => <OrderCreated as ::evc_avro::AvroSchema>::SCHEMA_JSON,
+            Self::ItemAdded(_) => <ItemAdded as ::evc_avro::AvroSchema>::SCHEMA_JSON,
+            Self::OrderPaid(_) => <OrderPaid as ::evc_avro::AvroSchema>::SCHEMA_JSON,
+            Self::OrderShipped(_) => <OrderShipped as ::evc_avro::AvroSchema>::SCHEMA_JSON,
+        }
+    }
+
+    fn version(&self) -> u32 {
+        match self {
+            Self::OrderCreated(_) => <OrderCreated as ::evc_avro::Event>::VERSION,
+            Self::ItemAdded(_) => <ItemAdded as ::evc_avro::Event>::VERSION,
+            Self::OrderPaid(_) => <OrderPaid as ::evc_avro::Event>::VERSION,
+            Self::OrderShipped(_) => <OrderShipped as ::evc_avro::Event>::VERSION,
+        }
+    }
+
+    fn write_avro(
+        &self,
+        out: &mut ::std::vec::Vec<u8>,
+    ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
+        match self {
+            Self::OrderCreated(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+            Self::ItemAdded(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+            Self::OrderPaid(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+            Self::OrderShipped(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+        }
+    }
+
     fn to_avro_value(
         &self,
     ) -> ::core::result::Result<::evc_avro::apache_avro::types::Value, ::evc_avro::EncodeError>
