@@ -43,17 +43,19 @@ use evc_consumer::{
     SqliteStore,
 };
 use evc_eventstore::EventStore;
+use evc_order::summary::{OrderStatus, OrderSummaries, OrderSummary};
 use evc_order::{
     AddItem, Command, CreateOrder, OrderService, OrderState, PayOrder, ShipOrder, Status,
 };
-use evc_outbox::{CheckpointDb, Relay, RelayConfig};
+use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
-use evc_projection::{rebuild, summaries, Db, OrderStatus, OrderSummary, Projector};
+use evc_projection::{migrate, rebuild, Projector};
 use evc_registry_client::RegistryClient;
 use evc_saga::{
     Action, Fault, Orchestrator, Participants, SagaConfig, SagaError, SagaState, SagaStatus,
     SagaStore, Step,
 };
+use evc_storage::Database as Db;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use order_events::order_paid::v2::PaymentMethod;
@@ -65,9 +67,7 @@ use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::SqlitePool;
 use sqlx::{Database, Transaction};
 use uuid::Uuid;
 
@@ -201,23 +201,21 @@ impl Storage {
         }
     }
 
-    async fn event_store(&self) -> anyhow::Result<(EventStore, CheckpointDb)> {
+    async fn event_store(&self) -> anyhow::Result<EventStore> {
         Ok(match self {
-            Storage::Sqlite { events, .. } => (
-                EventStore::sqlite_with_pool(events.clone()).await?,
-                CheckpointDb::Sqlite(events.clone()),
-            ),
-            Storage::Postgres { pool, .. } => (
-                EventStore::postgres_with_pool(pool.clone()).await?,
-                CheckpointDb::Postgres(pool.clone()),
-            ),
+            Storage::Sqlite { events, .. } => {
+                EventStore::with_database(Db::from_sqlite_pool(events.clone())).await?
+            }
+            Storage::Postgres { pool, .. } => {
+                EventStore::with_database(Db::from_postgres_pool(pool.clone())).await?
+            }
         })
     }
 
     fn projection_db(&self) -> Db {
         match self {
-            Storage::Sqlite { projection, .. } => Db::Sqlite(projection.clone()),
-            Storage::Postgres { pool, .. } => Db::Postgres(pool.clone()),
+            Storage::Sqlite { projection, .. } => Db::from_sqlite_pool(projection.clone()),
+            Storage::Postgres { pool, .. } => Db::from_postgres_pool(pool.clone()),
         }
     }
 
@@ -230,17 +228,10 @@ impl Storage {
 }
 
 async fn sqlite_pool(path: &Path) -> anyhow::Result<SqlitePool> {
-    let options = SqliteConnectOptions::new()
-        .filename(path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .busy_timeout(Duration::from_secs(10));
-    SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
+    let db = Db::open_sqlite(path)
         .await
-        .with_context(|| format!("opening {}", path.display()))
+        .with_context(|| format!("opening {}", path.display()))?;
+    Ok(db.sqlite_pool().expect("a SQLite database").clone())
 }
 
 /// Starts the `OrderFulfillment` saga for every `OrderPaid`; injects a payment failure for
@@ -521,7 +512,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     )?;
     writeln!(out)?;
 
-    let (store, checkpoint_db) = storage.event_store().await?;
+    let store = storage.event_store().await?;
     let service = OrderService::new(
         store.clone(),
         Serializer::new(registry.clone()).auto_register(true),
@@ -529,18 +520,16 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     );
     let relay = Relay::new(
         store.clone(),
-        checkpoint_db,
         &ProducerConfig::new(&broker.bootstrap),
-        registry.clone(),
-        RelayConfig::default(),
+        RelayConfig::new("orders-relay", OrderEvent::TOPIC),
     )
     .await?;
 
     // --- consumers -------------------------------------------------------------------------
     let run_id = Uuid::new_v4().simple().to_string();
     let projection_db = storage.projection_db();
-    let projector = Projector::new();
-    projector.create_table(&projection_db).await?;
+    let projector = Projector::new(OrderSummaries::with_table(READ_MODEL)?);
+    migrate::<OrderEvent, _>(&projection_db, projector.model()).await?;
     let saga_store = storage.saga_store().await?;
     let participants = Participants::new(saga_store.clone());
     let orders: Vec<Uuid> = PLANS.iter().map(|_| Uuid::new_v4()).collect();
@@ -747,7 +736,8 @@ async fn flow(
     let events = store.last_position().await?;
     report.events = events;
     wait_for("the read model to apply every event", || async {
-        let applied: i64 = summaries(projection_db, READ_MODEL)
+        let applied: i64 = OrderSummaries::with_table(READ_MODEL)?
+            .all(projection_db)
             .await?
             .iter()
             .map(|s| s.event_count)
@@ -823,7 +813,9 @@ async fn flow(
     }
 
     // --- read model -------------------------------------------------------------------------
-    let live = summaries(projection_db, READ_MODEL).await?;
+    let live = OrderSummaries::with_table(READ_MODEL)?
+        .all(projection_db)
+        .await?;
     report.summaries = live.len();
     writeln!(out, "\n== Read model ({READ_MODEL})")?;
     writeln!(
@@ -884,8 +876,9 @@ async fn flow(
             if same { "yes" } else { "NO" }
         )?;
     }
-    let replayed = rebuild(store, &deserializer, projection_db, REPLAY_TABLE).await?;
-    let rebuilt = summaries(projection_db, REPLAY_TABLE).await?;
+    let replay_model = OrderSummaries::with_table(REPLAY_TABLE)?;
+    let replayed = rebuild(store, &deserializer, projection_db, &replay_model).await?;
+    let rebuilt = replay_model.all(projection_db).await?;
     let rebuild_same = rebuilt == live;
     all_match &= rebuild_same && replayed == events;
     writeln!(

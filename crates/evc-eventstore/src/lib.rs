@@ -7,9 +7,11 @@
 //! ([`ExpectedVersion`], a typed [`StoreError::Conflict`]); a global position that is
 //! monotonic and gap-free in commit order, for ordered reads ([`EventStore::read_all`]).
 //!
-//! **Does not own:** encoding or decoding events (`evc-wire`'s `Serializer`/`Deserializer`),
-//! what the events mean (the domain crates), or publishing to Kafka (an outbox relay reading
-//! [`EventStore::read_all`] comes later), snapshots, deletion or retention.
+//! **Does not own:** encoding or decoding events (`evc-wire`'s `Serializer`/`Deserializer`;
+//! [`NewEvent::encode`] is a convenience over it for any generated topic enum), what the events
+//! mean (the domain crates), publishing (`evc-outbox` reads [`EventStore::read_all`] and
+//! the stored partition key, without decoding payloads), snapshots, deletion or retention;
+//! pools and migrations (`evc-storage`).
 //!
 //! # Table
 //!
@@ -25,8 +27,10 @@
 //! | `schema_id`   | INTEGER          | BIGINT            | registry id, same as in the bytes  |
 //! | `occurred_at` | TEXT (RFC 3339)  | TIMESTAMPTZ       | microsecond precision              |
 //! | `payload`     | BLOB             | BYTEA             | the Confluent-framed message       |
+//! | `partition_key` | TEXT (nullable) | TEXT (nullable)  | the broker key (migration 2)       |
 //!
-//! with `UNIQUE (stream_id, version)`.
+//! with `UNIQUE (stream_id, version)`. The table comes from versioned migrations
+//! ([`MIGRATIONS`], recorded in `evc_migrations` by `evc-storage`).
 //!
 //! # Concurrency
 //!
@@ -39,17 +43,49 @@
 //! position `n + 1` before `n`). The `UNIQUE (stream_id, version)` constraint is the backstop
 //! should anything bypass the lock: its violation is reported as a conflict too.
 
-use std::path::Path;
-use std::str::FromStr;
-use std::sync::Arc;
-use std::time::Duration;
-
 use evc_avro::chrono::{DateTime, SecondsFormat, Utc};
 use evc_avro::uuid::Uuid;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use evc_avro::TopicEvent;
+use evc_storage::{args, Arg, Database, Dialect, Migration, Row, StorageError, StorageUrl, Tx};
+
+/// The event store's tables, as versioned migrations (component `evc-eventstore`).
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "evc_events",
+        sqlite: "CREATE TABLE IF NOT EXISTS evc_events (
+            position    INTEGER PRIMARY KEY CHECK (position >= 1),
+            stream_id   TEXT    NOT NULL,
+            version     INTEGER NOT NULL CHECK (version >= 1),
+            event_id    TEXT    NOT NULL UNIQUE,
+            event_type  TEXT    NOT NULL,
+            schema_id   INTEGER NOT NULL,
+            occurred_at TEXT    NOT NULL,
+            payload     BLOB    NOT NULL,
+            UNIQUE (stream_id, version)
+        )",
+        postgres: "CREATE TABLE IF NOT EXISTS evc_events (
+            position    BIGINT      PRIMARY KEY CHECK (position >= 1),
+            stream_id   TEXT        NOT NULL,
+            version     BIGINT      NOT NULL CHECK (version >= 1),
+            event_id    UUID        NOT NULL UNIQUE,
+            event_type  TEXT        NOT NULL,
+            schema_id   BIGINT      NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            payload     BYTEA       NOT NULL,
+            CONSTRAINT evc_events_stream_version UNIQUE (stream_id, version)
+        )",
+    },
+    Migration {
+        version: 2,
+        name: "evc_events.partition_key",
+        sqlite: "ALTER TABLE evc_events ADD COLUMN partition_key TEXT",
+        postgres: "ALTER TABLE evc_events ADD COLUMN partition_key TEXT",
+    },
+];
+
+/// The component name the migrations are recorded under.
+pub const COMPONENT: &str = "evc-eventstore";
 
 /// What the appender believes the stream's version is (the number of events in it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +128,7 @@ impl std::fmt::Display for ExpectedVersion {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// Another writer appended first (`actual` is the stream's version now, 0 if it has no
     /// events). Reload the stream, decide again and retry.
@@ -105,13 +142,51 @@ pub enum StoreError {
     #[error("event {event_id} is already stored")]
     DuplicateEventId { event_id: Uuid },
     /// The payload is not a Confluent-framed message.
-    #[error("event {event_id}: the payload is not in the Confluent wire format: {message}")]
-    NotFramed { event_id: Uuid, message: String },
+    #[error("event {event_id}: the payload is not in the Confluent wire format: {source}")]
+    NotFramed {
+        event_id: Uuid,
+        #[source]
+        source: evc_wire::FrameError,
+    },
+    /// An event to append has no event id (its schema lacks the envelope's id field).
+    #[error(
+        "a `{event_type}` event has no event id: the event store needs the envelope's id field"
+    )]
+    MissingEventId { event_type: &'static str },
+    /// The event could not be encoded for storage.
+    #[error("encoding `{event_type}` for the event store: {source}")]
+    Encode {
+        event_type: &'static str,
+        #[source]
+        source: Box<evc_wire::WireError>,
+    },
     /// A stored row that cannot be read back (an edited database).
-    #[error("corrupt row at position {position}: {message}")]
-    Corrupt { position: i64, message: String },
+    #[error("corrupt row at position {position}: {problem}")]
+    Corrupt {
+        position: i64,
+        problem: CorruptColumn,
+    },
     #[error("database: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] StorageError),
+}
+
+/// Which column of a stored row could not be read back.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorruptColumn {
+    #[error("event_id {0:?} is not a UUID")]
+    EventId(String),
+    #[error("schema_id {0} is not a 32-bit registry id")]
+    SchemaId(i64),
+    #[error("occurred_at {0:?} is not a time")]
+    OccurredAt(String),
+}
+
+impl StoreError {
+    /// True for database failures worth a retry (connection lost, pool timeout, busy).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Database(e) if e.is_transient())
+    }
 }
 
 /// An event to append: its Confluent-framed bytes and the metadata kept in columns.
@@ -124,6 +199,9 @@ pub struct NewEvent {
     /// Read from the payload's header.
     pub schema_id: u32,
     pub payload: Vec<u8>,
+    /// The broker key the event is published with (its partition key); `None` publishes it
+    /// keyed by the stream id.
+    pub partition_key: Option<String>,
 }
 
 impl NewEvent {
@@ -134,17 +212,45 @@ impl NewEvent {
         occurred_at: DateTime<Utc>,
         payload: Vec<u8>,
     ) -> Result<NewEvent, StoreError> {
-        let schema_id = evc_wire::schema_id(&payload).map_err(|e| StoreError::NotFramed {
-            event_id,
-            message: e.to_string(),
-        })?;
+        let schema_id = evc_wire::schema_id(&payload)
+            .map_err(|source| StoreError::NotFramed { event_id, source })?;
         Ok(NewEvent {
             event_id,
             event_type: event_type.into(),
             occurred_at,
             schema_id,
             payload,
+            partition_key: None,
         })
+    }
+
+    /// Sets the broker key the event is published with.
+    pub fn with_partition_key(mut self, key: impl Into<String>) -> NewEvent {
+        self.partition_key = Some(key.into());
+        self
+    }
+
+    /// Encodes any generated topic-enum event (its generated encoder, the registry id of its
+    /// schema) with its event id, type and partition key in columns.
+    pub async fn encode<E: TopicEvent + 'static>(
+        serializer: &evc_wire::Serializer,
+        event: &E,
+        occurred_at: DateTime<Utc>,
+    ) -> Result<NewEvent, StoreError> {
+        let event_type = event.full_name();
+        let event_id = event
+            .event_id()
+            .ok_or(StoreError::MissingEventId { event_type })?;
+        let payload =
+            serializer
+                .serialize_topic(event)
+                .await
+                .map_err(|source| StoreError::Encode {
+                    event_type,
+                    source: Box::new(source),
+                })?;
+        Ok(NewEvent::new(event_id, event_type, occurred_at, payload)?
+            .with_partition_key(event.partition_key()))
     }
 }
 
@@ -161,6 +267,15 @@ pub struct RecordedEvent {
     pub schema_id: u32,
     pub occurred_at: DateTime<Utc>,
     pub payload: Vec<u8>,
+    /// The broker key given at append (`None` for events stored without one).
+    pub partition_key: Option<String>,
+}
+
+impl RecordedEvent {
+    /// The key to publish with: the partition key, or the stream id when none was stored.
+    pub fn key(&self) -> &str {
+        self.partition_key.as_deref().unwrap_or(&self.stream)
+    }
 }
 
 /// What an append did.
@@ -172,107 +287,59 @@ pub struct Appended {
     pub positions: Vec<u64>,
 }
 
-#[derive(Debug, Clone)]
-enum Backend {
-    Sqlite {
-        pool: SqlitePool,
-        write_lock: Arc<tokio::sync::Mutex<()>>,
-    },
-    Postgres {
-        pool: PgPool,
-    },
-}
-
 /// The event store; cheap to clone (a pool handle).
 #[derive(Debug, Clone)]
 pub struct EventStore {
-    backend: Backend,
+    db: Database,
 }
 
-const SQLITE_DDL: &str = "CREATE TABLE IF NOT EXISTS evc_events (
-    position    INTEGER PRIMARY KEY CHECK (position >= 1),
-    stream_id   TEXT    NOT NULL,
-    version     INTEGER NOT NULL CHECK (version >= 1),
-    event_id    TEXT    NOT NULL UNIQUE,
-    event_type  TEXT    NOT NULL,
-    schema_id   INTEGER NOT NULL,
-    occurred_at TEXT    NOT NULL,
-    payload     BLOB    NOT NULL,
-    UNIQUE (stream_id, version)
-)";
+/// The lock that serializes appends (PostgreSQL advisory lock name).
+const APPEND_LOCK: &str = "evc-eventstore:append";
 
-const PG_DDL: &str = "CREATE TABLE IF NOT EXISTS evc_events (
-    position    BIGINT      PRIMARY KEY CHECK (position >= 1),
-    stream_id   TEXT        NOT NULL,
-    version     BIGINT      NOT NULL CHECK (version >= 1),
-    event_id    UUID        NOT NULL UNIQUE,
-    event_type  TEXT        NOT NULL,
-    schema_id   BIGINT      NOT NULL,
-    occurred_at TIMESTAMPTZ NOT NULL,
-    payload     BYTEA       NOT NULL,
-    CONSTRAINT evc_events_stream_version UNIQUE (stream_id, version)
-)";
-
-const SQLITE_COLUMNS: &str =
-    "position, stream_id, version, event_id, event_type, schema_id, occurred_at, payload";
-const PG_COLUMNS: &str = "position, stream_id, version, event_id::text, event_type, schema_id, \
-     (EXTRACT(EPOCH FROM occurred_at) * 1000000)::BIGINT, payload";
-
-type SqliteRow = (i64, String, i64, String, String, i64, String, Vec<u8>);
-type PgRow = (i64, String, i64, String, String, i64, i64, Vec<u8>);
+fn columns(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Sqlite => {
+            "position, stream_id, version, event_id, event_type, schema_id, occurred_at, payload, partition_key"
+        }
+        Dialect::Postgres => {
+            "position, stream_id, version, event_id::text, event_type, schema_id, \
+             (EXTRACT(EPOCH FROM occurred_at) * 1000000)::BIGINT::TEXT, payload, partition_key"
+        }
+    }
+}
 
 impl EventStore {
-    /// Opens (creating it if missing) the SQLite database at `path`: WAL, `synchronous=FULL`,
-    /// a 10 s busy timeout; creates the table.
-    pub async fn open_sqlite(path: impl AsRef<Path>) -> Result<EventStore, StoreError> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
-        EventStore::sqlite_with_pool(pool).await
+    /// Opens the store at a storage URL (`sqlite://PATH`, `memory`, `postgres://...`) and
+    /// applies its migrations.
+    pub async fn open(url: &StorageUrl) -> Result<EventStore, StoreError> {
+        EventStore::with_database(Database::open(url, "evc-eventstore").await?).await
+    }
+
+    /// Opens (creating it if missing) the SQLite database at `path` with evc's settings (WAL,
+    /// `synchronous=FULL`) and applies the migrations.
+    pub async fn open_sqlite(path: impl AsRef<std::path::Path>) -> Result<EventStore, StoreError> {
+        EventStore::with_database(Database::open_sqlite(path).await?).await
     }
 
     /// A store on a private in-memory SQLite database (one connection; gone with the store).
     pub async fn sqlite_in_memory() -> Result<EventStore, StoreError> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
-            .await?;
-        EventStore::sqlite_with_pool(pool).await
+        EventStore::with_database(Database::sqlite_in_memory().await?).await
     }
 
-    /// A store on your SQLite pool; creates the table.
-    pub async fn sqlite_with_pool(pool: SqlitePool) -> Result<EventStore, StoreError> {
-        sqlx::query(SQLITE_DDL).execute(&pool).await?;
-        Ok(EventStore {
-            backend: Backend::Sqlite {
-                pool,
-                write_lock: Arc::default(),
-            },
-        })
-    }
-
-    /// Connects to PostgreSQL (`postgres://...`) and creates the table in the current schema.
+    /// Connects to PostgreSQL (`postgres://...[?schema=NAME]`) and applies the migrations.
     pub async fn connect_postgres(url: &str) -> Result<EventStore, StoreError> {
-        let pool = PgPoolOptions::new().max_connections(8).connect(url).await?;
-        EventStore::postgres_with_pool(pool).await
+        EventStore::open(&StorageUrl::parse(url)?).await
     }
 
-    /// A store on your PostgreSQL pool; creates the table in the connections' current schema
-    /// (set `search_path` to use another).
-    pub async fn postgres_with_pool(pool: PgPool) -> Result<EventStore, StoreError> {
-        sqlx::query(PG_DDL).execute(&pool).await?;
-        Ok(EventStore {
-            backend: Backend::Postgres { pool },
-        })
+    /// A store on a database you opened; applies the migrations.
+    pub async fn with_database(db: Database) -> Result<EventStore, StoreError> {
+        db.migrate(COMPONENT, MIGRATIONS).await?;
+        Ok(EventStore { db })
+    }
+
+    /// The database the store lives in (the outbox keeps its checkpoint there).
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     /// Appends `events` to `stream` in one transaction if the stream is at `expected`;
@@ -284,122 +351,85 @@ impl EventStore {
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<Appended, StoreError> {
-        match &self.backend {
-            Backend::Sqlite { pool, write_lock } => {
-                let _guard = write_lock.lock().await;
-                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                let actual: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(version), 0) FROM evc_events WHERE stream_id = ?",
-                )
-                .bind(stream)
-                .fetch_one(&mut *tx)
-                .await?;
-                let actual = to_u64(actual);
-                check(stream, expected, actual)?;
-                let last: i64 =
-                    sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM evc_events")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let mut positions = Vec::with_capacity(events.len());
-                for (i, e) in events.iter().enumerate() {
-                    let position = last + 1 + i as i64;
-                    let version = actual as i64 + 1 + i as i64;
-                    let inserted = sqlx::query(
-                        "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
-                         schema_id, occurred_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    )
-                    .bind(position)
-                    .bind(stream)
-                    .bind(version)
-                    .bind(e.event_id.to_string())
-                    .bind(&e.event_type)
-                    .bind(i64::from(e.schema_id))
-                    .bind(e.occurred_at.to_rfc3339_opts(SecondsFormat::Micros, true))
-                    .bind(&e.payload)
-                    .execute(&mut *tx)
-                    .await;
-                    if let Err(err) = inserted {
-                        tx.rollback().await?;
-                        return Err(self.insert_failed(err, stream, expected, e).await);
-                    }
-                    positions.push(to_u64(position));
-                }
-                tx.commit().await?;
-                Ok(Appended {
-                    stream_version: actual + events.len() as u64,
-                    positions,
-                })
+        let mut tx = self.db.serialized(APPEND_LOCK).await?;
+        let actual = stream_version_in(&mut tx, stream).await?;
+        check(stream, expected, actual)?;
+        let last = tx
+            .row("SELECT COALESCE(MAX(position), 0) FROM evc_events", &[])
+            .await?
+            .map(|r| r.i64(0))
+            .transpose()?
+            .unwrap_or(0);
+        let insert = match tx.dialect() {
+            Dialect::Sqlite => {
+                "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
+                 schema_id, occurred_at, payload, partition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
             }
-            Backend::Postgres { pool } => {
-                let mut tx = pool.begin().await?;
-                sqlx::query(
-                    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.evc_events'))",
-                )
-                .execute(&mut *tx)
-                .await?;
-                let actual: i64 = sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(version), 0)::BIGINT FROM evc_events WHERE stream_id = $1",
-                )
-                .bind(stream)
-                .fetch_one(&mut *tx)
-                .await?;
-                let actual = to_u64(actual);
-                check(stream, expected, actual)?;
-                let last: i64 =
-                    sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM evc_events")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let mut positions = Vec::with_capacity(events.len());
-                for (i, e) in events.iter().enumerate() {
-                    let position = last + 1 + i as i64;
-                    let version = actual as i64 + 1 + i as i64;
-                    let inserted = sqlx::query(
-                        "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
-                         schema_id, occurred_at, payload) VALUES ($1, $2, $3, $4::uuid, $5, $6, \
-                         TIMESTAMPTZ 'epoch' + $7 * INTERVAL '1 microsecond', $8)",
-                    )
-                    .bind(position)
-                    .bind(stream)
-                    .bind(version)
-                    .bind(e.event_id.to_string())
-                    .bind(&e.event_type)
-                    .bind(i64::from(e.schema_id))
-                    .bind(e.occurred_at.timestamp_micros())
-                    .bind(&e.payload)
-                    .execute(&mut *tx)
-                    .await;
-                    if let Err(err) = inserted {
-                        tx.rollback().await?;
-                        return Err(self.insert_failed(err, stream, expected, e).await);
-                    }
-                    positions.push(to_u64(position));
-                }
-                tx.commit().await?;
-                Ok(Appended {
-                    stream_version: actual + events.len() as u64,
-                    positions,
-                })
+            Dialect::Postgres => {
+                "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
+                 schema_id, occurred_at, payload, partition_key) VALUES ($1, $2, $3, $4::uuid, $5, $6, \
+                 TIMESTAMPTZ 'epoch' + $7::BIGINT * INTERVAL '1 microsecond', $8, $9)"
             }
+        };
+        let mut positions = Vec::with_capacity(events.len());
+        for (i, e) in events.iter().enumerate() {
+            let position = last + 1 + i as i64;
+            let version = actual as i64 + 1 + i as i64;
+            let occurred: Arg = match tx.dialect() {
+                Dialect::Sqlite => e
+                    .occurred_at
+                    .to_rfc3339_opts(SecondsFormat::Micros, true)
+                    .into(),
+                Dialect::Postgres => e.occurred_at.timestamp_micros().into(),
+            };
+            let inserted = tx
+                .exec(
+                    insert,
+                    &[
+                        position.into(),
+                        stream.into(),
+                        version.into(),
+                        e.event_id.to_string().into(),
+                        e.event_type.as_str().into(),
+                        e.schema_id.into(),
+                        occurred,
+                        e.payload.as_slice().into(),
+                        e.partition_key.as_deref().into(),
+                    ],
+                )
+                .await;
+            if let Err(err) = inserted {
+                drop(tx); // rolls back
+                return Err(self.insert_failed(err, stream, expected, e).await);
+            }
+            positions.push(to_u64(position));
         }
+        tx.commit().await?;
+        Ok(Appended {
+            stream_version: actual + events.len() as u64,
+            positions,
+        })
     }
 
     /// Maps a failed insert (after rollback): a duplicate event id, or the `(stream_id,
     /// version)` backstop reported as a conflict with the stream's version now.
     async fn insert_failed(
         &self,
-        err: sqlx::Error,
+        err: StorageError,
         stream: &str,
         expected: ExpectedVersion,
         event: &NewEvent,
     ) -> StoreError {
-        let Some(db) = err.as_database_error() else {
-            return StoreError::Database(err);
-        };
-        if !db.is_unique_violation() {
+        if !err.is_unique_violation() {
             return StoreError::Database(err);
         }
-        let on_event_id = db.constraint().is_some_and(|c| c.contains("event_id"))
-            || db.message().contains("evc_events.event_id");
+        let on_event_id = match &err {
+            StorageError::Database(db) => db.as_sqlx().as_database_error().is_some_and(|d| {
+                d.constraint().is_some_and(|c| c.contains("event_id"))
+                    || d.message().contains("evc_events.event_id")
+            }),
+            _ => false,
+        };
         if on_event_id {
             return StoreError::DuplicateEventId {
                 event_id: event.event_id,
@@ -417,48 +447,19 @@ impl EventStore {
 
     /// The stream's version: the number of events in it (0 if none).
     pub async fn stream_version(&self, stream: &str) -> Result<u64, StoreError> {
-        let v: i64 =
-            match &self.backend {
-                Backend::Sqlite { pool, .. } => {
-                    sqlx::query_scalar(
-                        "SELECT COALESCE(MAX(version), 0) FROM evc_events WHERE stream_id = ?",
-                    )
-                    .bind(stream)
-                    .fetch_one(pool)
-                    .await?
-                }
-                Backend::Postgres { pool } => sqlx::query_scalar(
-                    "SELECT COALESCE(MAX(version), 0)::BIGINT FROM evc_events WHERE stream_id = $1",
-                )
-                .bind(stream)
-                .fetch_one(pool)
-                .await?,
-            };
-        Ok(to_u64(v))
+        let mut tx = self.db.read().await?;
+        stream_version_in(&mut tx, stream).await
     }
 
     /// Every event of `stream`, by version (empty if the stream does not exist).
     pub async fn read_stream(&self, stream: &str) -> Result<Vec<RecordedEvent>, StoreError> {
-        match &self.backend {
-            Backend::Sqlite { pool, .. } => {
-                let rows: Vec<SqliteRow> = sqlx::query_as(&format!(
-                    "SELECT {SQLITE_COLUMNS} FROM evc_events WHERE stream_id = ? ORDER BY version"
-                ))
-                .bind(stream)
-                .fetch_all(pool)
-                .await?;
-                rows.into_iter().map(from_sqlite).collect()
-            }
-            Backend::Postgres { pool } => {
-                let rows: Vec<PgRow> = sqlx::query_as(&format!(
-                    "SELECT {PG_COLUMNS} FROM evc_events WHERE stream_id = $1 ORDER BY version"
-                ))
-                .bind(stream)
-                .fetch_all(pool)
-                .await?;
-                rows.into_iter().map(from_pg).collect()
-            }
-        }
+        let mut tx = self.db.read().await?;
+        let sql = format!(
+            "SELECT {} FROM evc_events WHERE stream_id = $1 ORDER BY version",
+            columns(tx.dialect())
+        );
+        let rows = tx.rows(&sql, &args![stream]).await?;
+        rows.iter().map(recorded).collect()
     }
 
     /// Up to `limit` events of every stream from global position `from_position` (inclusive;
@@ -470,48 +471,39 @@ impl EventStore {
     ) -> Result<Vec<RecordedEvent>, StoreError> {
         let from = i64::try_from(from_position).unwrap_or(i64::MAX);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        match &self.backend {
-            Backend::Sqlite { pool, .. } => {
-                let rows: Vec<SqliteRow> = sqlx::query_as(&format!(
-                    "SELECT {SQLITE_COLUMNS} FROM evc_events WHERE position >= ? \
-                     ORDER BY position LIMIT ?"
-                ))
-                .bind(from)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
-                rows.into_iter().map(from_sqlite).collect()
-            }
-            Backend::Postgres { pool } => {
-                let rows: Vec<PgRow> = sqlx::query_as(&format!(
-                    "SELECT {PG_COLUMNS} FROM evc_events WHERE position >= $1 \
-                     ORDER BY position LIMIT $2"
-                ))
-                .bind(from)
-                .bind(limit)
-                .fetch_all(pool)
-                .await?;
-                rows.into_iter().map(from_pg).collect()
-            }
-        }
+        let mut tx = self.db.read().await?;
+        let sql = format!(
+            "SELECT {} FROM evc_events WHERE position >= $1 ORDER BY position LIMIT $2",
+            columns(tx.dialect())
+        );
+        let rows = tx.rows(&sql, &args![from, limit]).await?;
+        rows.iter().map(recorded).collect()
     }
 
     /// The last global position (0 if the store is empty).
     pub async fn last_position(&self) -> Result<u64, StoreError> {
-        let v: i64 = match &self.backend {
-            Backend::Sqlite { pool, .. } => {
-                sqlx::query_scalar("SELECT COALESCE(MAX(position), 0) FROM evc_events")
-                    .fetch_one(pool)
-                    .await?
-            }
-            Backend::Postgres { pool } => {
-                sqlx::query_scalar("SELECT COALESCE(MAX(position), 0)::BIGINT FROM evc_events")
-                    .fetch_one(pool)
-                    .await?
-            }
-        };
+        let mut tx = self.db.read().await?;
+        let v = tx
+            .row("SELECT COALESCE(MAX(position), 0) FROM evc_events", &[])
+            .await?
+            .map(|r| r.i64(0))
+            .transpose()?
+            .unwrap_or(0);
         Ok(to_u64(v))
     }
+}
+
+async fn stream_version_in(tx: &mut Tx, stream: &str) -> Result<u64, StoreError> {
+    let v = tx
+        .row(
+            "SELECT COALESCE(MAX(version), 0) FROM evc_events WHERE stream_id = $1",
+            &args![stream],
+        )
+        .await?
+        .map(|r| r.i64(0))
+        .transpose()?
+        .unwrap_or(0);
+    Ok(to_u64(v))
 }
 
 fn check(stream: &str, expected: ExpectedVersion, actual: u64) -> Result<(), StoreError> {
@@ -531,50 +523,34 @@ fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 
-fn row_parts(position: i64, event_id: &str, schema_id: i64) -> Result<(Uuid, u32), StoreError> {
-    let corrupt = |message: String| StoreError::Corrupt { position, message };
-    let id = Uuid::parse_str(event_id).map_err(|e| corrupt(format!("event_id: {e}")))?;
-    let schema = u32::try_from(schema_id).map_err(|e| corrupt(format!("schema_id: {e}")))?;
-    Ok((id, schema))
-}
-
-fn from_sqlite(row: SqliteRow) -> Result<RecordedEvent, StoreError> {
-    let (position, stream, version, event_id, event_type, schema_id, occurred_at, payload) = row;
-    let (event_id, schema_id) = row_parts(position, &event_id, schema_id)?;
-    let occurred_at = DateTime::parse_from_rfc3339(&occurred_at)
-        .map_err(|e| StoreError::Corrupt {
-            position,
-            message: format!("occurred_at {occurred_at:?}: {e}"),
-        })?
-        .with_timezone(&Utc);
+/// A row of [`columns`] back into an event. `occurred_at` is RFC 3339 text on SQLite and
+/// microseconds since the epoch (as text) on PostgreSQL.
+fn recorded(row: &Row) -> Result<RecordedEvent, StoreError> {
+    let position = row.i64(0)?;
+    let corrupt = |problem| StoreError::Corrupt { position, problem };
+    let event_id = row.str(3)?;
+    let event_id =
+        Uuid::parse_str(&event_id).map_err(|_| corrupt(CorruptColumn::EventId(event_id)))?;
+    let schema_id = row.i64(5)?;
+    let schema_id =
+        u32::try_from(schema_id).map_err(|_| corrupt(CorruptColumn::SchemaId(schema_id)))?;
+    let occurred = row.str(6)?;
+    let occurred_at = match occurred.parse::<i64>() {
+        Ok(micros) => DateTime::from_timestamp_micros(micros),
+        Err(_) => DateTime::parse_from_rfc3339(&occurred)
+            .ok()
+            .map(|t| t.with_timezone(&Utc)),
+    }
+    .ok_or_else(|| corrupt(CorruptColumn::OccurredAt(occurred.clone())))?;
     Ok(RecordedEvent {
         position: to_u64(position),
-        stream,
-        version: to_u64(version),
+        stream: row.str(1)?,
+        version: to_u64(row.i64(2)?),
         event_id,
-        event_type,
+        event_type: row.str(4)?,
         schema_id,
         occurred_at,
-        payload,
-    })
-}
-
-fn from_pg(row: PgRow) -> Result<RecordedEvent, StoreError> {
-    let (position, stream, version, event_id, event_type, schema_id, micros, payload) = row;
-    let (event_id, schema_id) = row_parts(position, &event_id, schema_id)?;
-    let occurred_at =
-        DateTime::from_timestamp_micros(micros).ok_or_else(|| StoreError::Corrupt {
-            position,
-            message: format!("occurred_at {micros} µs is out of range"),
-        })?;
-    Ok(RecordedEvent {
-        position: to_u64(position),
-        stream,
-        version: to_u64(version),
-        event_id,
-        event_type,
-        schema_id,
-        occurred_at,
-        payload,
+        payload: row.bytes(7)?,
+        partition_key: row.opt_str(8)?,
     })
 }

@@ -1,13 +1,12 @@
 //! The event store on SQLite (a temp file) and PostgreSQL (`EVC_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`; each test in its own schema, dropped after).
 
-use std::str::FromStr;
 use std::sync::Arc;
 
 use evc_avro::chrono::{DateTime, Utc};
 use evc_avro::uuid::Uuid;
 use evc_eventstore::{EventStore, ExpectedVersion, NewEvent, StoreError};
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use evc_storage::testing::PgTestSchema;
 
 fn event(n: u8) -> NewEvent {
     let at = DateTime::<Utc>::from_timestamp_micros(1_700_000_000_123_456 + i64::from(n)).unwrap();
@@ -21,46 +20,22 @@ fn event(n: u8) -> NewEvent {
 }
 
 struct Pg {
-    admin: sqlx::PgPool,
-    schema: String,
+    schema: PgTestSchema,
     store: EventStore,
 }
 
 impl Pg {
     async fn new() -> Pg {
-        let url = std::env::var("EVC_TEST_POSTGRES_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-        let admin = PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&url)
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL at {url} is required for this test: {e}"));
-        let schema = format!("evc_es_{}", Uuid::new_v4().simple());
-        sqlx::query(&format!("CREATE SCHEMA {schema}"))
-            .execute(&admin)
+        let schema = PgTestSchema::create("evc_es").await;
+        let store = EventStore::with_database(schema.database().await)
             .await
             .unwrap();
-        let options = PgConnectOptions::from_str(&url)
-            .unwrap()
-            .options([("search_path", schema.as_str())]);
-        let pool = PgPoolOptions::new()
-            .max_connections(8)
-            .connect_with(options)
-            .await
-            .unwrap();
-        let store = EventStore::postgres_with_pool(pool).await.unwrap();
-        Pg {
-            admin,
-            schema,
-            store,
-        }
+        Pg { schema, store }
     }
 
     async fn drop(self) {
-        sqlx::query(&format!("DROP SCHEMA {} CASCADE", self.schema))
-            .execute(&self.admin)
-            .await
-            .unwrap();
+        self.store.database().close().await;
+        self.schema.drop_schema().await;
     }
 }
 
@@ -80,7 +55,7 @@ async fn append_and_read(store: &EventStore) {
         .unwrap();
     assert_eq!(done.stream_version, 2);
     assert_eq!(done.positions, vec![1, 2]);
-    let b = [event(3)];
+    let b = [event(3).with_partition_key("key-of-b")];
     assert_eq!(
         store
             .append("b", ExpectedVersion::Any, &b)
@@ -99,7 +74,14 @@ async fn append_and_read(store: &EventStore) {
         3
     );
 
+    // the partition key is stored and read back; without one the stream id is the key
+    let b = store.read_stream("b").await.unwrap();
+    assert_eq!(b[0].partition_key.as_deref(), Some("key-of-b"));
+    assert_eq!(b[0].key(), "key-of-b");
+
     let stream = store.read_stream("a").await.unwrap();
+    assert_eq!(stream[0].partition_key, None);
+    assert_eq!(stream[0].key(), "a");
     assert_eq!(
         stream.iter().map(|e| e.version).collect::<Vec<_>>(),
         [1, 2, 3]

@@ -11,21 +11,23 @@ use std::time::{Duration, Instant};
 
 use evc_consumer::{ConsumerConfig, EventConsumer, PostgresStore, DEFAULT_TABLE};
 use evc_eventstore::EventStore;
+use evc_order::summary::OrderSummaries;
 use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, ShipOrder};
-use evc_outbox::{CheckpointDb, Relay, RelayConfig};
+use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
-use evc_projection::{summaries, Db, Projector};
+use evc_projection::{migrate, Projector};
 use evc_registry_client::RegistryClient;
+use evc_storage::Database;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use order_events::order_paid::v2::PaymentMethod;
 use order_events::OrderEvent;
 use rdkafka::mocking::MockCluster;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use uuid::Uuid;
 
-async fn applied(db: &Db) -> u64 {
-    summaries(db, "order_summaries")
+async fn applied(db: &Database) -> u64 {
+    OrderSummaries::new()
+        .all(db)
         .await
         .unwrap()
         .iter()
@@ -39,24 +41,9 @@ async fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(300);
-    let url = std::env::var("EVC_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let admin = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
-    let schema = format!("bench_projector_{}", std::process::id());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let options: PgConnectOptions = url.parse().unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(options.options([("search_path", schema.as_str())]))
-        .await
-        .unwrap();
+    let schema = evc_storage::testing::PgTestSchema::create("bench_projector").await;
+    let db = schema.database().await;
+    let pool = db.postgres_pool().unwrap().clone();
 
     let cluster = MockCluster::new(1).unwrap();
     cluster.create_topic("orders", 3, 1).unwrap();
@@ -111,28 +98,19 @@ async fn main() {
         }
     }
     let events = store.last_position().await.unwrap();
-    let sqlite_checkpoints = sqlx::sqlite::SqlitePoolOptions::new()
-        .connect_with(
-            sqlx::sqlite::SqliteConnectOptions::new()
-                .filename(dir.path().join("relay.db"))
-                .create_if_missing(true),
-        )
-        .await
-        .unwrap();
     let relay = Relay::new(
         store.clone(),
-        CheckpointDb::Sqlite(sqlite_checkpoints),
         &ProducerConfig::new(bootstrap.clone()),
-        registry.clone(),
-        RelayConfig::default(),
+        RelayConfig::new("orders-relay", "orders"),
     )
     .await
     .unwrap();
     assert_eq!(relay.catch_up().await.unwrap() as u64, events);
 
-    let db = Db::Postgres(pool.clone());
-    let projector = Projector::new();
-    projector.create_table(&db).await.unwrap();
+    let projector = Projector::new(OrderSummaries::new());
+    migrate::<OrderEvent, _>(&db, projector.model())
+        .await
+        .unwrap();
     let consumer = EventConsumer::<OrderEvent, _, _>::new(
         ConsumerConfig::new(bootstrap.clone(), "projector-bench")
             .commit_interval(Duration::from_millis(500)),
@@ -171,9 +149,6 @@ async fn main() {
         elapsed * 1e6 / (events - n0) as f64
     );
     relay.close(Duration::from_secs(10)).await.unwrap();
-    pool.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    db.close().await;
+    schema.drop_schema().await;
 }

@@ -159,37 +159,11 @@ async fn main() {
         .unwrap();
     measure("SQLite", &sqlite, &ser, &de, orders).await;
 
-    let url = std::env::var("EVC_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
-    let admin = sqlx::PgPool::connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url}: {e}"));
-    let schema = format!("bench_store_{}", std::process::id());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
+    let schema = evc_storage::testing::PgTestSchema::create("bench_store").await;
+    let pg = EventStore::with_database(schema.database().await)
         .await
         .unwrap();
-    let opts: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .after_connect({
-            let schema = schema.clone();
-            move |conn, _| {
-                let schema = schema.clone();
-                Box::pin(async move {
-                    sqlx::query(&format!("SET search_path TO {schema}"))
-                        .execute(conn)
-                        .await?;
-                    Ok(())
-                })
-            }
-        })
-        .connect_with(opts)
-        .await
-        .unwrap();
-    let pg = EventStore::postgres_with_pool(pool).await.unwrap();
     measure("PostgreSQL", &pg, &ser, &de, orders).await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    pg.database().close().await;
+    schema.drop_schema().await;
 }

@@ -6,7 +6,8 @@
 //! state is rebuilt by folding events ([`Order::apply`]), whatever schema version wrote them
 //! (the `Deserializer` resolves old versions into the latest types). [`OrderService`] loads a
 //! stream from the event store, folds, decides and appends with the expected version,
-//! retrying once on a concurrency conflict.
+//! retrying once on a concurrency conflict. [`summary::OrderSummaries`] is the order domain's
+//! read model (`order_summaries`) for `evc-projection`.
 //!
 //! **Does not own:** storage and concurrency ([`evc_eventstore`]), encoding
 //! ([`evc_wire`]), publishing to Kafka, pricing or payment capture.
@@ -17,6 +18,7 @@
 
 mod order;
 mod service;
+pub mod summary;
 
 pub use order::{
     AddItem, Command, CreateOrder, EventMeta, FoldError, Item, Order, OrderError, OrderState,

@@ -107,12 +107,13 @@ impl OrderService {
             attempts += 1;
             let mut order = self.load(command.order_id()).await?;
             let event = order.execute(command, meta)?;
-            let new = NewEvent::new(
-                meta.event_id,
-                event.full_name(),
-                meta.occurred_at,
-                self.encode(&event).await?,
-            )?;
+            let payload = self
+                .serializer
+                .serialize_topic(&event)
+                .await
+                .map_err(ServiceError::Encode)?;
+            let new = NewEvent::new(meta.event_id, event.full_name(), meta.occurred_at, payload)?
+                .with_partition_key(event.partition_key());
             let expected = ExpectedVersion::from_version(order.version() - 1);
             match self.store.append(&stream, expected, &[new]).await {
                 Ok(appended) => {
@@ -128,16 +129,5 @@ impl OrderService {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-
-    async fn encode(&self, event: &OrderEvent) -> Result<Vec<u8>, ServiceError> {
-        let s = &self.serializer;
-        match event {
-            OrderEvent::OrderCreated(e) => s.serialize(e).await,
-            OrderEvent::ItemAdded(e) => s.serialize(e).await,
-            OrderEvent::OrderPaid(e) => s.serialize(e).await,
-            OrderEvent::OrderShipped(e) => s.serialize(e).await,
-        }
-        .map_err(ServiceError::Encode)
     }
 }

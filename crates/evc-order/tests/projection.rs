@@ -6,19 +6,20 @@ use std::time::{Duration, Instant};
 
 use evc_consumer::{ConsumerConfig, EventConsumer, PostgresStore, SqliteStore, DEFAULT_TABLE};
 use evc_eventstore::EventStore;
+use evc_order::summary::{OrderStatus, OrderSummaries};
 use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, ShipOrder};
-use evc_outbox::{CheckpointDb, Relay, RelayConfig};
+use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
-use evc_projection::{rebuild, summaries, summary, Db, OrderStatus, Projector};
+use evc_projection::{migrate, rebuild, Projector};
 use evc_registry_client::RegistryClient;
+use evc_storage::testing::PgTestSchema;
+use evc_storage::Database;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use order_events::order_paid::v2::PaymentMethod;
 use order_events::OrderEvent;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use uuid::Uuid;
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -101,26 +102,29 @@ async fn append_orders(service: &OrderService, full: usize) -> (Vec<Uuid>, Uuid)
     (shipped, pending)
 }
 
-async fn relay(bootstrap: &str, store: &EventStore, db: CheckpointDb, r: &RegistryClient) -> Relay {
+async fn relay(bootstrap: &str, store: &EventStore) -> Relay {
     Relay::new(
         store.clone(),
-        db,
         &ProducerConfig::new(bootstrap),
-        r.clone(),
         RelayConfig {
             batch_size: 7,
-            ..RelayConfig::default()
+            ..RelayConfig::new("orders-relay", "orders")
         },
     )
     .await
     .unwrap()
 }
 
+fn live() -> OrderSummaries {
+    OrderSummaries::new()
+}
+
 /// Waits until the live table has applied every stored event.
-async fn wait_projected(db: &Db, events: u64) {
+async fn wait_projected(db: &Database, events: u64) {
     let started = Instant::now();
     loop {
-        let applied: i64 = summaries(db, "order_summaries")
+        let applied: i64 = live()
+            .all(db)
             .await
             .unwrap()
             .iter()
@@ -139,47 +143,39 @@ async fn wait_projected(db: &Db, events: u64) {
 }
 
 async fn check_rows(
-    db: &Db,
+    db: &Database,
     store: &EventStore,
     registry: &RegistryClient,
     shipped: &[Uuid],
     pending: Uuid,
 ) {
-    let live = summaries(db, "order_summaries").await.unwrap();
-    assert_eq!(live.len(), shipped.len() + 1);
+    let rebuilt_model = OrderSummaries::with_table("order_summaries_rebuild").unwrap();
+    let live_rows = live().all(db).await.unwrap();
+    assert_eq!(live_rows.len(), shipped.len() + 1);
     let events = store.last_position().await.unwrap();
     let replayed = rebuild(
         store,
         &Deserializer::new(registry.clone()),
         db,
-        "order_summaries_rebuild",
+        &rebuilt_model,
     )
     .await
     .unwrap();
     assert_eq!(replayed, events);
-    let rebuilt = summaries(db, "order_summaries_rebuild").await.unwrap();
-    assert_eq!(live, rebuilt, "live projection equals the rebuild");
+    let rebuilt = rebuilt_model.all(db).await.unwrap();
+    assert_eq!(live_rows, rebuilt, "live projection equals the rebuild");
 
-    let s = summary(db, "order_summaries", shipped[0])
-        .await
-        .unwrap()
-        .unwrap();
+    let s = live().get(db, shipped[0]).await.unwrap().unwrap();
     assert_eq!(s.status, OrderStatus::Shipped);
     assert!(s.is_final);
     assert_eq!((s.item_count, s.total_minor, s.event_count), (3, 450, 5));
     assert_eq!(s.currency, "EUR");
     assert_eq!(s.customer_id, format!("c-{}", shipped[0]));
-    let p = summary(db, "order_summaries", pending)
-        .await
-        .unwrap()
-        .unwrap();
+    let p = live().get(db, pending).await.unwrap().unwrap();
     assert_eq!(p.status, OrderStatus::Paid);
     assert!(!p.is_final, "paid but not shipped: still in progress");
     assert_eq!((p.item_count, p.total_minor, p.event_count), (3, 450, 4));
-    assert!(summary(db, "order_summaries", Uuid::new_v4())
-        .await
-        .unwrap()
-        .is_none());
+    assert!(live().get(db, Uuid::new_v4()).await.unwrap().is_none());
 }
 
 /// SQLite; the relay "crashes" after a batch was acknowledged and before its checkpoint, so
@@ -189,43 +185,25 @@ async fn sqlite_live_equals_rebuild_with_duplicates() {
     let (_cluster, bootstrap) = kafka();
     let registry = registry();
     let dir = tempfile::tempdir().unwrap();
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(
-            SqliteConnectOptions::new()
-                .filename(dir.path().join("app.db"))
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .busy_timeout(Duration::from_secs(10)),
-        )
+    let db = Database::open_sqlite(dir.path().join("app.db"))
         .await
         .unwrap();
-    let store = EventStore::sqlite_with_pool(pool.clone()).await.unwrap();
-    let db = Db::Sqlite(pool.clone());
+    let pool = db.sqlite_pool().unwrap().clone();
+    let store = EventStore::with_database(db.clone()).await.unwrap();
     let (shipped, pending) = append_orders(&service(store.clone(), &registry), 3).await;
     let events = store.last_position().await.unwrap();
 
-    let first = relay(
-        &bootstrap,
-        &store,
-        CheckpointDb::Sqlite(pool.clone()),
-        &registry,
-    )
-    .await;
+    let first = relay(&bootstrap, &store).await;
     let acked = first.publish_next().await.unwrap().unwrap();
     assert_eq!(acked.positions.len(), 7);
     drop(first); // crash before the checkpoint
-    let second = relay(
-        &bootstrap,
-        &store,
-        CheckpointDb::Sqlite(pool.clone()),
-        &registry,
-    )
-    .await;
+    let second = relay(&bootstrap, &store).await;
     assert_eq!(second.catch_up().await.unwrap() as u64, events);
 
-    let projector = Projector::new();
-    projector.create_table(&db).await.unwrap();
+    let projector = Projector::new(live());
+    migrate::<OrderEvent, _>(&db, projector.model())
+        .await
+        .unwrap();
     let consumer = EventConsumer::<OrderEvent, _, _>::new(
         consumer_config(&bootstrap),
         registry.clone(),
@@ -255,42 +233,21 @@ async fn sqlite_live_equals_rebuild_with_duplicates() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_live_equals_rebuild() {
-    let url = std::env::var("EVC_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_string());
-    let admin = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("this test needs PostgreSQL at {url} (trust auth): {e}"));
-    let schema = format!("evc_projection_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
-        .await
-        .unwrap();
-    let options: PgConnectOptions = url.parse().unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(6)
-        .connect_with(options.options([("search_path", schema.as_str())]))
-        .await
-        .unwrap();
+    let schema = PgTestSchema::create("evc_projection").await;
+    let db = schema.database().await;
+    let pool = db.postgres_pool().unwrap().clone();
     let (_cluster, bootstrap) = kafka();
     let registry = registry();
-    let store = EventStore::postgres_with_pool(pool.clone()).await.unwrap();
-    let db = Db::Postgres(pool.clone());
+    let store = EventStore::with_database(db.clone()).await.unwrap();
     let (shipped, pending) = append_orders(&service(store.clone(), &registry), 4).await;
     let events = store.last_position().await.unwrap();
-    let relay = relay(
-        &bootstrap,
-        &store,
-        CheckpointDb::Postgres(pool.clone()),
-        &registry,
-    )
-    .await;
+    let relay = relay(&bootstrap, &store).await;
     assert_eq!(relay.catch_up().await.unwrap() as u64, events);
 
-    let projector = Projector::new();
-    projector.create_table(&db).await.unwrap();
+    let projector = Projector::new(live());
+    migrate::<OrderEvent, _>(&db, projector.model())
+        .await
+        .unwrap();
     let consumer = EventConsumer::<OrderEvent, _, _>::new(
         consumer_config(&bootstrap),
         registry.clone(),
@@ -308,9 +265,6 @@ async fn postgres_live_equals_rebuild() {
     assert_eq!((m.processed, m.duplicates, m.dead_lettered), (events, 0, 0));
     check_rows(&db, &store, &registry, &shipped, pending).await;
     relay.close(Duration::from_secs(10)).await.unwrap();
-    pool.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
-        .await
-        .unwrap();
+    db.close().await;
+    schema.drop_schema().await;
 }

@@ -3,7 +3,8 @@
 //! **Owns:** publishing what the event store ([`evc_eventstore::EventStore`]) committed to
 //! Kafka, in global-position order, at least once; the relay's checkpoint (the last position
 //! the broker acknowledged) in a `relay_checkpoint` table of the store's own database (SQLite
-//! or PostgreSQL); resuming after a crash from that checkpoint.
+//! or PostgreSQL, from versioned migrations: component `evc-outbox`); resuming after a crash
+//! from that checkpoint. It works for any events: it never decodes a payload.
 //!
 //! **Does not own:** encoding (the stored bytes are sent as they are), appending events
 //! (`evc-order`, `evc-eventstore`), consuming and deduplicating (`evc-consumer`).
@@ -16,8 +17,9 @@
 //!
 //! # Record layout
 //!
-//! Same as `evc-producer`'s: key = the event's partition key (the `order_id` for order events,
-//! read by decoding the stored event with the registry), value = the stored Confluent-framed
+//! Same as `evc-producer`'s: key = the event's partition key, stored with the event at append
+//! ([`evc_eventstore::NewEvent::encode`] takes it from the generated type; an event stored
+//! without one is keyed by its stream id), value = the stored Confluent-framed
 //! bytes, unchanged (no re-encoding), headers `evc-event-id`, `evc-event-type`,
 //! `content-type: application/vnd.confluent.avro`. The producer is idempotent with `acks=all`
 //! (enforced by [`evc_producer::ProducerConfig`]) and uses `murmur2_random`, so a key lands on
@@ -32,8 +34,8 @@
 //!   checkpointed. A relay that dies between the acknowledgement and the checkpoint write
 //!   publishes those events again when it restarts: duplicates, never a gap. Consumers
 //!   deduplicate by event id (`evc-consumer`'s processed-events store).
-//! - **No silent skip.** An event that cannot be decoded (to find its key) stops the relay
-//!   with [`RelayError::Decode`] at that position; nothing after it is published.
+//! - **No silent skip.** An event the broker refuses stops the relay with
+//!   [`RelayError::Publish`] at that position; nothing after it is checkpointed.
 //!
 //! # Table
 //!
@@ -47,37 +49,39 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use evc_avro::TopicEvent;
 use evc_eventstore::{EventStore, RecordedEvent, StoreError};
 use evc_producer::{headers, ProduceError, ProducerConfig, CONTENT_TYPE};
-use evc_registry_client::RegistryClient;
-use evc_wire::{Deserializer, WireError};
-use order_events::OrderEvent;
+use evc_storage::{args, Database, Dialect, Migration, StorageError};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
 
 /// The checkpoint table's name.
 pub const CHECKPOINT_TABLE: &str = "relay_checkpoint";
 
-/// The database holding the checkpoint: the event store's own.
-#[derive(Debug, Clone)]
-pub enum CheckpointDb {
-    Sqlite(SqlitePool),
-    /// Connections whose `search_path` is the store's schema.
-    Postgres(PgPool),
-}
+/// The relay's table, as versioned migrations (component `evc-outbox`).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "relay_checkpoint",
+    sqlite: "CREATE TABLE IF NOT EXISTS relay_checkpoint (
+        relay TEXT PRIMARY KEY,
+        position INTEGER NOT NULL CHECK (position >= 0),
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+    )",
+    postgres: "CREATE TABLE IF NOT EXISTS relay_checkpoint (
+        relay TEXT PRIMARY KEY,
+        position BIGINT NOT NULL CHECK (position >= 0),
+        updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    )",
+}];
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum RelayError {
     #[error("event store: {0}")]
     Store(#[from] StoreError),
     #[error("checkpoint: {0}")]
-    Checkpoint(#[from] sqlx::Error),
-    #[error("event at position {position} cannot be decoded to find its key: {source}")]
-    Decode { position: u64, source: WireError },
+    Checkpoint(#[from] StorageError),
     #[error("producer: {0}")]
     Producer(#[from] ProduceError),
     #[error("event at position {position} was not published: {source}")]
@@ -89,7 +93,7 @@ pub enum RelayError {
 pub struct RelayConfig {
     /// The checkpoint row's key.
     pub name: String,
-    /// Where events are published (`orders`).
+    /// Where events are published.
     pub topic: String,
     /// Events read and published per batch.
     pub batch_size: usize,
@@ -99,11 +103,13 @@ pub struct RelayConfig {
     pub queue_timeout: Duration,
 }
 
-impl Default for RelayConfig {
-    fn default() -> Self {
+impl RelayConfig {
+    /// A relay named `name` publishing to `topic`, with 500-event batches, a 200 ms idle poll
+    /// and a 30 s queue timeout.
+    pub fn new(name: impl Into<String>, topic: impl Into<String>) -> RelayConfig {
         RelayConfig {
-            name: "orders-relay".into(),
-            topic: OrderEvent::TOPIC.into(),
+            name: name.into(),
+            topic: topic.into(),
             batch_size: 500,
             poll_interval: Duration::from_millis(200),
             queue_timeout: Duration::from_secs(30),
@@ -127,9 +133,8 @@ impl Published {
 /// The relay (see the [crate] docs).
 pub struct Relay {
     store: EventStore,
-    db: CheckpointDb,
+    db: Database,
     producer: FutureProducer,
-    deserializer: Deserializer,
     config: RelayConfig,
 }
 
@@ -142,39 +147,15 @@ impl std::fmt::Debug for Relay {
 }
 
 impl Relay {
-    /// A relay reading `store`, checkpointing in `db` (creating the table), publishing with
-    /// `producer` (idempotent, `acks=all`) and reading writer schemas from `registry`.
+    /// A relay reading `store`, checkpointing in the store's own database (applying the
+    /// relay's migrations) and publishing with `producer` (idempotent, `acks=all`).
     pub async fn new(
         store: EventStore,
-        db: CheckpointDb,
         producer: &ProducerConfig,
-        registry: RegistryClient,
         config: RelayConfig,
     ) -> Result<Relay, RelayError> {
-        match &db {
-            CheckpointDb::Sqlite(pool) => {
-                sqlx::query(
-                    "CREATE TABLE IF NOT EXISTS relay_checkpoint (
-                        relay TEXT PRIMARY KEY,
-                        position INTEGER NOT NULL CHECK (position >= 0),
-                        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-                    )",
-                )
-                .execute(pool)
-                .await?;
-            }
-            CheckpointDb::Postgres(pool) => {
-                sqlx::query(
-                    "CREATE TABLE IF NOT EXISTS relay_checkpoint (
-                        relay TEXT PRIMARY KEY,
-                        position BIGINT NOT NULL CHECK (position >= 0),
-                        updated_at TIMESTAMPTZ NOT NULL DEFAULT now()
-                    )",
-                )
-                .execute(pool)
-                .await?;
-            }
-        }
+        let db = store.database().clone();
+        db.migrate("evc-outbox", MIGRATIONS).await?;
         let producer: FutureProducer = producer
             .client_config()?
             .create()
@@ -183,7 +164,6 @@ impl Relay {
             store,
             db,
             producer,
-            deserializer: Deserializer::new(registry),
             config,
         })
     }
@@ -194,20 +174,15 @@ impl Relay {
 
     /// The last checkpointed position (0 before the first).
     pub async fn checkpoint(&self) -> Result<u64, RelayError> {
-        let v: Option<i64> = match &self.db {
-            CheckpointDb::Sqlite(pool) => {
-                sqlx::query_scalar("SELECT position FROM relay_checkpoint WHERE relay = ?")
-                    .bind(&self.config.name)
-                    .fetch_optional(pool)
-                    .await?
-            }
-            CheckpointDb::Postgres(pool) => {
-                sqlx::query_scalar("SELECT position FROM relay_checkpoint WHERE relay = $1")
-                    .bind(&self.config.name)
-                    .fetch_optional(pool)
-                    .await?
-            }
-        };
+        let mut tx = self.db.read().await?;
+        let v = tx
+            .row(
+                "SELECT position FROM relay_checkpoint WHERE relay = $1",
+                &args![&self.config.name],
+            )
+            .await?
+            .map(|r| r.i64(0))
+            .transpose()?;
         Ok(v.map_or(0, |p| u64::try_from(p).unwrap_or(0)))
     }
 
@@ -215,32 +190,21 @@ impl Relay {
     /// for positions the broker acknowledged.
     pub async fn record_checkpoint(&self, position: u64) -> Result<(), RelayError> {
         let p = i64::try_from(position).unwrap_or(i64::MAX);
-        match &self.db {
-            CheckpointDb::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO relay_checkpoint (relay, position) VALUES (?, ?)
-                     ON CONFLICT (relay) DO UPDATE SET position = excluded.position,
-                       updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                     WHERE relay_checkpoint.position < excluded.position",
-                )
-                .bind(&self.config.name)
-                .bind(p)
-                .execute(pool)
-                .await?;
-            }
-            CheckpointDb::Postgres(pool) => {
-                sqlx::query(
-                    "INSERT INTO relay_checkpoint (relay, position) VALUES ($1, $2)
-                     ON CONFLICT (relay) DO UPDATE SET position = excluded.position,
-                       updated_at = now()
-                     WHERE relay_checkpoint.position < excluded.position",
-                )
-                .bind(&self.config.name)
-                .bind(p)
-                .execute(pool)
-                .await?;
-            }
-        }
+        let now = match self.db.dialect() {
+            Dialect::Sqlite => "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
+            Dialect::Postgres => "now()",
+        };
+        let mut tx = self.db.write().await?;
+        tx.exec(
+            &format!(
+                "INSERT INTO relay_checkpoint (relay, position) VALUES ($1, $2)
+                 ON CONFLICT (relay) DO UPDATE SET position = excluded.position, updated_at = {now}
+                 WHERE relay_checkpoint.position < excluded.position"
+            ),
+            &args![&self.config.name, p],
+        )
+        .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -257,30 +221,10 @@ impl Relay {
         if events.is_empty() {
             return Ok(None);
         }
-        // Keys first. An event that cannot be decoded ends the batch there: what precedes it
-        // is published (so the checkpoint moves up to it), nothing after it.
-        let mut keyed = Vec::with_capacity(events.len());
-        let mut bad = None;
-        for e in &events {
-            match self
-                .deserializer
-                .deserialize_topic::<OrderEvent>(&e.payload)
-                .await
-            {
-                Ok(event) => keyed.push((e, event.partition_key())),
-                Err(source) => {
-                    bad = Some(RelayError::Decode {
-                        position: e.position,
-                        source,
-                    });
-                    break;
-                }
-            }
-        }
-        let mut futures = Vec::with_capacity(keyed.len());
+        let mut futures = Vec::with_capacity(events.len());
         let mut refused = None;
-        for (e, key) in &keyed {
-            match self.enqueue(e, key).await {
+        for e in &events {
+            match self.enqueue(e).await {
                 Ok(f) => futures.push((e.position, f)),
                 Err(source) => {
                     refused = Some(RelayError::Publish {
@@ -307,7 +251,7 @@ impl Relay {
                 }
             }
         }
-        match failed.or(refused).or(bad) {
+        match failed.or(refused) {
             None => Ok(Some(Published { positions: acked })),
             Some(e) => Err((e, acked.last().copied())),
         }
@@ -378,7 +322,8 @@ impl Relay {
         Ok(())
     }
 
-    async fn enqueue(&self, e: &RecordedEvent, key: &str) -> Result<DeliveryFuture, KafkaError> {
+    async fn enqueue(&self, e: &RecordedEvent) -> Result<DeliveryFuture, KafkaError> {
+        let key = e.key();
         let id = e.event_id.to_string();
         let started = Instant::now();
         loop {

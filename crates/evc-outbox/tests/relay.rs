@@ -5,9 +5,10 @@ use std::time::{Duration, Instant};
 
 use evc_eventstore::EventStore;
 use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, ShipOrder};
-use evc_outbox::{CheckpointDb, Relay, RelayConfig};
+use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
 use evc_registry_client::RegistryClient;
+use evc_storage::testing::PgTestSchema;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use order_events::order_paid::v2::PaymentMethod;
@@ -16,8 +17,6 @@ use rdkafka::message::{Headers, Message, OwnedMessage};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use uuid::Uuid;
 
 const TOPIC: &str = "orders";
@@ -157,35 +156,19 @@ async fn append_orders(service: &OrderService, orders: &[Uuid], items: u32) {
     }
 }
 
-async fn sqlite(dir: &tempfile::TempDir) -> (EventStore, CheckpointDb) {
-    let options = SqliteConnectOptions::new()
-        .filename(dir.path().join("store.db"))
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal);
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
+async fn sqlite(dir: &tempfile::TempDir) -> EventStore {
+    EventStore::open_sqlite(dir.path().join("store.db"))
         .await
-        .unwrap();
-    let store = EventStore::sqlite_with_pool(pool.clone()).await.unwrap();
-    (store, CheckpointDb::Sqlite(pool))
+        .unwrap()
 }
 
-async fn relay(
-    kafka: &Kafka,
-    store: &EventStore,
-    db: &CheckpointDb,
-    registry: &RegistryClient,
-    batch_size: usize,
-) -> Relay {
+async fn relay(kafka: &Kafka, store: &EventStore, batch_size: usize) -> Relay {
     Relay::new(
         store.clone(),
-        db.clone(),
         &ProducerConfig::new(&kafka.bootstrap),
-        registry.clone(),
         RelayConfig {
             batch_size,
-            ..RelayConfig::default()
+            ..RelayConfig::new("orders-relay", TOPIC)
         },
     )
     .await
@@ -239,11 +222,11 @@ async fn relays_in_order_per_key_and_checkpoints() {
     let kafka = kafka();
     let registry = registry();
     let dir = tempfile::tempdir().unwrap();
-    let (store, db) = sqlite(&dir).await;
+    let store = sqlite(&dir).await;
     let service = service(store.clone(), &registry);
     let orders: Vec<Uuid> = (0..4).map(|_| Uuid::new_v4()).collect();
     append_orders(&service, &orders, 3).await;
-    let relay = relay(&kafka, &store, &db, &registry, 5).await;
+    let relay = relay(&kafka, &store, 5).await;
     assert_eq!(relay.checkpoint().await.unwrap(), 0);
     let total = relay.catch_up().await.unwrap();
     assert_eq!(total, 4 * 6);
@@ -260,19 +243,19 @@ async fn crash_before_checkpoint_duplicates_but_loses_nothing() {
     let kafka = kafka();
     let registry = registry();
     let dir = tempfile::tempdir().unwrap();
-    let (store, db) = sqlite(&dir).await;
+    let store = sqlite(&dir).await;
     let service = service(store.clone(), &registry);
     let orders: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
     append_orders(&service, &orders, 2).await; // 10 events
 
-    let first = relay(&kafka, &store, &db, &registry, 4).await;
+    let first = relay(&kafka, &store, 4).await;
     first.relay_once().await.unwrap(); // positions 1..=4 checkpointed
     let published = first.publish_next().await.unwrap().unwrap(); // 5..=8 acknowledged
     assert_eq!(published.positions, vec![5, 6, 7, 8]);
     drop(first); // crash: no checkpoint for 5..=8
     assert_eq!(kafka.count(), 8);
 
-    let second = relay(&kafka, &store, &db, &registry, 4).await;
+    let second = relay(&kafka, &store, 4).await;
     assert_eq!(second.checkpoint().await.unwrap(), 4, "resumes after 4");
     assert_eq!(second.catch_up().await.unwrap(), 6); // 5..=10 again
     assert_eq!(second.checkpoint().await.unwrap(), 10);
@@ -282,48 +265,25 @@ async fn crash_before_checkpoint_duplicates_but_loses_nothing() {
     second.close(Duration::from_secs(10)).await.unwrap();
 }
 
-const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-async fn pg_admin() -> (PgPool, String) {
-    let url = std::env::var("EVC_TEST_POSTGRES_URL").unwrap_or_else(|_| PG_URL.to_string());
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect(&url)
-        .await
-        .unwrap_or_else(|e| panic!("this test needs PostgreSQL at {url} (trust auth): {e}"));
-    (pool, url)
-}
-
 /// A relay stopped cleanly resumes from its checkpoint (PostgreSQL): only new events are
 /// published, none twice.
 #[tokio::test(flavor = "multi_thread")]
 async fn resumes_from_checkpoint_on_postgres() {
-    let (admin, url) = pg_admin().await;
-    let schema = format!("evc_outbox_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(&admin)
+    let schema = PgTestSchema::create("evc_outbox").await;
+    let store = EventStore::with_database(schema.database().await)
         .await
         .unwrap();
-    let options: PgConnectOptions = url.parse().unwrap();
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(options.options([("search_path", schema.as_str())]))
-        .await
-        .unwrap();
-    let store = EventStore::postgres_with_pool(pool.clone()).await.unwrap();
-    let db = CheckpointDb::Postgres(pool.clone());
     let kafka = kafka();
     let registry = registry();
     let service = service(store.clone(), &registry);
 
     append_orders(&service, &[Uuid::new_v4()], 2).await; // 5 events
-    let first = relay(&kafka, &store, &db, &registry, 100).await;
+    let first = relay(&kafka, &store, 100).await;
     assert_eq!(first.catch_up().await.unwrap(), 5);
     first.close(Duration::from_secs(10)).await.unwrap();
 
     append_orders(&service, &[Uuid::new_v4(), Uuid::new_v4()], 1).await; // 8 more
-    let second = relay(&kafka, &store, &db, &registry, 3).await;
+    let second = relay(&kafka, &store, 3).await;
     assert_eq!(second.checkpoint().await.unwrap(), 5);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let run = async {
@@ -344,16 +304,18 @@ async fn resumes_from_checkpoint_on_postgres() {
     let (published, ()) = tokio::join!(run, stopper);
     assert_eq!(published.unwrap(), 8);
     assert_eq!(check_topic(&kafka, &store).await, 0, "no duplicates");
-    let row: (i64,) =
-        sqlx::query_as("SELECT position FROM relay_checkpoint WHERE relay = 'orders-relay'")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-    assert_eq!(row.0, 13);
-    second.close(Duration::from_secs(10)).await.unwrap();
-    pool.close().await;
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(&admin)
+    let mut tx = store.database().read().await.unwrap();
+    let row = tx
+        .row(
+            "SELECT position FROM relay_checkpoint WHERE relay = 'orders-relay'",
+            &[],
+        )
         .await
+        .unwrap()
         .unwrap();
+    assert_eq!(row.i64(0).unwrap(), 13);
+    drop(tx);
+    second.close(Duration::from_secs(10)).await.unwrap();
+    store.database().close().await;
+    schema.drop_schema().await;
 }

@@ -139,26 +139,45 @@ pub enum Tx {
     Postgres(sqlx::Transaction<'static, Postgres>),
 }
 
-impl Tx {
+/// A borrowed transaction of either backend: what code gets that writes inside a transaction
+/// somebody else owns (a consumer handler writing in the consumer's idempotency transaction).
+pub enum TxRef<'a> {
+    Sqlite(&'a mut sqlx::Transaction<'static, Sqlite>),
+    Postgres(&'a mut sqlx::Transaction<'static, Postgres>),
+}
+
+impl<'a> From<&'a mut sqlx::Transaction<'static, Sqlite>> for TxRef<'a> {
+    fn from(t: &'a mut sqlx::Transaction<'static, Sqlite>) -> Self {
+        TxRef::Sqlite(t)
+    }
+}
+
+impl<'a> From<&'a mut sqlx::Transaction<'static, Postgres>> for TxRef<'a> {
+    fn from(t: &'a mut sqlx::Transaction<'static, Postgres>) -> Self {
+        TxRef::Postgres(t)
+    }
+}
+
+impl TxRef<'_> {
     /// The dialect of this transaction's database.
     pub fn dialect(&self) -> Dialect {
         match self {
-            Tx::Sqlite(..) => Dialect::Sqlite,
-            Tx::Postgres(_) => Dialect::Postgres,
+            TxRef::Sqlite(_) => Dialect::Sqlite,
+            TxRef::Postgres(_) => Dialect::Postgres,
         }
     }
 
     /// Runs a query and returns every row.
     pub async fn rows(&mut self, sql: &str, args: &[Arg]) -> Result<Vec<Row>, StorageError> {
         Ok(match self {
-            Tx::Sqlite(t, _) => bound!(Sqlite, sql, args)
-                .fetch_all(&mut **t)
+            TxRef::Sqlite(t) => bound!(Sqlite, sql, args)
+                .fetch_all(&mut ***t)
                 .await?
                 .into_iter()
                 .map(Row::Sqlite)
                 .collect(),
-            Tx::Postgres(t) => bound!(Postgres, sql, args)
-                .fetch_all(&mut **t)
+            TxRef::Postgres(t) => bound!(Postgres, sql, args)
+                .fetch_all(&mut ***t)
                 .await?
                 .into_iter()
                 .map(Row::Postgres)
@@ -174,15 +193,48 @@ impl Tx {
     /// Runs a statement and returns the number of rows it changed.
     pub async fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StorageError> {
         Ok(match self {
-            Tx::Sqlite(t, _) => bound!(Sqlite, sql, args)
-                .execute(&mut **t)
+            TxRef::Sqlite(t) => bound!(Sqlite, sql, args)
+                .execute(&mut ***t)
                 .await?
                 .rows_affected(),
-            Tx::Postgres(t) => bound!(Postgres, sql, args)
-                .execute(&mut **t)
+            TxRef::Postgres(t) => bound!(Postgres, sql, args)
+                .execute(&mut ***t)
                 .await?
                 .rows_affected(),
         })
+    }
+}
+
+impl Tx {
+    /// This transaction, borrowed (for code written against [`TxRef`]).
+    pub fn as_ref(&mut self) -> TxRef<'_> {
+        match self {
+            Tx::Sqlite(t, _) => TxRef::Sqlite(t),
+            Tx::Postgres(t) => TxRef::Postgres(t),
+        }
+    }
+
+    /// The dialect of this transaction's database.
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Tx::Sqlite(..) => Dialect::Sqlite,
+            Tx::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    /// Runs a query and returns every row.
+    pub async fn rows(&mut self, sql: &str, args: &[Arg]) -> Result<Vec<Row>, StorageError> {
+        self.as_ref().rows(sql, args).await
+    }
+
+    /// Runs a query and returns its first row, if any.
+    pub async fn row(&mut self, sql: &str, args: &[Arg]) -> Result<Option<Row>, StorageError> {
+        self.as_ref().row(sql, args).await
+    }
+
+    /// Runs a statement and returns the number of rows it changed.
+    pub async fn exec(&mut self, sql: &str, args: &[Arg]) -> Result<u64, StorageError> {
+        self.as_ref().exec(sql, args).await
     }
 
     /// Runs several `;`-separated statements without arguments (migrations). Statements are

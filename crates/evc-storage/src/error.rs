@@ -126,6 +126,12 @@ impl DbError {
     pub fn as_sqlx(&self) -> &sqlx::Error {
         &self.0
     }
+
+    /// The driver's error, for code that hands it on to an API of sqlx's types (a consumer
+    /// handler's error, which classifies connection failures as transient).
+    pub fn into_sqlx(self) -> sqlx::Error {
+        self.0
+    }
 }
 
 impl From<sqlx::Error> for DbError {

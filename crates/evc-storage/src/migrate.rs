@@ -13,7 +13,7 @@
 
 use sha2::{Digest, Sha256};
 
-use crate::{args, Database, Dialect, StorageError};
+use crate::{args, Database, Dialect, StorageError, Tx};
 
 /// One step of a component's tables, in both dialects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -169,6 +169,20 @@ impl Database {
             .transpose()?
             .flatten()
             .map(|v| v as u32))
+    }
+}
+
+impl Tx {
+    /// Forgets every recorded migration of `component` (for code that drops a component's
+    /// tables to recreate them, like a read-model rebuild), in this transaction.
+    pub async fn forget_migrations(&mut self, component: &str) -> Result<(), StorageError> {
+        self.exec(LEDGER, &[]).await?;
+        self.exec(
+            "DELETE FROM evc_migrations WHERE component = $1",
+            &args![component],
+        )
+        .await?;
+        Ok(())
     }
 }
 
