@@ -4,7 +4,9 @@
 //! drift, lint errors), 2 bad input (unreadable file, invalid schema or config, bad arguments).
 
 mod check;
+mod codegen;
 mod compat;
+mod init;
 mod produce;
 mod registry;
 mod render;
@@ -123,6 +125,38 @@ enum Command {
         #[arg(long)]
         registry: String,
     },
+    /// Generate typed Rust events from the schema directory into the folder `[codegen] output`
+    /// of its evc.toml names; with --check, change nothing and exit 1 (with a diff) when stale.
+    Codegen {
+        /// The schema directory (holding evc.toml).
+        #[arg(long, default_value = "schemas")]
+        root: PathBuf,
+        #[arg(long)]
+        check: bool,
+    },
+    /// Scaffold a contracts repository in DIR: evc.toml, an example event, a generated-events
+    /// crate, a GitHub workflow for the gate. Writes nothing if any of its files exists.
+    Init {
+        /// Where to create it (default: the current folder).
+        #[arg(default_value = ".")]
+        dir: PathBuf,
+        /// The topic of the example event.
+        #[arg(long, default_value = "events")]
+        topic: String,
+        /// The partition-key field every event of the topic carries.
+        #[arg(long, default_value = "entity_id")]
+        key: String,
+        /// The Avro namespace (default: com.example.<topic>).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// The example event's record name.
+        #[arg(long, default_value = "ExampleHappened")]
+        event: String,
+        /// A folder holding evc's crates (the `crates` folder of an evc checkout), to depend on
+        /// them by path; without it the events crate depends on evc-avro by version.
+        #[arg(long)]
+        evc_path: Option<PathBuf>,
+    },
     /// Load and validate the schema directory and list its events, versions and subjects.
     Schemas {
         /// The schema directory (holding evc.toml).
@@ -190,6 +224,22 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Schemas { root } => schemas(&root),
+        Command::Codegen { root, check } => codegen::run(&root, check),
+        Command::Init {
+            dir,
+            topic,
+            key,
+            namespace,
+            event,
+            evc_path,
+        } => init::run(init::InitOptions {
+            dir,
+            topic,
+            key,
+            namespace,
+            event,
+            evc_path,
+        }),
         Command::Demo {
             bootstrap,
             registry,

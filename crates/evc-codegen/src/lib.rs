@@ -22,6 +22,7 @@
 mod events;
 mod module;
 mod names;
+mod project;
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -29,6 +30,7 @@ use std::process::{Command, Stdio};
 pub use events::{existing_files, generate_catalog, output_dir, GeneratedFile};
 pub use module::{generate_module, EventInfo, ModuleOptions};
 pub use names::{camel, snake};
+pub use project::{generate_schema_dir, inline_modules, sync, Change, Output, ProjectError};
 
 /// What can go wrong while generating.
 #[derive(Debug, thiserror::Error)]

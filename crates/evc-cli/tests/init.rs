@@ -1,0 +1,152 @@
+//! `evc init`, `evc codegen` and `evc check` in an empty folder outside this workspace: the
+//! scaffold passes the gate, its generated code is fresh, and its events crate builds.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn evc(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_evc"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run evc")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .to_path_buf()
+}
+
+#[test]
+fn init_scaffolds_a_repository_that_passes_the_gate_and_builds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("payments-contracts");
+    let crates = workspace().join("crates");
+    let o = evc(
+        &[
+            "init",
+            repo.to_str().unwrap(),
+            "--topic",
+            "payments",
+            "--key",
+            "payment_id",
+            "--event",
+            "PaymentAuthorized",
+            "--evc-path",
+            crates.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let avsc = repo.join("schemas/com.example.payments/PaymentAuthorized/v1.avsc");
+    assert!(avsc.exists());
+    let toml = fs::read_to_string(repo.join("schemas/evc.toml")).unwrap();
+    assert!(toml.contains("partition_key = \"payment_id\""), "{toml}");
+    assert!(toml.contains("rust_enum = \"PaymentsEvent\""), "{toml}");
+
+    // the gate and the freshness check pass straight away
+    let o = evc(&["check", "--root", "schemas"], &repo);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = evc(&["codegen", "--root", "schemas", "--check"], &repo);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // a second version: codegen --check sees it stale (exit 1, with a diff), codegen writes it
+    let v1 = fs::read_to_string(&avsc).unwrap();
+    let v2 = v1.replace(
+        r#"{"name": "description", "type": "string", "doc": "What happened, in words."}"#,
+        r#"{"name": "description", "type": "string", "doc": "What happened, in words."},
+    {"name": "channel", "type": "string", "default": "web", "doc": "Where it happened."}"#,
+    );
+    assert_ne!(v1, v2);
+    fs::write(avsc.with_file_name("v2.avsc"), v2).unwrap();
+    let o = evc(&["codegen", "--root", "schemas", "--check"], &repo);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("+pub mod v2"),
+        "{}",
+        text(&o)
+    );
+    let o = evc(&["codegen", "--root", "schemas"], &repo);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(repo
+        .join("events/src/generated/payment_authorized/v2.rs")
+        .exists());
+    let o = evc(&["check", "--root", "schemas"], &repo);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // the events crate compiles against evc's runtime (this workspace's lock file keeps the
+    // dependency versions the ones CI has already fetched)
+    fs::copy(workspace().join("Cargo.lock"), repo.join("Cargo.lock")).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let o = Command::new(cargo)
+        .args(["build", "--quiet", "--offline"])
+        .env(
+            "CARGO_TARGET_DIR",
+            workspace().join("target").join("scaffold-test"),
+        )
+        .current_dir(&repo)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
+fn init_refuses_to_overwrite_and_bad_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    fs::create_dir_all(tmp.path().join("schemas")).unwrap();
+    fs::write(tmp.path().join("schemas/evc.toml"), "# mine\n").unwrap();
+    let o = evc(&["init", "."], tmp.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("writes nothing over existing files"), "{err}");
+    assert!(err.contains("schemas/evc.toml"), "{err}");
+    // nothing was written, and the file is untouched
+    assert!(!tmp.path().join("Cargo.toml").exists());
+    assert!(!tmp.path().join("events").exists());
+    assert_eq!(
+        fs::read_to_string(tmp.path().join("schemas/evc.toml")).unwrap(),
+        "# mine\n"
+    );
+
+    for (args, says) in [
+        (
+            &["init", "x", "--topic", "bad topic"][..],
+            "invalid --topic `bad topic`",
+        ),
+        (&["init", "x", "--key", "1id"][..], "invalid --key `1id`"),
+        (
+            &["init", "x", "--event", "lowercase"][..],
+            "invalid --event `lowercase`",
+        ),
+        (
+            &["init", "x", "--namespace", "com..x"][..],
+            "invalid --namespace `com..x`",
+        ),
+        (
+            &["init", "x", "--key", "event_id"][..],
+            "is an envelope field",
+        ),
+    ] {
+        let o = evc(args, tmp.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(says),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(!tmp.path().join("x").exists(), "{args:?} wrote files");
+    }
+}
