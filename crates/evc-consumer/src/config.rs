@@ -221,15 +221,18 @@ pub(crate) fn dlq_producer_config(
 fn apply(
     c: &mut ClientConfig,
     overrides: &[(String, String)],
-    enforced: &[(&str, &str)],
-    who: &str,
+    enforced: &[(&'static str, &'static str)],
+    who: &'static str,
 ) -> Result<(), ConsumeError> {
     for (k, v) in overrides {
         if let Some((_, want)) = enforced.iter().find(|(key, _)| key == k) {
             if v != want && !(k == "acks" && v == "-1") {
-                return Err(ConsumeError::Config(format!(
-                    "`{k}={v}` is refused: evc {who} always run with `{k}={want}`"
-                )));
+                return Err(ConsumeError::Config {
+                    key: k.clone(),
+                    value: v.clone(),
+                    enforced: want,
+                    who,
+                });
             }
         }
         c.set(k, v);

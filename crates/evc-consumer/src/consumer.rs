@@ -56,10 +56,10 @@ impl Control {
         });
     }
 
-    /// For tests: stops like a killed process would, at the next point the loop waits, with
-    /// nothing further stored and nothing committed (not even on the revoke of leaving the
-    /// group): what the last commit covered is all the group keeps.
-    #[doc(hidden)]
+    /// For tests (feature `test-hooks`): stops like a killed process would, at the next point
+    /// the loop waits, with nothing further stored and nothing committed (not even on the
+    /// revoke of leaving the group): what the last commit covered is all the group keeps.
+    #[cfg(feature = "test-hooks")]
     pub fn simulate_crash(&self) {
         self.0.send_replace(RunState::Crashing);
     }

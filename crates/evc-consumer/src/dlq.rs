@@ -85,7 +85,11 @@ pub(crate) fn classify(e: &WireError) -> DecodeFailure {
         WireError::Decode { .. } => poison("evc_wire::WireError::Decode"),
         WireError::Encode { .. } => poison("evc_wire::WireError::Encode"),
         WireError::NotRegistered { .. } => poison("evc_wire::WireError::NotRegistered"),
+        // any other framing problem is about the bytes too
+        WireError::Frame(_) => poison("evc_wire::FrameError"),
         WireError::RegistryUnavailable(_) | WireError::Registry(_) => DecodeFailure::Transient,
+        // a kind of failure this build does not know: retried, never dropped or dead-lettered
+        _ => DecodeFailure::Transient,
     }
 }
 
@@ -232,6 +236,7 @@ impl ReplayReport {
 
 /// Why a replay stopped.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ReplayError {
     #[error("Kafka error while replaying `{topic}`: {source}")]
     Kafka {

@@ -108,6 +108,8 @@ pub use error::ConsumeError;
 pub use event::{ConsumedEvent, Single};
 pub use handler::{Handler, HandlerError, MessageMeta};
 pub use metrics::{Metrics, MetricsHandle};
-pub use store::{PostgresStore, ProcessedRecord, ProcessedStore, SqliteStore, DEFAULT_TABLE};
+pub use store::{
+    PostgresStore, ProcessedRecord, ProcessedStore, SqliteStore, StoreOpenError, DEFAULT_TABLE,
+};
 
 pub use sqlx;

@@ -9,14 +9,10 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::str::FromStr;
-use std::time::Duration;
 
+use evc_storage::{Database as StorageDb, Migration, StorageError};
 use sqlx::postgres::{PgPool, Postgres};
-use sqlx::sqlite::{
-    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteSynchronous,
-};
+use sqlx::sqlite::{Sqlite, SqlitePool};
 use sqlx::{Database, Transaction};
 
 /// The default table name.
@@ -58,8 +54,46 @@ pub trait ProcessedStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
 }
 
+/// The processed-events table, as versioned migrations (component
+/// `evc-consumer:processed:<table>`, `{table}` being the configured name).
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "processed events",
+    sqlite: "CREATE TABLE IF NOT EXISTS {table} (
+        consumer_group TEXT NOT NULL,
+        event_key TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        kafka_partition INTEGER NOT NULL,
+        kafka_offset INTEGER NOT NULL,
+        processed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        PRIMARY KEY (consumer_group, event_key)
+    )",
+    postgres: "CREATE TABLE IF NOT EXISTS {table} (
+        consumer_group TEXT NOT NULL,
+        event_key TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        topic TEXT NOT NULL,
+        kafka_partition INTEGER NOT NULL,
+        kafka_offset BIGINT NOT NULL,
+        processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (consumer_group, event_key)
+    )",
+}];
+
+/// Why a processed-events store could not be opened.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreOpenError {
+    /// The table name is not `[schema.]name` of letters, digits and `_`.
+    #[error("invalid table name `{0}`: use [schema.]name with letters, digits and _")]
+    TableName(String),
+    #[error("processed-events store: {0}")]
+    Storage(#[from] StorageError),
+}
+
 /// Checks a table name (optionally schema-qualified) before it is put into SQL.
-fn checked_table(table: &str) -> Result<String, sqlx::Error> {
+fn checked_table(table: &str) -> Result<String, StoreOpenError> {
     let ok = !table.is_empty()
         && table.split('.').count() <= 2
         && table.split('.').all(|part| {
@@ -72,11 +106,19 @@ fn checked_table(table: &str) -> Result<String, sqlx::Error> {
     if ok {
         Ok(table.to_string())
     } else {
-        Err(sqlx::Error::Configuration(
-            format!("invalid table name `{table}`: use [schema.]name with letters, digits and _")
-                .into(),
-        ))
+        Err(StoreOpenError::TableName(table.to_string()))
     }
+}
+
+/// Creates or migrates the table `table` on `db`.
+async fn migrate(db: &StorageDb, table: &str) -> Result<(), StoreOpenError> {
+    db.migrate_with(
+        &format!("evc-consumer:processed:{table}"),
+        MIGRATIONS,
+        &[("table", table)],
+    )
+    .await?;
+    Ok(())
 }
 
 /// The processed-events store on SQLite: the embedded default, nothing to run.
@@ -87,50 +129,25 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens (creating it if missing) the database file at `path` in WAL mode with
-    /// `synchronous=FULL` and a 10 s busy timeout, and creates the table.
-    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, sqlx::Error> {
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+    /// Opens (creating it if missing) the database file at `path` with evc's settings (WAL,
+    /// `synchronous=FULL`, a busy timeout) and creates the table.
+    pub async fn open(path: impl AsRef<Path>) -> Result<SqliteStore, StoreOpenError> {
+        let db = StorageDb::open_sqlite(path).await?;
+        let pool = db.sqlite_pool().cloned().unwrap_or_else(|| unreachable!());
         SqliteStore::with_pool(pool, DEFAULT_TABLE).await
     }
 
     /// A store on a private in-memory database (one connection; gone with the store).
-    pub async fn in_memory() -> Result<SqliteStore, sqlx::Error> {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(SqliteConnectOptions::from_str("sqlite::memory:")?)
-            .await?;
+    pub async fn in_memory() -> Result<SqliteStore, StoreOpenError> {
+        let db = StorageDb::sqlite_in_memory().await?;
+        let pool = db.sqlite_pool().cloned().unwrap_or_else(|| unreachable!());
         SqliteStore::with_pool(pool, DEFAULT_TABLE).await
     }
 
     /// A store on your pool (the one your handler's tables live in), creating `table`.
-    pub async fn with_pool(pool: SqlitePool, table: &str) -> Result<SqliteStore, sqlx::Error> {
+    pub async fn with_pool(pool: SqlitePool, table: &str) -> Result<SqliteStore, StoreOpenError> {
         let table = checked_table(table)?;
-        sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} (
-                consumer_group TEXT NOT NULL,
-                event_key TEXT NOT NULL,
-                event_type TEXT NOT NULL,
-                topic TEXT NOT NULL,
-                kafka_partition INTEGER NOT NULL,
-                kafka_offset INTEGER NOT NULL,
-                processed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
-                PRIMARY KEY (consumer_group, event_key)
-            )"
-        ))
-        .execute(&pool)
-        .await?;
+        migrate(&StorageDb::from_sqlite_pool(pool.clone()), &table).await?;
         Ok(SqliteStore { pool, table })
     }
 
@@ -193,22 +210,9 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     /// A store on your pool, creating `table` (`name` or `schema.name`; the schema must exist).
-    pub async fn with_pool(pool: PgPool, table: &str) -> Result<PostgresStore, sqlx::Error> {
+    pub async fn with_pool(pool: PgPool, table: &str) -> Result<PostgresStore, StoreOpenError> {
         let table = checked_table(table)?;
-        sqlx::query(&format!(
-            "CREATE TABLE IF NOT EXISTS {table} (
-                consumer_group TEXT NOT NULL,
-                event_key TEXT NOT NULL,
-                event_type TEXT NOT NULL,
-                topic TEXT NOT NULL,
-                kafka_partition INTEGER NOT NULL,
-                kafka_offset BIGINT NOT NULL,
-                processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                PRIMARY KEY (consumer_group, event_key)
-            )"
-        ))
-        .execute(&pool)
-        .await?;
+        migrate(&StorageDb::from_postgres_pool(pool.clone()), &table).await?;
         Ok(PostgresStore { pool, table })
     }
 

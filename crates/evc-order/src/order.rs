@@ -103,6 +103,7 @@ impl Command {
 
 /// A command the order's state does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum OrderError {
     #[error("order {0} does not exist")]
     UnknownOrder(Uuid),
@@ -136,6 +137,7 @@ pub enum OrderError {
 
 /// Events that do not make an order (a stream that was not written by [`Order::decide`]).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FoldError {
     #[error("event {event_id} ({kind}) comes before the order was created")]
     BeforeCreation { event_id: Uuid, kind: &'static str },

@@ -14,6 +14,7 @@ pub fn stream_id(order_id: Uuid) -> String {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     #[error(transparent)]
     Order(#[from] OrderError),

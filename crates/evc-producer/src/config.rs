@@ -93,9 +93,11 @@ impl ProducerConfig {
             if let Some((_, want)) = ENFORCED.iter().find(|(key, _)| key == k) {
                 let same = v == want || (k == "acks" && v == "-1");
                 if !same {
-                    return Err(ProduceError::Config(format!(
-                        "`{k}={v}` is refused: evc producers always run with `{k}={want}`"
-                    )));
+                    return Err(ProduceError::Config {
+                        key: k.clone(),
+                        value: v.clone(),
+                        enforced: want,
+                    });
                 }
             }
             c.set(k, v);

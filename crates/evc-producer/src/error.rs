@@ -8,6 +8,7 @@ use crate::Delivered;
 
 /// A send that did not end with the broker's acknowledgement.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ProduceError {
     /// The event could not be turned into a record: schema not registered, registry down,
     /// a value its schema cannot hold.
@@ -35,9 +36,13 @@ pub enum ProduceError {
     /// Not every record was delivered before the flush timeout.
     #[error("flush failed ({1}): {0}")]
     Flush(#[source] KafkaError, String),
-    /// The configuration is refused (by evc, see [`ProducerConfig`](crate::ProducerConfig)).
-    #[error("invalid producer configuration: {0}")]
-    Config(String),
+    /// A setting evc enforces was overridden (see [`ProducerConfig`](crate::ProducerConfig)).
+    #[error("invalid producer configuration: `{key}={value}` is refused: evc producers always run with `{key}={enforced}`")]
+    Config {
+        key: String,
+        value: String,
+        enforced: &'static str,
+    },
     /// librdkafka could not create the producer (an unknown property, a bad value, ...).
     #[error("could not create the Kafka producer: {0}")]
     Client(#[source] KafkaError),

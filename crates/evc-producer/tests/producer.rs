@@ -357,7 +357,7 @@ async fn the_guarantees_cannot_be_configured_away() {
             registry.clone(),
         )
         .unwrap_err();
-        assert!(matches!(err, ProduceError::Config(_)), "{k}={v}: {err}");
+        assert!(matches!(err, ProduceError::Config { .. }), "{k}={v}: {err}");
     }
     let c = ProducerConfig::new("localhost:9").client_config().unwrap();
     assert_eq!(c.get("enable.idempotence"), Some("true"));

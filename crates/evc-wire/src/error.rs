@@ -7,6 +7,7 @@ use crate::FrameError;
 
 /// A failure of the serializer or deserializer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum WireError {
     /// Not a Confluent-framed message: wrong magic byte or fewer than 5 bytes.
     #[error(transparent)]

@@ -16,6 +16,7 @@ pub struct Framed<'a> {
 
 /// Bytes that are not a Confluent-framed message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// Fewer than the 5 header bytes.
     #[error("message too short for the Confluent wire format: {len} byte(s), need at least 5 (magic byte 0 and a 4-byte schema id)")]
