@@ -39,7 +39,9 @@ fn parse_rules(doc: &str) -> Result<Rules, String> {
         .find("```layers\n")
         .ok_or("ARCHITECTURE.md has no ```layers block")?;
     let body = &doc[start + "```layers\n".len()..];
-    let end = body.find("```").ok_or("the ```layers block is not closed")?;
+    let end = body
+        .find("```")
+        .ok_or("the ```layers block is not closed")?;
     let mut rules = Rules::default();
     let mut layer = 0;
     for (n, line) in body[..end].lines().enumerate() {
