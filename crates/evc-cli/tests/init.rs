@@ -87,6 +87,43 @@ fn init_scaffolds_a_repository_that_passes_the_gate_and_builds() {
     let o = evc(&["check", "--root", "schemas"], &repo);
     assert!(o.status.success(), "{}", text(&o));
 
+    // a second topic with another subject name strategy: its own enum, its own subjects
+    let audit = repo.join("schemas/com.example.audit/AccessLogged");
+    fs::create_dir_all(&audit).unwrap();
+    fs::write(
+        audit.join("v1.avsc"),
+        r#"{"type": "record", "name": "AccessLogged", "namespace": "com.example.audit",
+  "doc": "Somebody looked at a payment.",
+  "fields": [
+    {"name": "event_id", "type": {"type": "string", "logicalType": "uuid"}, "doc": "Unique id of this event."},
+    {"name": "payment_id", "type": "string", "doc": "The payment looked at; the partition key."},
+    {"name": "occurred_at", "type": {"type": "long", "logicalType": "timestamp-millis"}, "doc": "When (UTC)."},
+    {"name": "who", "type": "string", "doc": "The user."}
+  ]}
+"#,
+    )
+    .unwrap();
+    let toml_path = repo.join("schemas/evc.toml");
+    let mut toml = fs::read_to_string(&toml_path).unwrap();
+    toml.push_str(
+        "\n[topics.audit]\ncompatibility = \"BACKWARD\"\nsubject_name_strategy = \"TopicNameStrategy\"\npartition_key = \"payment_id\"\nrust_enum = \"AuditEvent\"\nevents = [\"com.example.audit.AccessLogged\"]\n",
+    );
+    fs::write(&toml_path, toml).unwrap();
+    let o = evc(&["codegen", "--root", "schemas"], &repo);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = evc(&["check", "--root", "schemas"], &repo);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = evc(&["schemas", "--root", "schemas"], &repo);
+    let listed = String::from_utf8_lossy(&o.stdout);
+    assert!(listed.contains("subject audit-value"), "{listed}");
+    assert!(
+        listed.contains("subject payments-com.example.payments.PaymentAuthorized"),
+        "{listed}"
+    );
+    let generated = fs::read_to_string(repo.join("events/src/generated/mod.rs")).unwrap();
+    assert!(generated.contains("pub enum PaymentsEvent"), "{generated}");
+    assert!(generated.contains("pub enum AuditEvent"), "{generated}");
+
     // the events crate compiles against evc's runtime (this workspace's lock file keeps the
     // dependency versions the ones CI has already fetched)
     fs::copy(workspace().join("Cargo.lock"), repo.join("Cargo.lock")).unwrap();
