@@ -156,6 +156,14 @@ impl Transport for AnyTransport {
         }
     }
 
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<(), TransportError> {
+        dispatch!(self, AnyTransport, t => t.delete_group(topic, group).await)
+    }
+
+    async fn delete_topic(&self, topic: &str) -> Result<(), TransportError> {
+        dispatch!(self, AnyTransport, t => t.delete_topic(topic).await)
+    }
+
     async fn dead_letters(
         &self,
         topic: &str,

@@ -173,6 +173,17 @@ pub trait Transport: Send + Sync {
         options: SubscribeOptions,
     ) -> impl Future<Output = Result<Self::Subscription, TransportError>> + Send;
 
+    /// Removes `group` from `topic`: its position (offsets, pending entries) and, on RabbitMQ,
+    /// its queues with whatever they hold.
+    fn delete_group(
+        &self,
+        topic: &str,
+        group: &str,
+    ) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Removes `topic` and its dead letters (delete its groups first).
+    fn delete_topic(&self, topic: &str) -> impl Future<Output = Result<(), TransportError>> + Send;
+
     /// Reads up to `limit` dead letters of `topic` without removing them (for tools and
     /// tests), oldest first.
     fn dead_letters(

@@ -62,6 +62,7 @@ pub async fn publish_confirms_and_delivers_intact<H: Harness>(h: &H) {
         "an acked message is not delivered again"
     );
     s.close().await.expect("close");
+    h.cleanup(&t, &topic, &[group]).await;
 }
 
 /// 64 keys × 8 messages over 4 shards, two members of one group consuming at once: every
@@ -106,14 +107,17 @@ where
     for m in members {
         m.await.expect("member task");
     }
-    let ledger = ledger.lock().unwrap();
-    ledger.assert_complete_and_ordered(keys, per_key, "k");
-    assert_eq!(
-        ledger.shards.len(),
-        4,
-        "messages on all 4 shards: {:?}",
-        ledger.shards
-    );
+    {
+        let ledger = ledger.lock().unwrap();
+        ledger.assert_complete_and_ordered(keys, per_key, "k");
+        assert_eq!(
+            ledger.shards.len(),
+            4,
+            "messages on all 4 shards: {:?}",
+            ledger.shards
+        );
+    }
+    h.cleanup(&t, &topic, &[group]).await;
 }
 
 /// A member takes a message and dies before acking it: another member of the group gets it
@@ -155,6 +159,7 @@ pub async fn redelivery_after_a_member_dies_before_ack<H: Harness>(h: &H) {
         assert!(count >= 1);
     }
     b.close().await.expect("close");
+    h.cleanup(&t, &topic, &[group]).await;
 }
 
 /// A poison message is dead-lettered at once: `<topic>.dlq` holds it byte for byte with its
@@ -186,33 +191,33 @@ pub async fn poison_is_dead_lettered_at_once_with_provenance<H: Harness>(h: &H) 
     let x = &dead[0];
     assert_eq!(x.payload, poison.payload, "payload kept byte for byte");
     assert_eq!(x.key.as_deref(), Some(&b"p"[..]));
-    let h = &x.headers;
+    let hd = &x.headers;
     assert_eq!(
-        h.get_str("evc-event-id"),
+        hd.get_str("evc-event-id"),
         Some("poison-1"),
         "original header kept"
     );
-    assert_eq!(h.get_str(headers::ORIGINAL_TOPIC), Some(topic.as_str()));
+    assert_eq!(hd.get_str(headers::ORIGINAL_TOPIC), Some(topic.as_str()));
     assert_eq!(
-        h.get_str(headers::ORIGINAL_PARTITION),
+        hd.get_str(headers::ORIGINAL_PARTITION),
         Some(d.shard.to_string().as_str())
     );
     assert_eq!(
-        h.get_str(headers::ORIGINAL_OFFSET),
+        hd.get_str(headers::ORIGINAL_OFFSET),
         Some(d.position.as_str())
     );
-    assert_eq!(h.get_str(headers::CONSUMER_GROUP), Some(group.as_str()));
-    assert_eq!(h.get_str(headers::STAGE), Some("deserialize"));
+    assert_eq!(hd.get_str(headers::CONSUMER_GROUP), Some(group.as_str()));
+    assert_eq!(hd.get_str(headers::STAGE), Some("deserialize"));
     assert_eq!(
-        h.get_str(headers::ERROR_CLASS),
+        hd.get_str(headers::ERROR_CLASS),
         Some("evc_wire::FrameError::WrongMagicByte")
     );
     assert_eq!(
-        h.get_str(headers::ERROR_MESSAGE),
+        hd.get_str(headers::ERROR_MESSAGE),
         Some("magic byte 0x7b, not 0x00")
     );
-    assert_eq!(h.get_str(headers::ATTEMPTS), Some("1"));
-    assert!(h.get_str(headers::DEAD_LETTERED_AT).is_some());
+    assert_eq!(hd.get_str(headers::ATTEMPTS), Some("1"));
+    assert!(hd.get_str(headers::DEAD_LETTERED_AT).is_some());
     assert!(
         stays_quiet(&mut s, Duration::from_millis(500))
             .await
@@ -220,6 +225,7 @@ pub async fn poison_is_dead_lettered_at_once_with_provenance<H: Harness>(h: &H) 
         "a dead-lettered message is not delivered again"
     );
     s.close().await.expect("close");
+    h.cleanup(&t, &topic, &[group]).await;
 }
 
 /// A failing message is nacked, comes back with counts 1, 2, 3 ahead of the next message of
@@ -259,6 +265,7 @@ pub async fn nacked_until_the_limit_then_dead_lettered<H: Harness>(h: &H) {
         Some("test::Failing")
     );
     s.close().await.expect("close");
+    h.cleanup(&t, &topic, &[group]).await;
 }
 
 /// Replay publishes a dead letter back to its topic without the `evc.dlq.*` headers; the
@@ -296,6 +303,7 @@ pub async fn replay_from_the_dead_letters<H: Harness>(h: &H) {
         .await
         .is_none());
     s.close().await.expect("close");
+    h.cleanup(&t, &topic, &[group]).await;
 }
 
 /// A member acks 5 of 10 messages and closes; 5 more are published; a new member of the
@@ -328,6 +336,7 @@ pub async fn restart_resumes_from_the_group_without_loss<H: Harness>(h: &H) {
         );
     }
     b.close().await.expect("close");
+    h.cleanup(&t, &topic, &[group]).await;
 }
 
 /// Two members consume; one dies mid-stream; the other ends up with every message, each
@@ -388,6 +397,7 @@ where
         .lock()
         .unwrap()
         .assert_complete_and_ordered(keys, per_key, "h");
+    h.cleanup(&t, &topic, &[group]).await;
 }
 
 /// Bad input gets typed errors: a topic declared again with another shard count, a publish
@@ -429,4 +439,5 @@ pub async fn bad_input_is_refused_with_typed_errors<H: Harness>(h: &H) {
     a.ack(&d).await.expect("ack");
     a.close().await.expect("close");
     b.close().await.expect("close");
+    h.cleanup(&t, &topic, &[group, other_group]).await;
 }

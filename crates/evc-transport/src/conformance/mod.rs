@@ -48,6 +48,27 @@ pub trait Harness {
         }
     }
 
+    /// Removes what a case created (its groups, then its topic); a failure fails the case.
+    fn cleanup(
+        &self,
+        transport: &Self::Transport,
+        topic: &str,
+        groups: &[String],
+    ) -> impl Future<Output = ()> {
+        async move {
+            for g in groups {
+                transport
+                    .delete_group(topic, g)
+                    .await
+                    .unwrap_or_else(|e| panic!("deleting group `{g}`: {e}"));
+            }
+            transport
+                .delete_topic(topic)
+                .await
+                .unwrap_or_else(|e| panic!("deleting topic `{topic}`: {e}"));
+        }
+    }
+
     /// Subscription options for the suite: shards of a dead member move after 2 s.
     fn options(&self, group: &str) -> SubscribeOptions {
         SubscribeOptions::new(group)

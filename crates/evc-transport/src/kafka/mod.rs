@@ -172,6 +172,13 @@ impl KafkaTransport {
         })
     }
 
+    fn admin(&self, topic: &str) -> Result<AdminClient<DefaultClientContext>, TransportError> {
+        self.options
+            .base()
+            .create()
+            .map_err(|e| kafka_error("creating an admin client", topic, e))
+    }
+
     pub fn options(&self) -> &KafkaOptions {
         &self.options
     }
@@ -303,11 +310,7 @@ impl Transport for KafkaTransport {
             }
         }
         if !missing.is_empty() {
-            let admin: AdminClient<DefaultClientContext> = self
-                .options
-                .base()
-                .create()
-                .map_err(|e| kafka_error("creating an admin client", topic, e))?;
+            let admin = self.admin(topic)?;
             let new: Vec<NewTopic<'_>> = missing
                 .iter()
                 .map(|n| {
@@ -400,6 +403,52 @@ impl Transport for KafkaTransport {
         check_name(KIND, "group", &options.group)?;
         self.partition_count(topic).await?;
         KafkaSubscription::start(&self.options, topic, options)
+    }
+
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<(), TransportError> {
+        let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+        let results = self
+            .admin(topic)?
+            .delete_groups(&[group], &options)
+            .await
+            .map_err(|e| kafka_error("DeleteGroups", group, e))?;
+        for r in results {
+            if let Err((name, code)) = r {
+                if code != RDKafkaErrorCode::GroupIdNotFound {
+                    return Err(TransportError::broker(
+                        KIND,
+                        "DeleteGroups",
+                        name,
+                        code.to_string(),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_topic(&self, topic: &str) -> Result<(), TransportError> {
+        let dlq = dlq_name(topic);
+        let options = AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT));
+        let results = self
+            .admin(topic)?
+            .delete_topics(&[topic, dlq.as_str()], &options)
+            .await
+            .map_err(|e| kafka_error("DeleteTopics", topic, e))?;
+        for r in results {
+            if let Err((name, code)) = r {
+                if code != RDKafkaErrorCode::UnknownTopicOrPartition {
+                    return Err(TransportError::broker(
+                        KIND,
+                        "DeleteTopics",
+                        name,
+                        code.to_string(),
+                    ));
+                }
+            }
+        }
+        self.partitions.lock().expect("not poisoned").remove(topic);
+        Ok(())
     }
 
     async fn dead_letters(

@@ -291,6 +291,14 @@ impl Transport for RabbitTransport {
         RabbitSubscription::start(&self.options, topic, shards, options).await
     }
 
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<(), TransportError> {
+        self.topology.delete_group(topic, group).await
+    }
+
+    async fn delete_topic(&self, topic: &str) -> Result<(), TransportError> {
+        self.topology.delete_topic(topic).await
+    }
+
     async fn dead_letters(
         &self,
         topic: &str,

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 
 use lapin::options::{
     BasicAckOptions, BasicGetOptions, ExchangeBindOptions, ExchangeDeclareOptions,
-    QueueBindOptions, QueueDeclareOptions,
+    ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{Channel, Connection, ExchangeKind};
@@ -301,6 +301,53 @@ impl Topology {
         }
         let _ = conn.close(200, ShortString::from("declared")).await;
         Ok(shards)
+    }
+
+    pub(crate) async fn delete_group(
+        &self,
+        topic: &str,
+        group: &str,
+    ) -> Result<(), TransportError> {
+        let shards = self.shard_count(topic).await?;
+        let conn = connect(&self.options.url).await?;
+        let ch = self.channel(&conn).await?;
+        for shard in 0..shards {
+            let q = shard_queue(topic, group, shard);
+            ch.queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
+                .await
+                .map_err(|e| amqp_error("queue.delete", &q, e))?;
+        }
+        let gx = group_exchange(topic, group);
+        ch.exchange_delete(
+            ShortString::from(gx.as_str()),
+            ExchangeDeleteOptions::default(),
+        )
+        .await
+        .map_err(|e| amqp_error("exchange.delete", &gx, e))?;
+        let _ = conn.close(200, ShortString::from("deleted")).await;
+        Ok(())
+    }
+
+    pub(crate) async fn delete_topic(&self, topic: &str) -> Result<(), TransportError> {
+        let conn = connect(&self.options.url).await?;
+        let ch = self.channel(&conn).await?;
+        let dlq = dlq_name(topic);
+        for q in [dlq.clone(), shard_record(topic)] {
+            ch.queue_delete(ShortString::from(q.as_str()), QueueDeleteOptions::default())
+                .await
+                .map_err(|e| amqp_error("queue.delete", &q, e))?;
+        }
+        for x in [topic.to_string(), dlq] {
+            ch.exchange_delete(
+                ShortString::from(x.as_str()),
+                ExchangeDeleteOptions::default(),
+            )
+            .await
+            .map_err(|e| amqp_error("exchange.delete", &x, e))?;
+        }
+        let _ = conn.close(200, ShortString::from("deleted")).await;
+        self.shards.lock().expect("not poisoned").remove(topic);
+        Ok(())
     }
 
     pub(crate) async fn dead_letters(

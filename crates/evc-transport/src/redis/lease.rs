@@ -36,6 +36,14 @@ pub(crate) struct Ownership {
     pub fair: usize,
 }
 
+pub(crate) fn lease_key(topic: &str, shard: u32, group: &str) -> String {
+    format!("{topic}:{shard}:owner:{group}")
+}
+
+pub(crate) fn members_key(topic: &str, group: &str) -> String {
+    format!("{topic}:members:{group}")
+}
+
 #[derive(Clone)]
 pub(crate) struct Leases {
     pub topic: String,
@@ -50,11 +58,11 @@ pub(crate) struct Leases {
 
 impl Leases {
     fn lease(&self, shard: u32) -> String {
-        format!("{}:{shard}:owner:{}", self.topic, self.group)
+        lease_key(&self.topic, shard, &self.group)
     }
 
     fn members(&self) -> String {
-        format!("{}:members:{}", self.topic, self.group)
+        members_key(&self.topic, &self.group)
     }
 
     fn ttl_ms(&self) -> u64 {

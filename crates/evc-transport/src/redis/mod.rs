@@ -339,6 +339,48 @@ impl Transport for RedisTransport {
         .await
     }
 
+    async fn delete_group(&self, topic: &str, group: &str) -> Result<(), TransportError> {
+        let shards = self.shard_count(topic).await?;
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for shard in 0..shards {
+            pipe.cmd("XGROUP")
+                .arg("DESTROY")
+                .arg(stream(topic, shard))
+                .arg(group)
+                .ignore()
+                .cmd("DEL")
+                .arg(lease::lease_key(topic, shard, group))
+                .ignore();
+        }
+        pipe.cmd("DEL")
+            .arg(lease::members_key(topic, group))
+            .ignore();
+        let _: () = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| failed(&self.options.url, "XGROUP DESTROY", topic, e))?;
+        Ok(())
+    }
+
+    async fn delete_topic(&self, topic: &str) -> Result<(), TransportError> {
+        let shards = self.shard_count(topic).await?;
+        let mut conn = self.conn.clone();
+        let mut del = redis::cmd("DEL");
+        for shard in 0..shards {
+            del.arg(stream(topic, shard));
+        }
+        del.arg(meta(topic))
+            .arg(dlq_name(topic))
+            .arg(replay_cursor(topic));
+        let _: i64 = del
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| failed(&self.options.url, "DEL", topic, e))?;
+        self.shards.lock().expect("not poisoned").remove(topic);
+        Ok(())
+    }
+
     async fn dead_letters(
         &self,
         topic: &str,
