@@ -2,7 +2,7 @@
 //!
 //! | concept | RabbitMQ |
 //! |---|---|
-//! | topic | a durable fanout exchange `<topic>`; its shard count kept in its argument `x-evc-shards` |
+//! | topic | a durable fanout exchange `<topic>`; its shard count kept as `x-max-length` of the empty queue `<topic>.shards` (RabbitMQ checks that argument when the queue is declared again, so a different count is refused and the refusal names the real one) |
 //! | group | a consistent-hash exchange `<topic>.group.<group>` bound to the topic exchange, over N quorum queues `<topic>.group.<group>.<shard>` (plugin `rabbitmq_consistent_hash_exchange`, bundled with RabbitMQ, off by default: `rabbitmq-plugins enable rabbitmq_consistent_hash_exchange`) |
 //! | key → shard | the routing key is the message key; the exchange hashes it onto a queue (each bound with weight 100), so a key always lands in the same queue |
 //! | one active member per shard | every queue is `x-single-active-consumer`: the first member to subscribe gets all queues, the others stand by and take over when it dies ([`Capabilities::balanced_shards`] is false) |
