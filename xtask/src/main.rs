@@ -273,5 +273,27 @@ fn prepare(root: &Path) -> Result<(), String> {
             ])
             .status();
     }
+    // RabbitMQ: evc-transport's RabbitMQ transport routes keys over a group's queues with the
+    // consistent-hash exchange, a plugin RabbitMQ bundles but does not enable by default.
+    // Enabling it is online (no broker restart) and idempotent.
+    let plugin = "rabbitmq_consistent_hash_exchange";
+    let listed = Command::new("rabbitmq-plugins")
+        .args(["list", "--enabled", "--minimal"])
+        .output();
+    match listed {
+        Ok(out) if out.status.success() => {
+            if !String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == plugin)
+            {
+                println!("xtask: enabling the RabbitMQ plugin {plugin}");
+                run(Command::new("rabbitmq-plugins").args(["enable", plugin]))?;
+            }
+        }
+        _ => println!(
+            "xtask: `rabbitmq-plugins` is not available here; the RabbitMQ transport tests need \
+             the {plugin} plugin enabled on the broker at 127.0.0.1:5672"
+        ),
+    }
     Ok(())
 }

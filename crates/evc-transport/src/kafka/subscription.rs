@@ -1,0 +1,258 @@
+//! A consumer-group member: offsets stored on ack, committed periodically, on revoke, on close.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::producer::FutureProducer;
+use rdkafka::ClientContext;
+
+use super::{
+    from_kafka_headers, kafka_error, to_kafka_headers, KafkaOptions, KafkaTransport, KIND,
+};
+use crate::gate::Gate;
+use crate::{
+    dead_letter_headers, dlq_name, DeadLetterReason, Delivery, SubscribeOptions, Subscription,
+    TransportError,
+};
+
+#[derive(Default)]
+struct Shared {
+    /// Partitions revoked since the subscription last looked.
+    revoked: Mutex<Vec<i32>>,
+    /// Dropped without close: behave like a dead process, commit nothing more.
+    crashed: AtomicBool,
+}
+
+/// Commits what was acked when partitions are revoked, and tells the subscription.
+struct Context(Arc<Shared>);
+
+impl ClientContext for Context {}
+
+impl ConsumerContext for Context {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = rebalance {
+            if !self.0.crashed.load(Ordering::SeqCst) {
+                match consumer.commit_consumer_state(CommitMode::Sync) {
+                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                    Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
+                }
+            }
+            self.0
+                .revoked
+                .lock()
+                .expect("not poisoned")
+                .extend(tpl.elements().iter().map(|e| e.partition()));
+        }
+    }
+}
+
+/// A Kafka consumer-group member (see the [module](super) docs). Dropping it without
+/// [`Subscription::close`] commits nothing more: acks since the last commit are redelivered.
+pub struct KafkaSubscription {
+    topic: String,
+    group: String,
+    consumer: StreamConsumer<Context>,
+    producer: FutureProducer,
+    shared: Arc<Shared>,
+    gate: Gate,
+    commit_interval: Duration,
+    last_commit: Instant,
+    dirty: bool,
+}
+
+impl Drop for KafkaSubscription {
+    fn drop(&mut self) {
+        self.shared.crashed.store(true, Ordering::SeqCst);
+    }
+}
+
+impl KafkaSubscription {
+    pub(crate) fn start(
+        options: &KafkaOptions,
+        topic: &str,
+        sub: SubscribeOptions,
+    ) -> Result<KafkaSubscription, TransportError> {
+        // Brokers refuse sessions under `group.min.session.timeout.ms` (6 s by default), and
+        // librdkafka's mock cluster never completes a join with shorter ones.
+        let session = sub.takeover_after.as_millis().max(6000) as u64;
+        let shared = Arc::new(Shared::default());
+        let consumer: StreamConsumer<Context> = options
+            .base()
+            .set("group.id", &sub.group)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            .set("session.timeout.ms", session.to_string())
+            .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+            .create_with_context(Context(shared.clone()))
+            .map_err(|e| kafka_error("creating the consumer", topic, e))?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|e| kafka_error("subscribing", topic, e))?;
+        let producer: FutureProducer = options
+            .producer()
+            .create()
+            .map_err(|e| kafka_error("creating the dead-letter producer", topic, e))?;
+        Ok(KafkaSubscription {
+            topic: topic.to_string(),
+            group: sub.group,
+            consumer,
+            producer,
+            shared,
+            gate: Gate::new(KIND),
+            commit_interval: options.commit_interval,
+            last_commit: Instant::now(),
+            dirty: false,
+        })
+    }
+
+    fn commit(&mut self, mode: CommitMode) -> Result<(), TransportError> {
+        if !self.dirty {
+            return Ok(());
+        }
+        match self.consumer.commit_consumer_state(mode) {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+                self.dirty = false;
+                self.last_commit = Instant::now();
+                Ok(())
+            }
+            Err(e) => Err(kafka_error("committing offsets", &self.topic, e)),
+        }
+    }
+
+    fn check_mine(&self, d: &Delivery) -> Result<(), TransportError> {
+        if d.subscription == self.gate.id() && d.topic == self.topic {
+            Ok(())
+        } else {
+            Err(TransportError::NotOutstanding {
+                kind: KIND,
+                topic: d.topic.clone(),
+                shard: d.shard,
+                position: d.position.clone(),
+            })
+        }
+    }
+
+    fn offset(d: &Delivery) -> Result<i64, TransportError> {
+        d.position
+            .parse()
+            .map_err(|_| TransportError::NotOutstanding {
+                kind: KIND,
+                topic: d.topic.clone(),
+                shard: d.shard,
+                position: d.position.clone(),
+            })
+    }
+}
+
+impl Subscription for KafkaSubscription {
+    async fn next(&mut self) -> Result<Delivery, TransportError> {
+        loop {
+            let revoked: Vec<i32> =
+                std::mem::take(&mut *self.shared.revoked.lock().expect("not poisoned"));
+            for p in revoked {
+                self.gate.drop_shard(p as u32);
+            }
+            if self.last_commit.elapsed() >= self.commit_interval {
+                if let Err(e) = self.commit(CommitMode::Async) {
+                    tracing::warn!(error = %e, "periodic commit failed");
+                }
+            }
+            if let Some(d) = self.gate.take_ready() {
+                return Ok(d);
+            }
+            let wait = self
+                .gate
+                .next_retry_in()
+                .map_or(Duration::from_millis(200), |r| {
+                    r.min(Duration::from_millis(200))
+                });
+            let m = match tokio::time::timeout(wait, self.consumer.recv()).await {
+                Err(_) => continue,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, topic = %self.topic, "Kafka consumer error");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Ok(Ok(m)) => m,
+            };
+            let d = Delivery {
+                topic: m.topic().to_string(),
+                shard: m.partition() as u32,
+                position: m.offset().to_string(),
+                key: m.key().map(<[u8]>::to_vec),
+                payload: m.payload().unwrap_or_default().to_vec(),
+                headers: from_kafka_headers(m.headers()),
+                delivery_count: 1,
+                timestamp: m.timestamp().to_millis(),
+                subscription: 0,
+                tag: 0,
+            };
+            self.gate.push(d);
+        }
+    }
+
+    async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
+        self.check_mine(delivery)?;
+        let offset = Self::offset(delivery)?;
+        if self.gate.settle(delivery).is_err() {
+            // Its partition was revoked meanwhile: the new owner delivers it again.
+            return Ok(());
+        }
+        match self
+            .consumer
+            .store_offset(&self.topic, delivery.shard as i32, offset)
+        {
+            Ok(()) => self.dirty = true,
+            Err(e) => {
+                tracing::warn!(error = %e, partition = delivery.shard, offset, "could not store the offset (partition revoked?)")
+            }
+        }
+        Ok(())
+    }
+
+    async fn nack(
+        &mut self,
+        delivery: Delivery,
+        retry_after: Duration,
+    ) -> Result<(), TransportError> {
+        self.check_mine(&delivery)?;
+        if self.gate.check_outstanding(&delivery).is_err() {
+            return Ok(());
+        }
+        self.gate.nack(delivery, retry_after)
+    }
+
+    async fn dead_letter(
+        &mut self,
+        delivery: &Delivery,
+        reason: &DeadLetterReason,
+    ) -> Result<(), TransportError> {
+        self.check_mine(delivery)?;
+        let dlq = dlq_name(&self.topic);
+        let headers = dead_letter_headers(delivery, &self.group, reason);
+        let f = KafkaTransport::enqueue(
+            &self.producer,
+            &dlq,
+            delivery.key.as_deref(),
+            &delivery.payload,
+            to_kafka_headers(&headers),
+        )
+        .await?;
+        KafkaTransport::confirmed(&dlq, f).await?;
+        self.ack(delivery).await
+    }
+
+    async fn close(mut self) -> Result<(), TransportError> {
+        self.commit(CommitMode::Sync)?;
+        self.consumer.unsubscribe();
+        Ok(())
+    }
+}

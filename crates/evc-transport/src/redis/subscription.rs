@@ -1,0 +1,423 @@
+//! A member of a consumer group on a sharded topic: leases, reads, claims, settling.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::Value;
+use tokio::task::JoinHandle;
+
+use super::entries::{self, id_before};
+use super::lease::{Leases, Ownership};
+use super::{failed, stream, RedisOptions, KIND};
+use crate::gate::Gate;
+use crate::{
+    dead_letter_headers, dlq_name, DeadLetterReason, Delivery, SubscribeOptions, Subscription,
+    TransportError,
+};
+
+/// A Redis Streams group member (see the [module](super) docs). Dropping it without
+/// [`Subscription::close`] stops its heartbeat: its shards move once their leases expire.
+pub struct RedisSubscription {
+    topic: String,
+    group: String,
+    member: String,
+    conn: MultiplexedConnection,
+    reader: MultiplexedConnection,
+    options: RedisOptions,
+    prefetch: u16,
+    gate: Gate,
+    leases: Leases,
+    heartbeat: JoinHandle<()>,
+    /// A read or claim was under way when a `next` was dropped: re-read this member's own
+    /// pending entries before going on.
+    reading: bool,
+}
+
+impl Drop for RedisSubscription {
+    fn drop(&mut self) {
+        self.heartbeat.abort();
+    }
+}
+
+impl RedisSubscription {
+    pub(crate) async fn start(
+        topic: &str,
+        shards: u32,
+        options: SubscribeOptions,
+        conn: MultiplexedConnection,
+        reader: MultiplexedConnection,
+        redis: RedisOptions,
+    ) -> Result<RedisSubscription, TransportError> {
+        let member = format!("{}-{}", options.group, uuid::Uuid::new_v4().simple());
+        let leases = Leases {
+            topic: topic.to_string(),
+            group: options.group.clone(),
+            member: member.clone(),
+            shards,
+            ttl: options.takeover_after.max(Duration::from_millis(300)),
+            conn: conn.clone(),
+            url: redis.url.clone(),
+            state: Arc::new(Mutex::new(Ownership::default())),
+        };
+        leases.heartbeat().await?;
+        let heartbeat = leases.clone().spawn();
+        Ok(RedisSubscription {
+            topic: topic.to_string(),
+            group: options.group,
+            member,
+            conn,
+            reader,
+            options: redis,
+            prefetch: options.prefetch.max(1),
+            gate: Gate::new(KIND),
+            leases,
+            heartbeat,
+            reading: false,
+        })
+    }
+
+    /// This member's name in the Redis consumer groups.
+    pub fn member(&self) -> &str {
+        &self.member
+    }
+
+    /// The shards this member holds now.
+    pub fn owned_shards(&self) -> Vec<u32> {
+        self.state().owned.iter().copied().collect()
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, Ownership> {
+        self.leases.state.lock().expect("not poisoned")
+    }
+
+    fn fail(&self, op: &'static str, target: &str, e: redis::RedisError) -> TransportError {
+        failed(&self.options.url, op, target, e)
+    }
+
+    /// Acts on what the heartbeat found: shards lost, shards taken over, shards beyond the
+    /// fair share that are idle and can be given back.
+    async fn sync_ownership(&mut self) -> Result<(), TransportError> {
+        let (lost, acquired) = {
+            let mut s = self.state();
+            (std::mem::take(&mut s.lost), std::mem::take(&mut s.acquired))
+        };
+        for shard in lost {
+            let dropped = self.gate.drop_shard(shard);
+            if !dropped.is_empty() {
+                tracing::warn!(topic = %self.topic, shard, held = dropped.len(), "shard lost; its deliveries go to the new owner");
+            }
+        }
+        for shard in acquired {
+            self.reading = true;
+            self.claim(shard).await?;
+            self.reading = false;
+        }
+        let surplus: Vec<u32> = {
+            let s = self.state();
+            let extra = s.owned.len().saturating_sub(s.fair);
+            s.owned
+                .iter()
+                .rev()
+                .copied()
+                .filter(|shard| self.gate.is_idle(*shard))
+                .take(extra)
+                .collect()
+        };
+        for shard in surplus {
+            self.state().owned.remove(&shard);
+            self.gate.drop_shard(shard);
+            self.leases.release(shard).await?;
+            tracing::debug!(topic = %self.topic, shard, member = %self.member, "shard given back");
+        }
+        Ok(())
+    }
+
+    /// Takes every pending entry of a shard taken over (a dead member's), in id order, with
+    /// its delivery count, ahead of anything new.
+    async fn claim(&mut self, shard: u32) -> Result<(), TransportError> {
+        let key = stream(&self.topic, shard);
+        let mut conn = self.conn.clone();
+        let mut cursor = "0-0".to_string();
+        let mut claimed = Vec::new();
+        loop {
+            let reply: Value = redis::cmd("XAUTOCLAIM")
+                .arg(&key)
+                .arg(&self.group)
+                .arg(&self.member)
+                .arg(0)
+                .arg(&cursor)
+                .arg("COUNT")
+                .arg(256)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail("XAUTOCLAIM", &key, e))?;
+            let (next, found, deleted) = entries::parse_autoclaim(&reply, &key)?;
+            for id in deleted {
+                tracing::error!(stream = %key, id = %id, group = %self.group, "a pending entry was trimmed by retention before it was processed; it is lost");
+                let _: i64 = redis::cmd("XACK")
+                    .arg(&key)
+                    .arg(&self.group)
+                    .arg(&id)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail("XACK", &key, e))?;
+            }
+            claimed.extend(found);
+            if next == "0-0" {
+                break;
+            }
+            cursor = next;
+        }
+        self.queue_pending(shard, claimed).await
+    }
+
+    /// Queues entries pending for this member with their delivery counts from `XPENDING`.
+    async fn queue_pending(
+        &mut self,
+        shard: u32,
+        found: Vec<entries::Entry>,
+    ) -> Result<(), TransportError> {
+        let fresh: Vec<entries::Entry> = found
+            .into_iter()
+            .filter(|e| !self.gate.holds(shard, &e.id))
+            .collect();
+        let (Some(first), Some(last)) = (fresh.first(), fresh.last()) else {
+            return Ok(());
+        };
+        let key = stream(&self.topic, shard);
+        let mut conn = self.conn.clone();
+        let reply: Value = redis::cmd("XPENDING")
+            .arg(&key)
+            .arg(&self.group)
+            .arg(&first.id)
+            .arg(&last.id)
+            .arg(fresh.len())
+            .arg(&self.member)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.fail("XPENDING", &key, e))?;
+        let counts: std::collections::HashMap<String, u32> =
+            entries::parse_pending(&reply, &key)?.into_iter().collect();
+        for e in fresh {
+            let count = counts.get(&e.id).copied().unwrap_or(1).max(1);
+            let d = e.into_delivery(&self.topic, shard, count);
+            self.gate.insert_ordered(d, id_before);
+        }
+        Ok(())
+    }
+
+    /// After a `next` was dropped mid-read: this member's own pending entries of the shards it
+    /// holds, those the gate does not know queued again.
+    async fn recover(&mut self) -> Result<(), TransportError> {
+        let owned = self.owned_shards();
+        for shard in owned {
+            let key = stream(&self.topic, shard);
+            let mut conn = self.conn.clone();
+            let reply: Value = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(&self.group)
+                .arg(&self.member)
+                .arg("STREAMS")
+                .arg(&key)
+                .arg("0")
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail("XREADGROUP", &key, e))?;
+            let mine: Vec<entries::Entry> = entries::parse_read(&reply, &key)?
+                .into_iter()
+                .flat_map(|(_, e)| e)
+                .collect();
+            self.queue_pending(shard, mine).await?;
+        }
+        Ok(())
+    }
+
+    /// One `XREADGROUP … >` over the held shards that have nothing queued.
+    async fn read(&mut self, wait: Duration) -> Result<(), TransportError> {
+        let readable: Vec<u32> = self
+            .owned_shards()
+            .into_iter()
+            .filter(|s| self.gate.queued(*s) == 0)
+            .collect();
+        if readable.is_empty() {
+            tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
+            return Ok(());
+        }
+        let keys: Vec<String> = readable.iter().map(|s| stream(&self.topic, *s)).collect();
+        let mut c = redis::cmd("XREADGROUP");
+        c.arg("GROUP")
+            .arg(&self.group)
+            .arg(&self.member)
+            .arg("COUNT")
+            .arg(self.prefetch)
+            .arg("BLOCK")
+            .arg(wait.as_millis().max(1) as u64)
+            .arg("STREAMS")
+            .arg(&keys);
+        for _ in &keys {
+            c.arg(">");
+        }
+        self.reading = true;
+        let reply: Value = c
+            .query_async(&mut self.reader)
+            .await
+            .map_err(|e| self.fail("XREADGROUP", &self.topic, e))?;
+        for (key, found) in entries::parse_read(&reply, &self.topic)? {
+            let Some(shard) = key
+                .rsplit_once(':')
+                .and_then(|(_, s)| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            for e in found {
+                self.gate.push(e.into_delivery(&self.topic, shard, 1));
+            }
+        }
+        self.reading = false;
+        Ok(())
+    }
+
+    fn check_mine(&self, d: &Delivery) -> Result<(), TransportError> {
+        if d.subscription == self.gate.id() && d.topic == self.topic {
+            Ok(())
+        } else {
+            Err(TransportError::NotOutstanding {
+                kind: KIND,
+                topic: d.topic.clone(),
+                shard: d.shard,
+                position: d.position.clone(),
+            })
+        }
+    }
+}
+
+impl Subscription for RedisSubscription {
+    async fn next(&mut self) -> Result<Delivery, TransportError> {
+        loop {
+            self.sync_ownership().await?;
+            if self.reading {
+                self.recover().await?;
+                self.reading = false;
+            }
+            if let Some(d) = self.gate.take_ready() {
+                return Ok(d);
+            }
+            let wait = self
+                .gate
+                .next_retry_in()
+                .map_or(self.options.block, |r| r.min(self.options.block));
+            self.read(wait).await?;
+        }
+    }
+
+    async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
+        self.check_mine(delivery)?;
+        let key = stream(&self.topic, delivery.shard);
+        let mut conn = self.conn.clone();
+        let _: i64 = redis::cmd("XACK")
+            .arg(&key)
+            .arg(&self.group)
+            .arg(&delivery.position)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.fail("XACK", &key, e))?;
+        // Not outstanding any more when its shard moved meanwhile: acked all the same.
+        let _ = self.gate.settle(delivery);
+        Ok(())
+    }
+
+    async fn nack(
+        &mut self,
+        delivery: Delivery,
+        retry_after: Duration,
+    ) -> Result<(), TransportError> {
+        self.check_mine(&delivery)?;
+        let (shard, id) = (delivery.shard, delivery.position.clone());
+        if self.gate.check_outstanding(&delivery).is_err() {
+            // Its shard moved: the new owner delivers it again.
+            return Ok(());
+        }
+        self.gate.nack(delivery, retry_after)?;
+        // Claiming it again raises its delivery count in Redis, so a member that takes the
+        // shard over later sees this attempt too.
+        let key = stream(&self.topic, shard);
+        let mut conn = self.conn.clone();
+        let _: Value = redis::cmd("XCLAIM")
+            .arg(&key)
+            .arg(&self.group)
+            .arg(&self.member)
+            .arg(0)
+            .arg(&id)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.fail("XCLAIM", &key, e))?;
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &mut self,
+        delivery: &Delivery,
+        reason: &DeadLetterReason,
+    ) -> Result<(), TransportError> {
+        self.check_mine(delivery)?;
+        let key = stream(&self.topic, delivery.shard);
+        let dlq = dlq_name(&self.topic);
+        let headers = dead_letter_headers(delivery, &self.group, reason);
+        let mut add = redis::cmd("XADD");
+        add.arg(&dlq).arg("*");
+        entries::fields(
+            &mut add,
+            delivery.key.as_deref().unwrap_or_default(),
+            &delivery.payload,
+            &headers,
+        );
+        let mut conn = self.conn.clone();
+        let _: () = redis::pipe()
+            .atomic()
+            .add_command(add)
+            .ignore()
+            .cmd("XACK")
+            .arg(&key)
+            .arg(&self.group)
+            .arg(&delivery.position)
+            .ignore()
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.fail("XADD", &dlq, e))?;
+        let _ = self.gate.settle(delivery);
+        Ok(())
+    }
+
+    async fn close(self) -> Result<(), TransportError> {
+        self.heartbeat.abort();
+        self.leases.leave().await?;
+        // A member with nothing pending leaves the group's consumer lists too; one with
+        // pending entries stays listed until a new owner has claimed them.
+        let mut conn = self.conn.clone();
+        for shard in 0..self.leases.shards {
+            let key = stream(&self.topic, shard);
+            let pending: Value = redis::cmd("XPENDING")
+                .arg(&key)
+                .arg(&self.group)
+                .arg("-")
+                .arg("+")
+                .arg(1)
+                .arg(&self.member)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| self.fail("XPENDING", &key, e))?;
+            if entries::parse_pending(&pending, &key)?.is_empty() {
+                let _: i64 = redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&key)
+                    .arg(&self.group)
+                    .arg(&self.member)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail("XGROUP DELCONSUMER", &key, e))?;
+            }
+        }
+        Ok(())
+    }
+}
