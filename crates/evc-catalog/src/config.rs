@@ -1,6 +1,7 @@
 //! `evc.toml`: what the schema directory's events are for.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 
 use serde::Deserialize;
 
@@ -127,9 +128,27 @@ pub struct EventOverride {
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct LintConfig {
-    /// Rule ids to switch off.
+    /// Lint rules to switch off, by code (`FIELD_DOC`); validated by [`crate::Catalog::load`].
     #[serde(default)]
-    pub disable: Vec<String>,
+    pub disable: Vec<RuleName>,
+}
+
+/// One entry of `[lint] disable`, with where it is in `evc.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleName {
+    pub name: String,
+    /// Byte range of the string in `evc.toml`.
+    pub span: Range<usize>,
+}
+
+impl<'de> Deserialize<'de> for RuleName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = toml::Spanned::<String>::deserialize(d)?;
+        Ok(RuleName {
+            span: s.span(),
+            name: s.into_inner(),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -3,6 +3,8 @@ use std::path::PathBuf;
 
 use evc_schema::json::{LineCol, Span};
 
+use crate::Code;
+
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Severity {
@@ -14,8 +16,8 @@ pub enum Severity {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     pub severity: Severity,
-    /// A stable id (`invalid-schema`, `version-gap`, ...), for docs, config and machines.
-    pub code: String,
+    /// A stable code (`INVALID_SCHEMA`, `TYPE_MISMATCH`, ...), for docs, config and machines.
+    pub code: Code,
     pub message: String,
     /// Path as given to the loader (relative to the working directory when it was).
     pub file: PathBuf,
@@ -34,10 +36,10 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &str, file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    pub fn error(code: Code, file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
-            code: code.to_string(),
+            code,
             message: message.into(),
             file: file.into(),
             span: None,
@@ -49,7 +51,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(code: &str, file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+    pub fn warning(code: Code, file: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, file, message)

@@ -16,6 +16,7 @@
 //! }
 //! ```
 
+mod code;
 mod config;
 mod diagnostic;
 
@@ -23,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
+pub use code::{Code, Family, ParseCodeError};
 pub use config::*;
 pub use diagnostic::{Diagnostic, Diagnostics, Severity};
 pub use evc_schema;
@@ -74,6 +76,10 @@ pub struct Catalog {
     pub config_text: String,
     /// Sorted by topic, then by the order the topic lists them.
     pub events: Vec<Event>,
+    /// The lint rules `[lint] disable` switches off (validated: each is a lint rule).
+    pub disabled: BTreeSet<Code>,
+    /// Findings that do not stop the tree from loading (deprecated spellings in the config).
+    pub warnings: Vec<Diagnostic>,
 }
 
 impl Catalog {
@@ -86,7 +92,7 @@ impl Catalog {
             Ok(t) => t,
             Err(e) => {
                 return Err(Diagnostics(vec![Diagnostic::error(
-                    "config-unreadable",
+                    Code::ConfigUnreadable,
                     &config_path,
                     format!("cannot read the config file: {e}"),
                 )
@@ -100,7 +106,7 @@ impl Catalog {
             Ok(c) => c,
             Err(e) => {
                 let mut d =
-                    Diagnostic::error("config-invalid", &config_path, e.message().to_string());
+                    Diagnostic::error(Code::ConfigInvalid, &config_path, e.message().to_string());
                 if let Some(r) = e.span() {
                     d = d.at(&config_text, evc_schema::json::Span::new(r.start, r.end));
                 }
@@ -115,7 +121,7 @@ impl Catalog {
                 .find(needle)
                 .map(|i| evc_schema::json::Span::new(i, i + needle.len()))
         };
-        let config_diag = |code: &str, needle: &str, msg: String| {
+        let config_diag = |code: Code, needle: &str, msg: String| {
             let d = Diagnostic::error(code, &config_path, msg);
             match cfg_span(needle) {
                 Some(s) => d.at(&config_text, s),
@@ -128,7 +134,7 @@ impl Catalog {
             for fullname in &tc.events {
                 if let Some(other) = claimed.insert(fullname.clone(), topic.clone()) {
                     diags.push(config_diag(
-                        "config-duplicate-event",
+                        Code::ConfigDuplicateEvent,
                         &format!("\"{fullname}\""),
                         format!("event `{fullname}` is listed under topic `{other}` and `{topic}`; list it once"),
                     ));
@@ -141,7 +147,7 @@ impl Catalog {
                     .unwrap_or_else(|| tc.compatibility.clone());
                 if !COMPATIBILITY_LEVELS.contains(&compatibility.as_str()) {
                     diags.push(config_diag(
-                        "config-invalid",
+                        Code::ConfigInvalid,
                         &format!("\"{compatibility}\""),
                         format!(
                             "unknown compatibility level `{compatibility}`; expected one of {}",
@@ -159,7 +165,7 @@ impl Catalog {
                         continue; // its files are already reported
                     }
                     diags.push(config_diag(
-                        "config-unknown-event",
+                        Code::ConfigUnknownEvent,
                         &format!("\"{fullname}\""),
                         format!("topic `{topic}` lists `{fullname}`, but there is no folder {} with a v1.avsc",
                             rel_dir(fullname)),
@@ -179,20 +185,11 @@ impl Catalog {
                     versions: versions.clone(),
                 });
             }
-            if tc.subject_name_strategy == SubjectNameStrategy::TopicNameStrategy
-                && tc.events.len() > 1
-            {
-                diags.push(config_diag(
-                    "config-strategy",
-                    &format!("[topics.{topic}]"),
-                    format!("topic `{topic}` carries {} event types, but TopicNameStrategy gives them one subject `{topic}-value`, so they would share one version history", tc.events.len()),
-                ).with_help("use TopicRecordNameStrategy for a topic with several event types"));
-            }
         }
         for name in config.events.keys() {
             if !claimed.contains_key(name) {
                 diags.push(config_diag(
-                    "config-unknown-event",
+                    Code::ConfigUnknownEvent,
                     &format!("[events.\"{name}\"]"),
                     format!("[events.\"{name}\"] overrides an event that no topic lists"),
                 ));
@@ -203,7 +200,7 @@ impl Catalog {
                 let v = &versions[0];
                 diags.push(
                     Diagnostic::error(
-                        "event-not-configured",
+                        Code::EventNotConfigured,
                         &v.path,
                         format!(
                             "event `{fullname}` is not listed under any topic in {CONFIG_FILE}"
@@ -215,6 +212,15 @@ impl Catalog {
                 );
             }
         }
+        subject_conflicts(&events, &mut diags, &config_diag);
+        let mut warnings = Vec::new();
+        let disabled = lint_disable(
+            &config,
+            &config_path,
+            &config_text,
+            &mut diags,
+            &mut warnings,
+        );
         // Partition key present in every version.
         for ev in &events {
             for v in &ev.versions {
@@ -224,7 +230,7 @@ impl Catalog {
                 match rec.fields().iter().find(|f| f.name == ev.partition_key) {
                     None => diags.push(
                         Diagnostic::error(
-                            "partition-key-missing",
+                            Code::PartitionKeyMissing,
                             &v.path,
                             format!("`{}` v{} has no field `{}`, its partition key", ev.fullname, v.number, ev.partition_key),
                         )
@@ -235,7 +241,7 @@ impl Catalog {
                         if !matches!(f.ty.kind, TyKind::String | TyKind::Long | TyKind::Int) {
                             diags.push(
                                 Diagnostic::error(
-                                    "partition-key-type",
+                                    Code::PartitionKeyType,
                                     &v.path,
                                     format!("partition key `{}` must be a string, uuid, int or long, found {}", f.name, f.ty.describe(&v.schema)),
                                 )
@@ -250,12 +256,20 @@ impl Catalog {
             diags.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
             return Err(Diagnostics(diags));
         }
+        warnings.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
         Ok(Catalog {
             root,
             config,
             config_text,
             events,
+            disabled,
+            warnings,
         })
+    }
+
+    /// False when `[lint] disable` switches the rule off.
+    pub fn lint_enabled(&self, rule: Code) -> bool {
+        !self.disabled.contains(&rule)
     }
 
     /// Looks an event up by full name.
@@ -272,6 +286,103 @@ impl Catalog {
     pub fn topics(&self) -> impl Iterator<Item = &str> {
         self.config.topics.keys().map(String::as_str)
     }
+}
+
+/// Two events with one subject would share one version history in the registry: refused.
+///
+/// Only TopicNameStrategy can do this (`<topic>-value` for every event of the topic). Confluent
+/// would register the events as successive versions of one subject, checked against each other
+/// under the topic's mode; evc's layout gives each event its own numbered history, which that
+/// subject cannot hold.
+fn subject_conflicts(
+    events: &[Event],
+    diags: &mut Vec<Diagnostic>,
+    config_diag: &dyn Fn(Code, &str, String) -> Diagnostic,
+) {
+    let mut by_subject: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
+    for ev in events {
+        by_subject.entry(&ev.subject).or_default().push(ev);
+    }
+    for (subject, evs) in by_subject.into_iter().filter(|(_, e)| e.len() > 1) {
+        let names: Vec<String> = evs.iter().map(|e| format!("`{}`", e.fullname)).collect();
+        let first = evs[0];
+        diags.push(
+            config_diag(
+                Code::SubjectConflict,
+                &format!("[topics.{}]", first.topic),
+                format!(
+                    "events {} all map to subject `{subject}` ({} on topic `{}`), so they would share one version history",
+                    names.join(", "),
+                    first.strategy.name(),
+                    first.topic
+                ),
+            )
+            .with_help("give a topic with several event types TopicRecordNameStrategy (subject <topic>-<record>) or RecordNameStrategy (subject <record>)"),
+        );
+    }
+}
+
+/// Validates `[lint] disable`: every entry must name a lint rule. The spelling used before codes
+/// were SCREAMING_SNAKE_CASE (`field-doc`) still works, with a warning.
+fn lint_disable(
+    config: &Config,
+    config_path: &Path,
+    config_text: &str,
+    diags: &mut Vec<Diagnostic>,
+    warnings: &mut Vec<Diagnostic>,
+) -> BTreeSet<Code> {
+    let rules: Vec<&str> = Code::lint_rules().map(Code::as_str).collect();
+    let mut disabled = BTreeSet::new();
+    for entry in &config.lint.disable {
+        let at = |d: Diagnostic| {
+            d.at(
+                config_text,
+                evc_schema::json::Span::new(entry.span.start, entry.span.end),
+            )
+        };
+        match entry.name.parse::<Code>() {
+            Ok(code) if code.is_lint_rule() => {
+                disabled.insert(code);
+            }
+            Ok(code) => diags.push(
+                at(Diagnostic::error(
+                    Code::ConfigUnknownLintRule,
+                    config_path,
+                    format!(
+                        "`{code}` is a {} code, not a lint rule: only lint rules can be disabled",
+                        code.family()
+                    ),
+                ))
+                .with_help(if code.family() == Family::Compatibility {
+                    "a reviewed, intended break goes in [[exceptions]] with its subject, version and reason".to_string()
+                } else {
+                    format!("the lint rules are {}", rules.join(", "))
+                }),
+            ),
+            Err(_) => match Code::from_legacy(&entry.name).filter(|c| c.is_lint_rule()) {
+                Some(code) => {
+                    disabled.insert(code);
+                    warnings.push(
+                        at(Diagnostic::warning(
+                            Code::ConfigDeprecated,
+                            config_path,
+                            format!("`{}` is the old spelling of the lint rule `{code}`", entry.name),
+                        ))
+                        .with_help(format!("write \"{code}\"")),
+                    );
+                }
+                None => diags.push(
+                    at(Diagnostic::error(
+                        Code::ConfigUnknownLintRule,
+                        config_path,
+                        format!("[lint] disable names `{}`, which is not a lint rule", entry.name),
+                    ))
+                    .with_help(format!("the lint rules are {}", rules.join(", "))),
+                ),
+            },
+        }
+    }
+    disabled
 }
 
 fn split(fullname: &str) -> (String, String) {
@@ -307,7 +418,7 @@ fn scan(
             if ns_name != CONFIG_FILE && !is_ignored_file(&ns_name) {
                 diags.push(
                     Diagnostic::error(
-                        "stray-file",
+                        Code::StrayFile,
                         &ns_entry,
                         format!("unexpected file `{ns_name}` in the schema directory"),
                     )
@@ -321,7 +432,7 @@ fn scan(
         }
         if !ns_name.split('.').all(valid_ident) {
             diags.push(Diagnostic::error(
-                "invalid-path",
+                Code::InvalidPath,
                 &ns_entry,
                 format!("folder `{ns_name}` is not a valid Avro namespace (dotted names of letters, digits and `_`)"),
             ));
@@ -336,7 +447,7 @@ fn scan(
                 if !is_ignored_file(&rec_name) {
                     diags.push(
                         Diagnostic::error(
-                            "stray-file",
+                            Code::StrayFile,
                             &rec_entry,
                             format!("unexpected file `{rec_name}`"),
                         )
@@ -349,7 +460,7 @@ fn scan(
             }
             if !valid_ident(&rec_name) {
                 diags.push(Diagnostic::error(
-                    "invalid-path",
+                    Code::InvalidPath,
                     &rec_entry,
                     format!("folder `{rec_name}` is not a valid Avro record name"),
                 ));
@@ -413,7 +524,7 @@ fn scan_event(
         let Some(n) = parse_version_file(&fname) else {
             diags.push(
                 Diagnostic::error(
-                    "invalid-path",
+                    Code::InvalidPath,
                     &file,
                     format!("`{fname}` is not a version file"),
                 )
@@ -426,7 +537,7 @@ fn scan_event(
             Ok(t) => t,
             Err(e) => {
                 diags.push(Diagnostic::error(
-                    "unreadable",
+                    Code::FileUnreadable,
                     &file,
                     format!("cannot read the file: {e}"),
                 ));
@@ -437,9 +548,9 @@ fn scan_event(
             Ok(s) => s,
             Err(e) => {
                 let code = if e.pointer.is_none() {
-                    "invalid-json"
+                    Code::InvalidJson
                 } else {
-                    "invalid-schema"
+                    Code::InvalidSchema
                 };
                 diags.push(Diagnostic::error(code, &file, e.message.clone()).at(&text, e.span));
                 continue;
@@ -451,7 +562,7 @@ fn scan_event(
                 if n.name.name != rec_name || n.name.namespace.as_deref() != expect_ns {
                     diags.push(
                         Diagnostic::error(
-                            "name-mismatch",
+                            Code::RecordPathMismatch,
                             &file,
                             format!(
                                 "the record is named `{}` but its path says `{fullname}`",
@@ -469,7 +580,7 @@ fn scan_event(
             _ => {
                 diags.push(
                     Diagnostic::error(
-                        "not-a-record",
+                        Code::NotARecord,
                         &file,
                         format!(
                             "an event schema must be a record, found {}",
@@ -496,7 +607,7 @@ fn scan_event(
         if *n != want {
             diags.push(
                 Diagnostic::error(
-                    "version-gap",
+                    Code::VersionGap,
                     file,
                     format!("`{fullname}` has v{n} but no v{want}: versions must run 1, 2, 3, ... without gaps"),
                 )
@@ -507,7 +618,7 @@ fn scan_event(
     }
     if numbers.is_empty() {
         diags.push(Diagnostic::error(
-            "empty-event",
+            Code::EmptyEvent,
             rec_entry,
             format!("`{fullname}` has no version files"),
         ));
@@ -540,7 +651,7 @@ fn sorted_dir(dir: &Path, diags: &mut Vec<Diagnostic>) -> Vec<PathBuf> {
         }
         Err(e) => {
             diags.push(Diagnostic::error(
-                "unreadable",
+                Code::FileUnreadable,
                 dir,
                 format!("cannot read the folder: {e}"),
             ));

@@ -35,7 +35,7 @@ fn problems(dir: &Path) -> Vec<(String, String, String, String)> {
     d.0.iter()
         .map(|d| {
             (
-                d.code.clone(),
+                d.code.as_str().to_string(),
                 d.file.strip_prefix(dir).unwrap().display().to_string(),
                 d.position
                     .map(|p| p.to_string())
@@ -94,7 +94,7 @@ fn bad_json_and_bad_avro_point_at_the_line() {
     assert_eq!(
         problems(dir.path()),
         [(
-            "invalid-json".into(),
+            "INVALID_JSON".into(),
             "shop/OrderCreated/v1.avsc".into(),
             "3:13".into(),
             "invalid JSON: unexpected character `,`, expected a JSON value".into()
@@ -114,7 +114,7 @@ fn bad_json_and_bad_avro_point_at_the_line() {
     assert_eq!(
         problems(dir.path()),
         [(
-            "invalid-schema".into(),
+            "INVALID_SCHEMA".into(),
             "shop/OrderCreated/v1.avsc".into(),
             "4:29".into(),
             "unknown type `money` (looked for `shop.money` and `money`); named types must be defined before they are used".into()
@@ -134,7 +134,7 @@ fn names_must_match_paths() {
     assert_eq!(
         problems(dir.path()),
         [(
-            "name-mismatch".into(),
+            "RECORD_PATH_MISMATCH".into(),
             "shop/OrderCreated/v1.avsc".into(),
             "1:28".into(),
             "the record is named `shop.OrderMade` but its path says `shop.OrderCreated`".into()
@@ -147,7 +147,7 @@ fn names_must_match_paths() {
             &record("OrderCreated", "store", ""),
         ),
     ]);
-    assert_eq!(problems(dir.path())[0].0, "name-mismatch");
+    assert_eq!(problems(dir.path())[0].0, "RECORD_PATH_MISMATCH");
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn version_gaps_and_bad_file_names() {
     assert_eq!(
         problems(dir.path()),
         [(
-            "version-gap".into(),
+            "VERSION_GAP".into(),
             "shop/OrderCreated/v3.avsc".into(),
             "-".into(),
             "`shop.OrderCreated` has v3 but no v2: versions must run 1, 2, 3, ... without gaps"
@@ -178,7 +178,7 @@ fn version_gaps_and_bad_file_names() {
         "`v02.avsc` is not a version file"
     );
     let dir = tree(&[("evc.toml", CONFIG), ("shop/OrderCreated/v2.avsc", &v)]);
-    assert_eq!(problems(dir.path())[0].0, "version-gap");
+    assert_eq!(problems(dir.path())[0].0, "VERSION_GAP");
 }
 
 #[test]
@@ -192,7 +192,7 @@ fn config_errors() {
     let p = problems(dir.path());
     assert_eq!(
         (p[0].0.as_str(), p[0].2.as_str()),
-        ("config-invalid", "7:1")
+        ("CONFIG_INVALID", "7:1")
     );
     assert!(p[0].3.contains("unknown field `colour`"), "{}", p[0].3);
     // a bad compatibility level
@@ -203,7 +203,7 @@ fn config_errors() {
     let p = problems(dir.path());
     assert_eq!(
         (p[0].0.as_str(), p[0].2.as_str()),
-        ("config-invalid", "3:17")
+        ("CONFIG_INVALID", "3:17")
     );
     // an event on disk the config does not list, and a listed one missing on disk
     let dir = tree(&[
@@ -214,10 +214,10 @@ fn config_errors() {
         ("shop/OrderCreated/v1.avsc", &v),
     ]);
     let codes: Vec<String> = problems(dir.path()).into_iter().map(|p| p.0).collect();
-    assert_eq!(codes, ["config-unknown-event", "event-not-configured"]);
+    assert_eq!(codes, ["CONFIG_UNKNOWN_EVENT", "EVENT_NOT_CONFIGURED"]);
     // no config at all
     let dir = tree(&[("shop/OrderCreated/v1.avsc", &v)]);
-    assert_eq!(problems(dir.path())[0].0, "config-unreadable");
+    assert_eq!(problems(dir.path())[0].0, "CONFIG_UNREADABLE");
     // TopicNameStrategy with two event types on one topic
     let two = CONFIG
         .replace("TopicRecordNameStrategy", "TopicNameStrategy")
@@ -230,7 +230,7 @@ fn config_errors() {
         ("shop/OrderCreated/v1.avsc", &v),
         ("shop/OrderPaid/v1.avsc", &record("OrderPaid", "shop", "")),
     ]);
-    assert_eq!(problems(dir.path())[0].0, "config-strategy");
+    assert_eq!(problems(dir.path())[0].0, "SUBJECT_CONFLICT");
 }
 
 #[test]
@@ -238,7 +238,7 @@ fn partition_key_must_exist_in_every_version() {
     let bad = "{\"type\": \"record\", \"name\": \"OrderCreated\", \"namespace\": \"shop\", \"fields\": [{\"name\": \"id\", \"type\": \"string\"}]}";
     let dir = tree(&[("evc.toml", CONFIG), ("shop/OrderCreated/v1.avsc", bad)]);
     let p = problems(dir.path());
-    assert_eq!(p[0].0, "partition-key-missing");
+    assert_eq!(p[0].0, "PARTITION_KEY_MISSING");
     assert_eq!(
         p[0].3,
         "`shop.OrderCreated` v1 has no field `order_id`, its partition key"
@@ -264,7 +264,7 @@ fn every_problem_is_reported_not_just_the_first() {
     let codes: Vec<String> = problems(dir.path()).into_iter().map(|p| p.0).collect();
     // shop.Other is listed and on disk but broken: its file error is reported, not a second one
     assert_eq!(codes.len(), 3, "{codes:?}");
-    for c in ["invalid-json", "name-mismatch", "stray-file"] {
+    for c in ["INVALID_JSON", "RECORD_PATH_MISMATCH", "STRAY_FILE"] {
         assert!(codes.contains(&c.to_string()), "{c} missing from {codes:?}");
     }
 }

@@ -49,7 +49,8 @@ fn print_all(diags: &[evc_catalog::Diagnostic], format: Format, report: Option<&
                 .map(|d| {
                     json!({
                         "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
-                        "code": d.code,
+                        "code": d.code.as_str(),
+                        "family": d.code.family().as_str(),
                         "message": d.message,
                         "file": d.file.display().to_string(),
                         "line": d.position.map(|p| p.line),

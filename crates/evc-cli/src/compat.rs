@@ -132,7 +132,7 @@ pub fn run(
             for f in &found {
                 sources.insert(&f.file.path, f.file.text.clone());
                 let mut d = Diagnostic::error(
-                    f.inc.kind.as_str(),
+                    evc_gate::incompatibility_code(f.inc.kind),
                     &f.file.path,
                     format!("{}: {}", f.context, f.inc.message),
                 )
@@ -161,16 +161,17 @@ pub fn run(
 /// Avro Java refuses to decide when a reader field matches two writer fields by name and
 /// aliases; Confluent treats that as incompatible, and so does evc.
 fn ambiguous(message: &str, file: &Path, format: Format) -> anyhow::Result<Outcome> {
+    let code = evc_gate::Code::AmbiguousField.as_str();
     match format {
         Format::Json => println!(
             "{}",
             json!({"compatible": false, "incompatibilities": [{
-                "kind": "AMBIGUOUS_FIELD", "location": null, "message": message,
+                "kind": code, "location": null, "message": message,
                 "file": file.display().to_string(), "line": null, "column": null, "writer_version": null
             }]})
         ),
         _ => println!(
-            "error[AMBIGUOUS_FIELD]: {message}\n  --> {}\nincompatible: 1 problem(s)",
+            "error[{code}]: {message}\n  --> {}\nincompatible: 1 problem(s)",
             file.display()
         ),
     }

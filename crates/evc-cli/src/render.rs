@@ -109,19 +109,23 @@ mod tests {
     fn caret_under_the_span() {
         let text = "{\n  \"name\": \"OrderMade\"\n}\n";
         let start = text.find("\"OrderMade\"").unwrap();
-        let d = Diagnostic::error("name-mismatch", "v1.avsc", "wrong name")
-            .at(text, Span::new(start, start + 11))
-            .with_help("rename it");
+        let d = Diagnostic::error(
+            evc_catalog::Code::RecordPathMismatch,
+            "v1.avsc",
+            "wrong name",
+        )
+        .at(text, Span::new(start, start + 11))
+        .with_help("rename it");
         let mut s = Sources::default();
         s.insert("v1.avsc", text.to_string());
         let out = render(&d, Path::new("schemas/v1.avsc"), &mut s);
         assert_eq!(
             out,
-            "error[name-mismatch]: wrong name\n  --> schemas/v1.avsc:2:11\n  |\n2 |   \"name\": \"OrderMade\"\n  |           ^^^^^^^^^^^\n  = help: rename it\n"
+            "error[RECORD_PATH_MISMATCH]: wrong name\n  --> schemas/v1.avsc:2:11\n  |\n2 |   \"name\": \"OrderMade\"\n  |           ^^^^^^^^^^^\n  = help: rename it\n"
         );
         assert_eq!(
             github(&d, Path::new("schemas/v1.avsc")),
-            "::error file=schemas/v1.avsc,line=2,col=11,title=evc name-mismatch::wrong name (help: rename it)"
+            "::error file=schemas/v1.avsc,line=2,col=11,title=evc RECORD_PATH_MISMATCH::wrong name (help: rename it)"
         );
     }
 }

@@ -224,7 +224,7 @@ fn check_formats_on_a_broken_tree() {
     std::fs::create_dir_all(&s).unwrap();
     std::fs::write(
         d.path().join("schemas/evc.toml"),
-        "[topics.t]\ncompatibility = \"BACKWARD\"\nsubject_name_strategy = \"TopicNameStrategy\"\npartition_key = \"id\"\nevents = [\"shop.User\"]\n[lint]\ndisable = [\"record-doc\", \"field-doc\", \"envelope\"]\n",
+        "[topics.t]\ncompatibility = \"BACKWARD\"\nsubject_name_strategy = \"TopicNameStrategy\"\npartition_key = \"id\"\nevents = [\"shop.User\"]\n[lint]\ndisable = [\"RECORD_DOC\", \"FIELD_DOC\", \"ENVELOPE\"]\n",
     )
     .unwrap();
     std::fs::write(
@@ -246,7 +246,7 @@ fn check_formats_on_a_broken_tree() {
     );
     assert!(
         out.contains(
-            "::error file=schemas/shop/User/v2.avsc,line=4,col=12,title=evc default-after-v1::"
+            "::error file=schemas/shop/User/v2.avsc,line=4,col=12,title=evc DEFAULT_AFTER_V1::"
         ),
         "{out}"
     );
@@ -260,7 +260,7 @@ fn check_formats_on_a_broken_tree() {
     let o = evc(&["check", "--format", "json"], d.path());
     assert_eq!(o.status.code(), Some(2));
     let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(j["diagnostics"][0]["code"], "invalid-json");
+    assert_eq!(j["diagnostics"][0]["code"], "INVALID_JSON");
 }
 
 #[test]
@@ -349,4 +349,126 @@ fn the_demo_runs_on_embedded_defaults() {
     }
     let o = evc(&["demo", "--database", "mysql://nope"], &repo());
     assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn check_refuses_an_unknown_lint_rule_with_where_and_the_rules() {
+    let d = tempfile::tempdir().unwrap();
+    let s = d.path().join("schemas/shop/User");
+    std::fs::create_dir_all(&s).unwrap();
+    std::fs::write(
+        d.path().join("schemas/evc.toml"),
+        "[topics.t]\ncompatibility = \"BACKWARD\"\nsubject_name_strategy = \"TopicNameStrategy\"\npartition_key = \"id\"\nevents = [\"shop.User\"]\n[lint]\ndisable = [\"RECORD_DOC\", \"feild-doc\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        s.join("v1.avsc"),
+        V1.replace("\"User\"", "\"User\", \"namespace\": \"shop\""),
+    )
+    .unwrap();
+    let o = evc(&["check"], d.path());
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("error[CONFIG_UNKNOWN_LINT_RULE]: [lint] disable names `feild-doc`, which is not a lint rule\n  --> schemas/evc.toml:7:26"),
+        "{err}"
+    );
+    assert!(
+        err.contains("= help: the lint rules are RECORD_NAME_CASE, FIELD_NAME_CASE,"),
+        "{err}"
+    );
+    let o = evc(&["check", "--format", "json"], d.path());
+    assert_eq!(o.status.code(), Some(2));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["diagnostics"][0]["code"], "CONFIG_UNKNOWN_LINT_RULE");
+    assert_eq!(j["diagnostics"][0]["family"], "load");
+    assert_eq!(
+        (&j["diagnostics"][0]["line"], &j["diagnostics"][0]["column"]),
+        (&serde_json::json!(7), &serde_json::json!(26))
+    );
+}
+
+/// `evc registry push` with several topics and all three subject name strategies: every event
+/// lands in the subject its strategy names, with its topic's (or its override's) level.
+#[test]
+fn registry_push_uses_each_events_subject_name_strategy() {
+    let s = serve();
+    let root = repo().join("crates/evc-catalog/tests/fixtures/multi_topic");
+    let root = root.to_str().unwrap();
+    let o = evc(
+        &["registry", "push", "--root", root, "--url", &s.1],
+        &repo(),
+    );
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(0), "{out}");
+    assert!(
+        out.ends_with("evc registry push: 13 change(s) made\n"),
+        "{out}"
+    );
+    let get = |path: &str| -> serde_json::Value {
+        let o = Command::new("curl")
+            .args(["-sf", &format!("{}{path}", s.1)])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "GET {path}");
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let mut subjects: Vec<String> = serde_json::from_value(get("/subjects")).unwrap();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "ops.LoginFailed",
+            "ops.LoginSucceeded",
+            "orders-shop.OrderPlaced",
+            "shop.OrderPaid",
+            "users-value"
+        ]
+    );
+    for (subject, versions, level, record) in [
+        ("ops.LoginFailed", 2, "FORWARD_TRANSITIVE", "LoginFailed"),
+        (
+            "ops.LoginSucceeded",
+            1,
+            "FORWARD_TRANSITIVE",
+            "LoginSucceeded",
+        ),
+        (
+            "orders-shop.OrderPlaced",
+            2,
+            "FULL_TRANSITIVE",
+            "OrderPlaced",
+        ),
+        ("shop.OrderPaid", 1, "BACKWARD_TRANSITIVE", "OrderPaid"),
+        ("users-value", 2, "BACKWARD", "UserRegistered"),
+    ] {
+        assert_eq!(
+            get(&format!("/subjects/{subject}/versions")),
+            serde_json::json!((1..=versions).collect::<Vec<u32>>()),
+            "{subject}"
+        );
+        assert_eq!(
+            get(&format!("/config/{subject}"))["compatibilityLevel"],
+            level,
+            "{subject}"
+        );
+        let latest = get(&format!("/subjects/{subject}/versions/latest"));
+        let schema: serde_json::Value =
+            serde_json::from_str(latest["schema"].as_str().unwrap()).unwrap();
+        assert_eq!(schema["name"], record, "{subject}: {latest}");
+    }
+    let o = evc(
+        &["registry", "diff", "--root", root, "--url", &s.1],
+        &repo(),
+    );
+    assert_eq!(
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string()
+        ),
+        (
+            Some(0),
+            "no drift: the registry matches the schema directory\n".to_string()
+        )
+    );
 }

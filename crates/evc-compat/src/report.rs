@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 /// `SchemaCompatibility.SchemaIncompatibilityType` names them (and so as Confluent Schema Registry
 /// reports them).
 ///
+/// Deliberately exhaustive (not `#[non_exhaustive]`): it mirrors Java's closed enum, so a kind
+/// added there is a breaking change here and every `match` on it (the gate maps each kind to its
+/// diagnostic code) fails to compile until it handles the new kind.
+///
 /// `Display`, `FromStr` and serde all use the Java names:
 ///
 /// ```
@@ -339,12 +343,15 @@ impl fmt::Display for Incompatibility {
 ///     {"name": "b", "aliases": ["a"], "type": "int"}]}"#).unwrap();
 /// let writer = Schema::parse(r#"{"type": "record", "name": "R", "fields": [
 ///     {"name": "a", "type": "int"}, {"name": "b", "type": "int"}]}"#).unwrap();
-/// let CheckError::AmbiguousField(ambiguous) = check(&reader, &writer).unwrap_err();
+/// let Err(CheckError::AmbiguousField(ambiguous)) = check(&reader, &writer) else {
+///     panic!("the field is ambiguous")
+/// };
 /// assert_eq!(ambiguous.field, "b");
 /// assert_eq!(ambiguous.writer_fields, ["b", "a"]);
 /// assert_eq!(ambiguous.location, "/fields/0");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum CheckError {
     /// A reader field matches more than one writer field by its name and aliases (or names the
     /// same writer field twice).

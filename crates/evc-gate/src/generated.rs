@@ -1,6 +1,6 @@
 //! Generated code must be what the schemas generate.
 
-use evc_catalog::{Catalog, Diagnostic};
+use evc_catalog::{Catalog, Code, Diagnostic};
 
 /// Reports stale, missing and orphaned generated files (when `[codegen]` is configured).
 pub fn generated(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
@@ -12,7 +12,7 @@ pub fn generated(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
             Ok(f) => f,
             Err(e) => {
                 out.push(Diagnostic::error(
-                    "codegen-failed",
+                    Code::CodegenFailed,
                     catalog.root.join(evc_catalog::CONFIG_FILE),
                     format!("code generation failed: {e}"),
                 ));
@@ -27,14 +27,14 @@ pub fn generated(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
             Ok(text) if text == f.contents => {}
             Ok(_) => out.push(
                 Diagnostic::error(
-                    "generated-stale",
+                    Code::GeneratedStale,
                     &path,
                     "generated code differs from what the schemas generate",
                 )
                 .with_help(help),
             ),
             Err(_) => out.push(
-                Diagnostic::error("generated-stale", &path, "generated file is missing")
+                Diagnostic::error(Code::GeneratedStale, &path, "generated file is missing")
                     .with_help(help),
             ),
         }
@@ -43,7 +43,7 @@ pub fn generated(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
         if !files.iter().any(|f| f.path == rel) {
             out.push(
                 Diagnostic::error(
-                    "generated-stale",
+                    Code::GeneratedStale,
                     &path,
                     "generated file that no schema generates any more",
                 )

@@ -3,24 +3,51 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use evc_catalog::{Catalog, Diagnostic};
+use evc_catalog::{Catalog, Code, Diagnostic};
 use evc_schema::json::Span;
 
-use crate::GateError;
+/// Comparing with a base git ref failed before any comparison was made.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GitError {
+    /// The `git` program could not be started.
+    #[error("cannot run git: {0}")]
+    Spawn(#[source] std::io::Error),
+    /// A git command exited with an error.
+    #[error("`git {args}` failed: {stderr}")]
+    Failed { args: String, stderr: String },
+    /// The schema directory cannot be resolved to an absolute path.
+    #[error("{}: {source}", .path.display())]
+    Path {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The schema directory is not inside the repository's work tree.
+    #[error("{} is not inside the git work tree {}", .root.display(), .top.display())]
+    OutsideWorkTree { root: PathBuf, top: PathBuf },
+    /// The ref names no commit.
+    #[error(
+        "`{0}` is not a commit in this repository (fetch it first, e.g. `git fetch origin {0}`)"
+    )]
+    UnknownRef(String),
+    /// Git's output was not what was asked for.
+    #[error("unexpected output from `git {args}`: {detail}")]
+    Protocol { args: String, detail: String },
+}
 
-fn git(dir: &Path, args: &[&str]) -> Result<String, GateError> {
+fn git(dir: &Path, args: &[&str]) -> Result<String, GitError> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
         .args(args)
         .output()
-        .map_err(|e| GateError::Git(format!("cannot run git: {e}")))?;
+        .map_err(GitError::Spawn)?;
     if !out.status.success() {
-        return Err(GateError::Git(format!(
-            "`git {}` failed: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(GitError::Failed {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
@@ -35,25 +62,31 @@ pub fn against(
     catalog: &Catalog,
     git_ref: &str,
     out: &mut Vec<Diagnostic>,
-) -> Result<(), GateError> {
+) -> Result<(), GitError> {
     let root = &catalog.root;
     let top = PathBuf::from(git(root, &["rev-parse", "--show-toplevel"])?.trim());
-    let abs_root = root
-        .canonicalize()
-        .map_err(|e| GateError::Git(format!("{}: {e}", root.display())))?;
+    let abs_root = root.canonicalize().map_err(|source| GitError::Path {
+        path: root.clone(),
+        source,
+    })?;
     let prefix = abs_root
         .strip_prefix(&top)
-        .map_err(|_| {
-            GateError::Git(format!(
-                "{} is not inside the git work tree {}",
-                root.display(),
-                top.display()
-            ))
+        .map_err(|_| GitError::OutsideWorkTree {
+            root: root.clone(),
+            top: top.clone(),
         })?
         .to_string_lossy()
         .replace('\\', "/");
-    git(&top, &["rev-parse", "--verify", "--quiet", &format!("{git_ref}^{{commit}}")])
-        .map_err(|_| GateError::Git(format!("`{git_ref}` is not a commit in this repository (fetch it first, e.g. `git fetch origin {git_ref}`)")))?;
+    git(
+        &top,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("{git_ref}^{{commit}}"),
+        ],
+    )
+    .map_err(|_| GitError::UnknownRef(git_ref.to_string()))?;
     let spec = if prefix.is_empty() {
         ".".to_string()
     } else {
@@ -81,7 +114,7 @@ pub fn against(
                 let (line_start, line_no) = first_difference(&base, &now);
                 let renumbered = find_same_text(root, rel, &base);
                 let mut d = Diagnostic::error(
-                    "version-edited",
+                    Code::VersionEdited,
                     &shown,
                     format!("published version {rel} was edited (it differs from {git_ref} from line {line_no}); versions are append-only"),
                 )
@@ -89,7 +122,7 @@ pub fn against(
                 .with_help(format!("restore it with `git checkout {git_ref} -- {path}` and put the change in a new version file"));
                 if let Some(other) = renumbered {
                     d = Diagnostic::error(
-                        "version-renumbered",
+                        Code::VersionRenumbered,
                         &shown,
                         format!("published version {rel} was renumbered: its text is now in {other}"),
                     )
@@ -101,12 +134,12 @@ pub fn against(
             Err(_) => {
                 let d = match find_same_text(root, rel, &base) {
                     Some(other) => Diagnostic::error(
-                        "version-renumbered",
+                        Code::VersionRenumbered,
                         &shown,
                         format!("published version {rel} was renumbered: its text is now in {other}"),
                     ),
                     None => Diagnostic::error(
-                        "version-deleted",
+                        Code::VersionDeleted,
                         &shown,
                         format!("published version {rel} was deleted; versions are append-only (consumers may still meet data written with it)"),
                     ),

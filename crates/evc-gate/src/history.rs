@@ -3,8 +3,24 @@
 
 use std::str::FromStr;
 
-use evc_catalog::{Catalog, Diagnostic, Severity};
-use evc_compat::{check_mode_all, Detail, Direction, Mode, ModeIncompatibility};
+use evc_catalog::{Catalog, Code, Diagnostic, Severity};
+use evc_compat::{
+    check_mode_all, Detail, Direction, IncompatibilityKind, Mode, ModeIncompatibility,
+};
+
+/// The diagnostic code of an incompatibility kind: the same name (Avro Java's).
+///
+/// An exhaustive match, so that a kind added to `evc-compat` cannot compile without its code.
+pub fn incompatibility_code(kind: IncompatibilityKind) -> Code {
+    match kind {
+        IncompatibilityKind::NameMismatch => Code::NameMismatch,
+        IncompatibilityKind::FixedSizeMismatch => Code::FixedSizeMismatch,
+        IncompatibilityKind::MissingEnumSymbols => Code::MissingEnumSymbols,
+        IncompatibilityKind::ReaderFieldMissingDefaultValue => Code::ReaderFieldMissingDefaultValue,
+        IncompatibilityKind::TypeMismatch => Code::TypeMismatch,
+        IncompatibilityKind::MissingUnionBranch => Code::MissingUnionBranch,
+    }
+}
 
 /// The usual fix for an incompatibility.
 pub fn hint(detail: &Detail) -> String {
@@ -64,7 +80,7 @@ pub fn history(catalog: &Catalog, out: &mut Vec<Diagnostic>) -> Vec<(String, u32
         if !used.contains(&(x.subject.clone(), x.version)) {
             out.push(
                 Diagnostic::warning(
-                    "unused-exception",
+                    Code::UnusedException,
                     catalog.root.join(evc_catalog::CONFIG_FILE),
                     format!(
                         "the exception for `{}` v{} matches no incompatibility; remove it",
@@ -102,7 +118,7 @@ fn diagnostic(
         ),
     };
     let mut d = Diagnostic::error(
-        inc.kind.as_str(),
+        incompatibility_code(inc.kind),
         &file.path,
         format!("{why} ({mode}): {}", inc.message),
     )
@@ -138,7 +154,7 @@ fn event_history(catalog: &Catalog, ev: &evc_catalog::Event) -> EventResult {
             Err(e) => {
                 out.push(
                     Diagnostic::error(
-                        "AMBIGUOUS_FIELD",
+                        Code::AmbiguousField,
                         &new.path,
                         format!(
                             "v{} against v{}: {}",
@@ -169,4 +185,18 @@ fn event_history(catalog: &Catalog, ev: &evc_catalog::Event) -> EventResult {
         }
     }
     (out, used)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_incompatibility_kind_has_the_code_of_its_java_name() {
+        for kind in IncompatibilityKind::ALL {
+            let code = incompatibility_code(kind);
+            assert_eq!(code.as_str(), kind.as_str());
+            assert_eq!(code.family(), evc_catalog::Family::Compatibility);
+        }
+    }
 }

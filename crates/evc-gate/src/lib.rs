@@ -1,7 +1,7 @@
 //! The pull-request gate behind `evc check`.
 //!
 //! **Owns:** what makes a change to the schema directory acceptable: the lint rules
-//! ([`lint::RULES`], each switchable in `evc.toml`), every subject's version history under its
+//! (the [`Code`]s of [`Family::Lint`](evc_catalog::Family::Lint), each switchable in `evc.toml`), every subject's version history under its
 //! compatibility mode (each version against the ones before it, every incompatibility with its
 //! kind, JSON pointer, file and line, and a hint), reviewed exceptions (reported as warnings,
 //! never silent), append-only published versions against a base git ref, and fresh generated
@@ -32,7 +32,9 @@ use std::path::PathBuf;
 
 use evc_catalog::{Catalog, Diagnostic, Diagnostics, Severity};
 
-pub use history::hint;
+pub use evc_catalog::Code;
+pub use git::GitError;
+pub use history::{hint, incompatibility_code};
 
 /// What to check.
 #[derive(Debug, Clone)]
@@ -75,19 +77,20 @@ impl Report {
 
 /// The gate could not run: bad input rather than a failed check.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum GateError {
     /// The schema directory does not load.
     #[error(transparent)]
     Catalog(#[from] Diagnostics),
-    /// `--against` could not be resolved.
-    #[error("{0}")]
-    Git(String),
+    /// `--against` could not be resolved or read.
+    #[error(transparent)]
+    Git(#[from] GitError),
 }
 
 /// Runs the whole gate.
 pub fn check(opts: &Options) -> Result<Report, GateError> {
     let catalog = Catalog::load(&opts.root)?;
-    let mut diagnostics = Vec::new();
+    let mut diagnostics = catalog.warnings.clone();
     if let Some(r) = &opts.against {
         git::against(&catalog, r, &mut diagnostics)?;
     }

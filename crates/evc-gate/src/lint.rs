@@ -1,22 +1,8 @@
-//! Lint rules: each has an id, is documented here, and can be switched off in `evc.toml`
-//! (`[lint] disable = ["field-doc"]`).
+//! Lint rules: each is a [`Code`] of [`Family::Lint`](evc_catalog::Family::Lint), documented in
+//! `docs/diagnostics.md`, and can be switched off in `evc.toml` (`[lint] disable = ["FIELD_DOC"]`).
 
-use evc_catalog::{Catalog, Diagnostic, Event, Version};
+use evc_catalog::{Catalog, Code, Diagnostic, Event, Version};
 use evc_schema::{Logical, NamedKind, Ty, TyKind};
-
-/// Every rule: (id, what it asks for).
-pub const RULES: &[(&str, &str)] = &[
-    ("record-name-case", "record, enum and fixed names are UpperCamelCase"),
-    ("field-name-case", "field names are snake_case"),
-    ("enum-symbol-case", "enum symbols are UPPER_SNAKE_CASE"),
-    ("record-doc", "every record, enum and fixed has a `doc`"),
-    ("field-doc", "every field has a `doc`"),
-    ("envelope", "every event has the envelope: the event id (uuid string) and the occurrence time (timestamp-millis or -micros)"),
-    ("default-after-v1", "every field added after v1 has a default, so old data stays readable"),
-    ("no-float-money", "money-like fields (amount, price, total, cost, ...) are never float or double"),
-    ("nested-namespace", "named types inside an event schema live in the event's namespace or below it"),
-    ("ignored-logical-type", "no logical type is invalid or unknown (readers silently ignore it)"),
-];
 
 const MONEY_WORDS: &[&str] = &[
     "amount", "price", "total", "cost", "fee", "money", "balance", "tax", "subtotal", "discount",
@@ -71,8 +57,7 @@ fn is_float(ty: &Ty) -> bool {
 
 /// Runs the enabled rules over every version of every event.
 pub fn lint(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
-    let disabled = &catalog.config.lint.disable;
-    let on = |id: &str| !disabled.iter().any(|d| d == id);
+    let on = |rule: Code| catalog.lint_enabled(rule);
     for ev in &catalog.events {
         for (i, v) in ev.versions.iter().enumerate() {
             lint_version(catalog, ev, &ev.versions[..i], v, &on, out);
@@ -85,21 +70,21 @@ fn lint_version(
     ev: &Event,
     earlier: &[Version],
     v: &Version,
-    on: &dyn Fn(&str) -> bool,
+    on: &dyn Fn(Code) -> bool,
     out: &mut Vec<Diagnostic>,
 ) {
     let s = &v.schema;
-    let diag = |code: &str, msg: String, span: evc_schema::json::Span| {
+    let diag = |code: Code, msg: String, span: evc_schema::json::Span| {
         Diagnostic::error(code, &v.path, msg)
             .at(&v.text, span)
             .for_version(&ev.subject, v.number)
     };
     for n in s.named.iter().filter(|n| !n.external) {
         let full = n.name.fullname();
-        if on("record-name-case") && !is_upper_camel(&n.name.name) {
+        if on(Code::RecordNameCase) && !is_upper_camel(&n.name.name) {
             out.push(
                 diag(
-                    "record-name-case",
+                    Code::RecordNameCase,
                     format!(
                         "{} name `{}` is not UpperCamelCase",
                         n.kind_name(),
@@ -110,10 +95,10 @@ fn lint_version(
                 .with_location(&n.pointer),
             );
         }
-        if on("record-doc") && n.doc.as_deref().is_none_or(|d| d.trim().is_empty()) {
+        if on(Code::RecordDoc) && n.doc.as_deref().is_none_or(|d| d.trim().is_empty()) {
             out.push(
                 diag(
-                    "record-doc",
+                    Code::RecordDoc,
                     format!("{} `{full}` has no doc", n.kind_name()),
                     n.name_span,
                 )
@@ -124,12 +109,12 @@ fn lint_version(
                 )),
             );
         }
-        if on("nested-namespace") {
+        if on(Code::NestedNamespace) {
             let ns = n.name.namespace.clone().unwrap_or_default();
             if ns != ev.namespace && !ns.starts_with(&format!("{}.", ev.namespace)) {
                 out.push(
                     diag(
-                        "nested-namespace",
+                        Code::NestedNamespace,
                         format!(
                             "`{full}` is outside the event's namespace `{}`",
                             ev.namespace
@@ -141,11 +126,11 @@ fn lint_version(
             }
         }
         match &n.kind {
-            NamedKind::Enum { symbols, .. } if on("enum-symbol-case") => {
+            NamedKind::Enum { symbols, .. } if on(Code::EnumSymbolCase) => {
                 for sym in symbols.iter().filter(|x| !is_upper_snake(x)) {
                     out.push(
                         diag(
-                            "enum-symbol-case",
+                            Code::EnumSymbolCase,
                             format!("enum symbol `{sym}` of `{full}` is not UPPER_SNAKE_CASE"),
                             n.span,
                         )
@@ -156,10 +141,10 @@ fn lint_version(
             NamedKind::Fixed {
                 ignored_logical: Some(il),
                 ..
-            } if on("ignored-logical-type") => {
+            } if on(Code::IgnoredLogicalType) => {
                 out.push(
                     diag(
-                        "ignored-logical-type",
+                        Code::IgnoredLogicalType,
                         format!(
                             "logical type `{}` on `{full}` is ignored: {}",
                             il.logical_type, il.reason
@@ -171,10 +156,10 @@ fn lint_version(
             }
             NamedKind::Record { fields, .. } => {
                 for f in fields {
-                    if on("field-name-case") && !is_snake(&f.name) {
+                    if on(Code::FieldNameCase) && !is_snake(&f.name) {
                         out.push(
                             diag(
-                                "field-name-case",
+                                Code::FieldNameCase,
                                 format!("field `{}` of `{full}` is not snake_case", f.name),
                                 f.name_span,
                             )
@@ -182,29 +167,29 @@ fn lint_version(
                             .with_help(format!("name it `{}`", to_snake(&f.name))),
                         );
                     }
-                    if on("field-doc") && f.doc.as_deref().is_none_or(|d| d.trim().is_empty()) {
+                    if on(Code::FieldDoc) && f.doc.as_deref().is_none_or(|d| d.trim().is_empty()) {
                         out.push(
                             diag(
-                                "field-doc",
+                                Code::FieldDoc,
                                 format!("field `{}` of `{full}` has no doc", f.name),
                                 f.name_span,
                             )
                             .with_location(&f.pointer),
                         );
                     }
-                    if on("no-float-money") && is_money_name(&f.name) && is_float(&f.ty) {
+                    if on(Code::NoFloatMoney) && is_money_name(&f.name) && is_float(&f.ty) {
                         out.push(
-                            diag("no-float-money", format!("money-like field `{}` of `{full}` is a floating-point number, which cannot hold cents exactly", f.name), f.ty.span)
+                            diag(Code::NoFloatMoney, format!("money-like field `{}` of `{full}` is a floating-point number, which cannot hold cents exactly", f.name), f.ty.span)
                                 .with_location(&f.ty.pointer)
                                 .with_help("use integer minor units (long) with a currency, or {\"type\": \"bytes\", \"logicalType\": \"decimal\", ...}"),
                         );
                     }
-                    if on("ignored-logical-type") {
+                    if on(Code::IgnoredLogicalType) {
                         walk(&f.ty, &mut |t| {
                             if let Some(il) = &t.ignored_logical {
                                 out.push(
                                     diag(
-                                        "ignored-logical-type",
+                                        Code::IgnoredLogicalType,
                                         format!(
                                             "logical type `{}` in field `{}` is ignored: {}",
                                             il.logical_type, f.name, il.reason
@@ -223,25 +208,25 @@ fn lint_version(
     }
     // rules about the top-level record
     let Some(root) = s.root_named() else { return };
-    if on("envelope") {
+    if on(Code::Envelope) {
         let env = &catalog.config.envelope;
         let field = |name: &str| root.fields().iter().find(|f| f.name == name);
         match field(&env.event_id) {
-            None => out.push(diag("envelope", format!("event `{}` has no `{}` field", ev.fullname, env.event_id), root.name_span).with_help(format!("add {{\"name\": \"{}\", \"type\": {{\"type\": \"string\", \"logicalType\": \"uuid\"}}}}", env.event_id))),
+            None => out.push(diag(Code::Envelope, format!("event `{}` has no `{}` field", ev.fullname, env.event_id), root.name_span).with_help(format!("add {{\"name\": \"{}\", \"type\": {{\"type\": \"string\", \"logicalType\": \"uuid\"}}}}", env.event_id))),
             Some(f) if !(matches!(f.ty.kind, TyKind::String) && f.ty.logical == Some(Logical::Uuid)) => {
-                out.push(diag("envelope", format!("`{}` must be a uuid string, found {}", f.name, f.ty.describe(s)), f.ty.span).with_location(&f.ty.pointer));
+                out.push(diag(Code::Envelope, format!("`{}` must be a uuid string, found {}", f.name, f.ty.describe(s)), f.ty.span).with_location(&f.ty.pointer));
             }
             _ => {}
         }
         match field(&env.occurred_at) {
-            None => out.push(diag("envelope", format!("event `{}` has no `{}` field", ev.fullname, env.occurred_at), root.name_span).with_help(format!("add {{\"name\": \"{}\", \"type\": {{\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}}}}", env.occurred_at))),
+            None => out.push(diag(Code::Envelope, format!("event `{}` has no `{}` field", ev.fullname, env.occurred_at), root.name_span).with_help(format!("add {{\"name\": \"{}\", \"type\": {{\"type\": \"long\", \"logicalType\": \"timestamp-millis\"}}}}", env.occurred_at))),
             Some(f) if !matches!(f.ty.logical, Some(Logical::TimestampMillis | Logical::TimestampMicros)) => {
-                out.push(diag("envelope", format!("`{}` must be a timestamp-millis or timestamp-micros long, found {}", f.name, f.ty.describe(s)), f.ty.span).with_location(&f.ty.pointer));
+                out.push(diag(Code::Envelope, format!("`{}` must be a timestamp-millis or timestamp-micros long, found {}", f.name, f.ty.describe(s)), f.ty.span).with_location(&f.ty.pointer));
             }
             _ => {}
         }
     }
-    if on("default-after-v1") && !earlier.is_empty() {
+    if on(Code::DefaultAfterV1) && !earlier.is_empty() {
         for f in root.fields() {
             let existed = earlier.iter().any(|e| {
                 e.schema.root_named().is_some_and(|r| {
@@ -252,7 +237,7 @@ fn lint_version(
             });
             if !existed && f.default.is_none() {
                 out.push(
-                    diag("default-after-v1", format!("field `{}` is new in v{} and has no default", f.name, v.number), f.name_span)
+                    diag(Code::DefaultAfterV1, format!("field `{}` is new in v{} and has no default", f.name, v.number), f.name_span)
                         .with_location(&f.pointer)
                         .with_help(format!("add a default to field `{}` (e.g. make it [\"null\", ...] with \"default\": null)", f.name)),
                 );

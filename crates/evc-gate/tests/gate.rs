@@ -93,7 +93,7 @@ impl Repo {
                         Severity::Error => "error".to_string(),
                         Severity::Warning => "warning".to_string(),
                     },
-                    d.code.clone(),
+                    d.code.as_str().to_string(),
                     d.file
                         .strip_prefix(&root)
                         .unwrap_or(&d.file)
@@ -266,7 +266,7 @@ fn a_reviewed_exception_turns_the_break_into_a_warning() {
     let found = r.gate(None);
     assert_eq!(
         found.iter().map(|f| f.1.as_str()).collect::<Vec<_>>(),
-        ["unused-exception"]
+        ["UNUSED_EXCEPTION"]
     );
 }
 
@@ -284,7 +284,7 @@ fn published_versions_are_append_only() {
     assert!(
         found.contains(&(
             "error".into(),
-            "version-edited".into(),
+            "VERSION_EDITED".into(),
             "shop/OrderPlaced/v1.avsc".into(),
             Some(2),
             None
@@ -298,7 +298,7 @@ fn published_versions_are_append_only() {
     assert!(
         found
             .iter()
-            .any(|f| f.1 == "version-deleted" && f.2 == V2_FILE),
+            .any(|f| f.1 == "VERSION_DELETED" && f.2 == V2_FILE),
         "{found:?}"
     );
     // renumbered: v2's text moved to v3 and a new v2 inserted
@@ -310,7 +310,7 @@ fn published_versions_are_append_only() {
     assert!(
         found
             .iter()
-            .any(|f| f.1 == "version-renumbered" && f.2 == V2_FILE),
+            .any(|f| f.1 == "VERSION_RENUMBERED" && f.2 == V2_FILE),
         "{found:?}"
     );
     // an unknown base is bad input, not a pass
@@ -345,22 +345,81 @@ fn lint_rules_fire_and_can_be_switched_off() {
     assert_eq!(
         codes,
         [
-            "enum-symbol-case",
-            "envelope",
-            "field-doc",
-            "field-name-case",
-            "ignored-logical-type",
-            "nested-namespace",
-            "no-float-money",
-            "record-doc",
-            "record-name-case"
+            "ENUM_SYMBOL_CASE",
+            "ENVELOPE",
+            "FIELD_DOC",
+            "FIELD_NAME_CASE",
+            "IGNORED_LOGICAL_TYPE",
+            "NESTED_NAMESPACE",
+            "NO_FLOAT_MONEY",
+            "RECORD_DOC",
+            "RECORD_NAME_CASE"
         ]
     );
+    let all = "\"ENUM_SYMBOL_CASE\", \"ENVELOPE\", \"FIELD_DOC\", \"FIELD_NAME_CASE\", \"IGNORED_LOGICAL_TYPE\", \"NESTED_NAMESPACE\", \"NO_FLOAT_MONEY\", \"RECORD_DOC\", \"RECORD_NAME_CASE\"";
     r.write(
         "schemas/evc.toml",
-        &format!("{CONFIG}\n[lint]\ndisable = [\"enum-symbol-case\", \"envelope\", \"field-doc\", \"field-name-case\", \"ignored-logical-type\", \"nested-namespace\", \"no-float-money\", \"record-doc\", \"record-name-case\"]\n"),
+        &format!("{CONFIG}\n[lint]\ndisable = [{all}]\n"),
     );
     assert_eq!(r.gate(None), []);
+    // the spelling from before the codes had one scheme still works, with a warning each
+    let legacy = all.to_lowercase().replace('_', "-");
+    r.write(
+        "schemas/evc.toml",
+        &format!("{CONFIG}\n[lint]\ndisable = [{legacy}]\n"),
+    );
+    let found = r.gate(None);
+    assert_eq!(found.len(), 9, "{found:?}");
+    assert!(found.iter().all(|f| f.0 == "warning"
+        && f.1 == "CONFIG_DEPRECATED"
+        && f.2 == "evc.toml"
+        && f.3 == Some(8)));
+}
+
+#[test]
+fn an_unknown_lint_rule_is_an_error_with_where_and_the_list() {
+    let r = Repo::new();
+    r.write(
+        "schemas/evc.toml",
+        &format!("{CONFIG}\n[lint]\ndisable = [\n  \"FIELD_DOC\",\n  \"FIELD_DOCS\",\n  \"TYPE_MISMATCH\",\n]\n"),
+    );
+    let err = check(&Options {
+        root: r.root(),
+        against: None,
+        check_generated: false,
+    })
+    .unwrap_err();
+    let evc_gate::GateError::Catalog(d) = err else {
+        panic!("{err}")
+    };
+    let found: Vec<(String, String, String)> =
+        d.0.iter()
+            .map(|d| {
+                (
+                    d.code.as_str().to_string(),
+                    d.position.map(|p| p.to_string()).unwrap_or_default(),
+                    format!(
+                        "{} (help: {})",
+                        d.message,
+                        d.help.clone().unwrap_or_default()
+                    ),
+                )
+            })
+            .collect();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].0, "CONFIG_UNKNOWN_LINT_RULE");
+    assert_eq!(found[0].1, "10:3");
+    assert_eq!(found[0].2, "[lint] disable names `FIELD_DOCS`, which is not a lint rule (help: the lint rules are RECORD_NAME_CASE, FIELD_NAME_CASE, ENUM_SYMBOL_CASE, RECORD_DOC, FIELD_DOC, ENVELOPE, DEFAULT_AFTER_V1, NO_FLOAT_MONEY, NESTED_NAMESPACE, IGNORED_LOGICAL_TYPE)");
+    assert_eq!(found[1].0, "CONFIG_UNKNOWN_LINT_RULE");
+    assert_eq!(found[1].1, "11:3");
+    assert!(
+        found[1]
+            .2
+            .starts_with("`TYPE_MISMATCH` is a compatibility code, not a lint rule")
+            && found[1].2.contains("[[exceptions]]"),
+        "{}",
+        found[1].2
+    );
 }
 
 #[test]
@@ -381,7 +440,7 @@ fn a_field_added_later_needs_a_default() {
     // FORWARD accepts it (old readers ignore the field), the lint does not
     assert_eq!(
         found.iter().map(|f| f.1.as_str()).collect::<Vec<_>>(),
-        ["default-after-v1"]
+        ["DEFAULT_AFTER_V1"]
     );
     assert_eq!(found[0].3, Some(10));
 }
@@ -395,7 +454,7 @@ fn stale_generated_code_is_reported() {
     );
     let found = r.gate(None);
     assert!(
-        found.iter().all(|f| f.1 == "generated-stale") && !found.is_empty(),
+        found.iter().all(|f| f.1 == "GENERATED_STALE") && !found.is_empty(),
         "{found:?}"
     );
     let gen = r.dir.path().join("gen");

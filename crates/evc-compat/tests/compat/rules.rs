@@ -235,7 +235,9 @@ fn a_reader_field_matching_two_writer_fields_is_an_error() {
         {"name": "x", "type": "int", "default": 1},
         {"name": "a", "aliases": ["b"], "type": "int"}]}"#;
     let err = check(&s(reader_text), &writer).unwrap_err();
-    let CheckError::AmbiguousField(a) = &err;
+    let CheckError::AmbiguousField(a) = &err else {
+        panic!("not an ambiguous field: {err:?}")
+    };
     let AmbiguousField {
         record,
         field,
