@@ -328,10 +328,13 @@ fn encode_default(s: &Schema, ty: &Ty, d: &Json, out: &mut Vec<u8>) -> Result<()
         (TyKind::Int | TyKind::Long, JsonValue::Number(_)) => {
             write_long(out, d.as_i64().ok_or_else(bad)?)
         }
-        (TyKind::Float, JsonValue::Number(_)) => {
-            write_float(out, d.as_f64().ok_or_else(bad)? as f32)
+        (TyKind::Float, _) => write_float(
+            out,
+            evc_schema::float_default(d).ok_or_else(bad)?.to_f64() as f32,
+        ),
+        (TyKind::Double, _) => {
+            write_double(out, evc_schema::float_default(d).ok_or_else(bad)?.to_f64())
         }
-        (TyKind::Double, JsonValue::Number(_)) => write_double(out, d.as_f64().ok_or_else(bad)?),
         (TyKind::Bytes, JsonValue::String(t)) => crate::binary::write_bytes(out, &latin1(t)?),
         (TyKind::String, JsonValue::String(t)) => crate::binary::write_string(out, t),
         (TyKind::Array(items), JsonValue::Array(a)) => {

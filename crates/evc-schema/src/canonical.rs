@@ -190,7 +190,18 @@ impl Schema {
                 // Types imported from referenced schemas are written by name, so the text parses
                 // again alongside its references; apache-avro gets them inline (it has no
                 // notion of references).
-                if !seen.insert(*id) || (n.external && !lower) {
+                // apache-avro 0.21 does not register the name of a `fixed` it reads as a
+                // `decimal` or `duration`, so a reference to one fails to resolve when data is
+                // read ("Unresolved schema reference"): the lowered form repeats the definition.
+                let unnamed_in_apache = lower
+                    && matches!(
+                        n.kind,
+                        NamedKind::Fixed {
+                            logical: Some(Logical::Decimal { .. } | Logical::Duration),
+                            ..
+                        }
+                    );
+                if (!seen.insert(*id) && !unnamed_in_apache) || (n.external && !lower) {
                     return json!(n.name.fullname());
                 }
                 let mut m = Map::new();
@@ -209,11 +220,16 @@ impl Schema {
                 if let Some(doc) = &n.doc {
                     m.insert("doc".into(), json!(doc));
                 }
-                if !n.aliases.is_empty() {
-                    m.insert(
-                        "aliases".into(),
-                        json!(n.aliases.iter().map(Name::fullname).collect::<Vec<_>>()),
-                    );
+                // apache-avro panics on an alias that is not an ASCII name; it cannot use one
+                // anyway, so the lowered form leaves such aliases out
+                let aliases: Vec<String> = n
+                    .aliases
+                    .iter()
+                    .map(Name::fullname)
+                    .filter(|a| !lower || apache_avro_name(a))
+                    .collect();
+                if !aliases.is_empty() {
+                    m.insert("aliases".into(), json!(aliases));
                 }
                 let inner = n.name.namespace.as_deref();
                 match &n.kind {
@@ -232,8 +248,13 @@ impl Schema {
                                         fm.insert("default".into(), d.to_serde());
                                     }
                                 }
-                                if !f.aliases.is_empty() {
-                                    fm.insert("aliases".into(), json!(f.aliases));
+                                let aliases: Vec<&String> = f
+                                    .aliases
+                                    .iter()
+                                    .filter(|a| !lower || apache_avro_name(a))
+                                    .collect();
+                                if !aliases.is_empty() {
+                                    fm.insert("aliases".into(), json!(aliases));
                                 }
                                 match f.order {
                                     Order::Ascending => {}
@@ -276,7 +297,42 @@ impl Schema {
     }
 }
 
+/// A full name as apache-avro 0.21 accepts it: dotted ASCII identifiers.
+pub(crate) fn apache_avro_name(s: &str) -> bool {
+    s.split('.').all(|p| {
+        let mut c = p.chars();
+        c.next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    })
+}
+
 impl Schema {
+    /// The first name, field name or enum symbol that apache-avro 0.21 cannot take (it accepts
+    /// only ASCII names, where Avro accepts letters and digits of any script); `None` if there is
+    /// none. apache-avro panics on such names, so check this before handing it the schema.
+    pub fn name_apache_avro_rejects(&self) -> Option<String> {
+        for n in &self.named {
+            if !apache_avro_name(&n.name.fullname()) {
+                return Some(n.name.fullname());
+            }
+            match &n.kind {
+                NamedKind::Record { fields, .. } => {
+                    if let Some(f) = fields.iter().find(|f| !apache_avro_name(&f.name)) {
+                        return Some(f.name.clone());
+                    }
+                }
+                NamedKind::Enum { symbols, .. } => {
+                    if let Some(s) = symbols.iter().find(|s| !apache_avro_name(s)) {
+                        return Some(s.clone());
+                    }
+                }
+                NamedKind::Fixed { .. } => {}
+            }
+        }
+        None
+    }
+
     /// apache-avro 0.21 cannot hold a default of a `decimal`, `big-decimal` or `duration` field
     /// (it resolves the JSON string as a string and fails), so the lowered form leaves it out.
     fn apache_avro_cannot_default(&self, ty: &Ty) -> bool {
