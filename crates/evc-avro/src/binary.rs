@@ -378,6 +378,11 @@ pub type Put = Result<(), EncodeError>;
 pub fn put_null(_out: &mut Vec<u8>) -> Put {
     Ok(())
 }
+/// Writes a `null` value (nothing); takes the value so generated closures use their argument.
+#[inline]
+pub fn put_unit(_out: &mut Vec<u8>, _v: &()) -> Put {
+    Ok(())
+}
 #[inline]
 pub fn read_null(_input: &mut &[u8]) -> Result<(), DecodeError> {
     Ok(())

@@ -124,8 +124,8 @@ pub enum SchemaLoadError {
     Invalid(#[from] evc_schema::SchemaError),
     #[error("apache-avro rejected the schema: {0}")]
     Avro(#[from] Box<apache_avro::Error>),
-    /// apache-avro 0.21 takes only ASCII names; Avro allows letters and digits of any script.
-    /// evc's generated binary encoder and decoder handle such schemas; apache-avro cannot.
-    #[error("apache-avro 0.21 cannot take the name `{0}` (it accepts ASCII names only)")]
-    NonAsciiName(String),
+    /// A valid schema apache-avro 0.21 cannot take (evc's generated binary encoder and decoder
+    /// handle it; the apache-avro path does not).
+    #[error(transparent)]
+    ApacheAvro(#[from] evc_schema::ApacheAvroLimit),
 }

@@ -120,8 +120,8 @@ pub fn load_schema(text: &str) -> Result<apache_avro::Schema, SchemaLoadError> {
 
 /// Turns an evc schema model into an `apache_avro::Schema`.
 pub fn load_model(model: &evc_schema::Schema) -> Result<apache_avro::Schema, SchemaLoadError> {
-    if let Some(name) = model.name_apache_avro_rejects() {
-        return Err(SchemaLoadError::NonAsciiName(name));
+    if let Some(limit) = model.apache_avro_limit() {
+        return Err(SchemaLoadError::ApacheAvro(limit));
     }
     apache_avro::Schema::parse(&model.to_apache_avro_json())
         .map_err(|e| SchemaLoadError::Avro(Box::new(e)))

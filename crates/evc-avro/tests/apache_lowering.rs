@@ -4,6 +4,7 @@
 
 use evc_avro::apache_avro::types::Value;
 use evc_avro::{decode_value, load_schema, SchemaLoadError};
+use evc_schema::ApacheAvroLimit;
 
 #[test]
 fn a_named_decimal_fixed_referenced_by_name_decodes() {
@@ -88,8 +89,23 @@ fn non_ascii_names_are_a_typed_error_not_a_panic() {
         (r#"{"type":"enum","name":"E","symbols":["Ω"]}"#, "Ω"),
     ] {
         match load_schema(text) {
-            Err(SchemaLoadError::NonAsciiName(n)) => assert_eq!(n, name),
+            Err(SchemaLoadError::ApacheAvro(ApacheAvroLimit::NonAsciiName(n))) => {
+                assert_eq!(n, name)
+            }
             other => panic!("{text}: {other:?}"),
         }
+    }
+}
+
+#[test]
+fn a_null_namespace_type_next_to_a_namesake_is_a_typed_error_not_a_panic() {
+    // apache-avro would move `X` into `n` and then panic on "two schemas named n.X"
+    let text = r#"{"type":"record","name":"X","namespace":"n","fields":[
+        {"name":"a","type":{"type":"record","name":"X","namespace":"","fields":[]}}]}"#;
+    match load_schema(text) {
+        Err(SchemaLoadError::ApacheAvro(ApacheAvroLimit::NullNamespaceClash(n))) => {
+            assert_eq!(n, "X")
+        }
+        other => panic!("{other:?}"),
     }
 }

@@ -246,7 +246,7 @@ impl Gen<'_> {
                 let Some(Logical::Decimal { precision, scale }) = ty.logical else { unreachable!() };
                 format!("{B}::write_decimal(out, {var}, {precision}, {scale}, ::core::option::Option::None)")
             }
-            TyKind::Null => format!("{B}::put_null(out)"),
+            TyKind::Null => format!("{B}::put_unit(out, {var})"),
             TyKind::Boolean | TyKind::Int | TyKind::Long | TyKind::Float | TyKind::Double | TyKind::Bytes | TyKind::String => {
                 put(leaf_name(ty))
             }

@@ -244,7 +244,7 @@ impl Schema {
                                     fm.insert("doc".into(), json!(doc));
                                 }
                                 if let Some(d) = &f.default {
-                                    if !(lower && self.apache_avro_cannot_default(&f.ty)) {
+                                    if !(lower && self.apache_avro_cannot_default(&f.ty, d)) {
                                         fm.insert("default".into(), d.to_serde());
                                     }
                                 }
@@ -297,6 +297,27 @@ impl Schema {
     }
 }
 
+/// A `uuid` string default apache-avro accepts: 8-4-4-4-12 hex digits.
+fn hyphenated_uuid(d: &crate::json::Json) -> bool {
+    d.as_str().is_some_and(|s| {
+        s.len() == 36
+            && s.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    })
+}
+
+/// What apache-avro 0.21 cannot take in a schema that Avro accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApacheAvroLimit {
+    #[error("apache-avro 0.21 cannot take the name `{0}` (it accepts ASCII names only)")]
+    NonAsciiName(String),
+    #[error("apache-avro 0.21 reads `{0}` of the null namespace as a type of the enclosing namespace, where another `{0}` is defined")]
+    NullNamespaceClash(String),
+}
+
 /// A full name as apache-avro 0.21 accepts it: dotted ASCII identifiers.
 pub(crate) fn apache_avro_name(s: &str) -> bool {
     s.split('.').all(|p| {
@@ -308,44 +329,84 @@ pub(crate) fn apache_avro_name(s: &str) -> bool {
 }
 
 impl Schema {
-    /// The first name, field name or enum symbol that apache-avro 0.21 cannot take (it accepts
-    /// only ASCII names, where Avro accepts letters and digits of any script); `None` if there is
-    /// none. apache-avro panics on such names, so check this before handing it the schema.
-    pub fn name_apache_avro_rejects(&self) -> Option<String> {
+    /// What in this schema apache-avro 0.21 cannot take, if anything: names outside ASCII (it
+    /// panics on them), or a type in the null namespace whose short name a namespaced type also
+    /// has (it moves null-namespace types into the enclosing namespace, where the two clash).
+    pub fn apache_avro_limit(&self) -> Option<ApacheAvroLimit> {
         for n in &self.named {
             if !apache_avro_name(&n.name.fullname()) {
-                return Some(n.name.fullname());
+                return Some(ApacheAvroLimit::NonAsciiName(n.name.fullname()));
             }
             match &n.kind {
                 NamedKind::Record { fields, .. } => {
                     if let Some(f) = fields.iter().find(|f| !apache_avro_name(&f.name)) {
-                        return Some(f.name.clone());
+                        return Some(ApacheAvroLimit::NonAsciiName(f.name.clone()));
                     }
                 }
                 NamedKind::Enum { symbols, .. } => {
                     if let Some(s) = symbols.iter().find(|s| !apache_avro_name(s)) {
-                        return Some(s.clone());
+                        return Some(ApacheAvroLimit::NonAsciiName(s.clone()));
                     }
                 }
                 NamedKind::Fixed { .. } => {}
             }
         }
+        for n in self.named.iter().filter(|n| n.name.namespace.is_none()) {
+            if self
+                .named
+                .iter()
+                .any(|m| m.name.namespace.is_some() && m.name.name == n.name.name)
+            {
+                return Some(ApacheAvroLimit::NullNamespaceClash(n.name.name.clone()));
+            }
+        }
         None
     }
 
-    /// apache-avro 0.21 cannot hold a default of a `decimal`, `big-decimal` or `duration` field
-    /// (it resolves the JSON string as a string and fails), so the lowered form leaves it out.
-    fn apache_avro_cannot_default(&self, ty: &Ty) -> bool {
-        let logical = match &ty.kind {
-            TyKind::Named(id) => match &self.named[*id].kind {
-                NamedKind::Fixed { logical, .. } => *logical,
-                _ => None,
+    /// apache-avro 0.21 cannot hold a default that is, or holds, a `decimal`, `big-decimal` or
+    /// `duration` value (it resolves the JSON string as a string and fails) or a `uuid` string
+    /// that is not a hyphenated uuid (it parses and refuses it), so the lowered form leaves such
+    /// defaults out.
+    fn apache_avro_cannot_default(&self, ty: &Ty, d: &crate::json::Json) -> bool {
+        use crate::json::JsonValue;
+        match &ty.kind {
+            TyKind::Bytes => matches!(
+                ty.logical,
+                Some(Logical::Decimal { .. } | Logical::BigDecimal)
+            ),
+            TyKind::String => matches!(ty.logical, Some(Logical::Uuid)) && !hyphenated_uuid(d),
+            TyKind::Array(items) => match &d.value {
+                JsonValue::Array(xs) => {
+                    xs.iter().any(|x| self.apache_avro_cannot_default(items, x))
+                }
+                _ => false,
             },
-            _ => ty.logical,
-        };
-        matches!(
-            logical,
-            Some(Logical::Decimal { .. } | Logical::BigDecimal | Logical::Duration)
-        )
+            TyKind::Map(values) => match &d.value {
+                JsonValue::Object(m) => m
+                    .iter()
+                    .any(|(_, x)| self.apache_avro_cannot_default(values, x)),
+                _ => false,
+            },
+            TyKind::Union(bs) => bs
+                .iter()
+                .find(|b| crate::validate_default(&self.named, b, d).is_ok())
+                .is_some_and(|b| self.apache_avro_cannot_default(b, d)),
+            TyKind::Named(id) => match &self.named[*id].kind {
+                NamedKind::Fixed { logical, .. } => matches!(
+                    logical,
+                    Some(Logical::Decimal { .. } | Logical::BigDecimal | Logical::Duration)
+                ),
+                NamedKind::Record { fields, .. } => {
+                    fields
+                        .iter()
+                        .any(|f| match d.get(&f.name).or(f.default.as_ref()) {
+                            Some(x) => self.apache_avro_cannot_default(&f.ty, x),
+                            None => false,
+                        })
+                }
+                NamedKind::Enum { .. } => false,
+            },
+            _ => false,
+        }
     }
 }

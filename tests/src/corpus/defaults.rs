@@ -363,7 +363,7 @@ impl ::evc_avro::AvroBinary for Defaults {
         &self,
         out: &mut ::std::vec::Vec<u8>,
     ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
-        (::evc_avro::binary::put_null(out)).map_err(|e| e.in_field("n"))?;
+        (::evc_avro::binary::put_unit(out, &self.n)).map_err(|e| e.in_field("n"))?;
         (::evc_avro::binary::put_boolean(out, &self.b)).map_err(|e| e.in_field("b"))?;
         (::evc_avro::binary::put_int(out, &self.i)).map_err(|e| e.in_field("i"))?;
         (::evc_avro::binary::put_long(out, &self.l)).map_err(|e| e.in_field("l"))?;
