@@ -5,11 +5,13 @@
 //!   it back; the bytes must be identical (maps keep their entry order).
 //! - [`CorpusType::apache`]: where apache-avro can take the schema, apache-avro and the generated
 //!   code read each other's bytes as the same value.
-//! - [`CorpusType::random`]: random values (from [`crate::arb`]) written by the generated encoder.
+//! - [`CorpusType::random`]: random values (from [`crate::arb`]) written by the generated
+//!   encoder, with the values as [`expected_json`].
 //! - [`CorpusType::properties`]: the proptest round trip of random values through every path.
 
 use std::fmt::Debug;
 
+use evc_avro::apache_avro::types::Value;
 use evc_avro::{binary, AvroBinary, AvroSchema, AvroValue};
 use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -28,7 +30,8 @@ pub enum Apache {
 /// A datum the generated encoder wrote, and the value it holds as [`expected_json`].
 pub type Written = (Vec<u8>, serde_json::Value);
 
-/// One corpus schema and the checks of its generated type.
+/// One corpus schema and the checks of its generated type. The fields are small functions
+/// generic in the type; the proptest machinery around them is compiled once (see the methods).
 pub struct CorpusType {
     /// The module under `corpus::` (the schema file's stem).
     pub module: &'static str,
@@ -36,9 +39,51 @@ pub struct CorpusType {
     pub schema_json: &'static str,
     pub reencode: fn(&[u8]) -> Result<Vec<u8>, String>,
     pub apache: fn(&[u8]) -> Result<Apache, String>,
-    /// Random values: the generated encoder's bytes and the value as [`expected_json`].
-    pub random: fn(&mut TestRunner, usize) -> Result<Vec<Written>, String>,
-    pub properties: fn(u32) -> Result<Apache, String>,
+    /// A random value (of [`crate::arb`]) written by the generated encoder.
+    pub write_value: fn(Value) -> Result<Written, String>,
+    /// One proptest case: the value through every path (apache-avro's given its schema).
+    pub check_value: fn(Value, Option<&evc_avro::apache_avro::Schema>) -> Result<(), String>,
+}
+
+impl CorpusType {
+    fn model(&self) -> Result<evc_schema::Schema, String> {
+        evc_schema::Schema::parse(self.schema_json)
+            .map_err(|e| format!("the schema does not parse: {e}"))
+    }
+
+    /// `n` random values written by the generated encoder.
+    pub fn random(&self, runner: &mut TestRunner, n: usize) -> Result<Vec<Written>, String> {
+        let strategy = arb::value(&self.model()?);
+        (0..n)
+            .map(|_| {
+                let v = strategy
+                    .new_tree(runner)
+                    .map_err(|e| e.to_string())?
+                    .current();
+                (self.write_value)(v)
+            })
+            .collect()
+    }
+
+    /// The proptest round trip of `cases` random values through every path.
+    pub fn properties(&self, cases: u32) -> Result<Apache, String> {
+        let schema = evc_avro::load_schema(self.schema_json);
+        let mut runner = TestRunner::new(Config {
+            cases,
+            failure_persistence: None,
+            ..Config::default()
+        });
+        let check = self.check_value;
+        runner
+            .run(&arb::value(&self.model()?), |v| {
+                check(v, schema.as_ref().ok()).map_err(TestCaseError::fail)
+            })
+            .map_err(|e| e.to_string())?;
+        Ok(match schema {
+            Ok(_) => Apache::Agrees,
+            Err(e) => Apache::CannotLoad(e.to_string()),
+        })
+    }
 }
 
 fn reencode<T: AvroBinary>(bytes: &[u8]) -> Result<Vec<u8>, String> {
@@ -78,29 +123,68 @@ fn apache<T: AvroSchema + AvroValue + AvroBinary + PartialEq + Debug>(
     Ok(Apache::Agrees)
 }
 
-fn model<T: AvroSchema>() -> Result<evc_schema::Schema, String> {
-    evc_schema::Schema::parse(T::SCHEMA_JSON).map_err(|e| format!("the schema does not parse: {e}"))
+fn write_value<T: AvroValue + AvroBinary>(v: Value) -> Result<Written, String> {
+    let t = T::from_avro_value(v).map_err(|e| format!("from a random value: {e}"))?;
+    let bytes = binary::to_vec(&t).map_err(|e| format!("generated encoder: {e}"))?;
+    let value = t
+        .to_avro_value()
+        .map_err(|e| format!("to apache-avro's value: {e}"))?;
+    Ok((bytes, expected_json(&value)))
 }
 
-fn random<T: AvroSchema + AvroValue + AvroBinary>(
-    runner: &mut TestRunner,
-    n: usize,
-) -> Result<Vec<Written>, String> {
-    let strategy = arb::value(&model::<T>()?);
-    (0..n)
-        .map(|_| {
-            let v = strategy
-                .new_tree(runner)
-                .map_err(|e| e.to_string())?
-                .current();
-            let t = T::from_avro_value(v).map_err(|e| format!("from a random value: {e}"))?;
-            let bytes = binary::to_vec(&t).map_err(|e| format!("generated encoder: {e}"))?;
-            let value = t
-                .to_avro_value()
-                .map_err(|e| format!("to apache-avro's value: {e}"))?;
-            Ok((bytes, expected_json(&value)))
-        })
-        .collect()
+/// value → T → value → T, T → bytes → T with the generated code, and (given apache-avro's
+/// schema) T → apache-avro bytes → T and the generated bytes read by apache-avro.
+fn check_value<T: AvroValue + AvroBinary + PartialEq + Debug>(
+    v: Value,
+    schema: Option<&evc_avro::apache_avro::Schema>,
+) -> Result<(), String> {
+    let t = T::from_avro_value(v.clone()).map_err(|e| format!("from_avro_value: {e}"))?;
+    let back = t
+        .to_avro_value()
+        .map_err(|e| format!("to_avro_value: {e}"))?;
+    let t2 = T::from_avro_value(back).map_err(|e| format!("re-read: {e}"))?;
+    same(&t, &t2, "value → T → value → T")?;
+    let fast = binary::to_vec(&t).map_err(|e| format!("generated encoder: {e}"))?;
+    let again: T = binary::from_slice(&fast).map_err(|e| format!("generated decoder: {e}"))?;
+    same(&t, &again, "generated encoder → generated decoder")?;
+    if let Some(schema) = schema {
+        let direct = evc_avro::apache_avro::to_avro_datum(schema, v)
+            .map_err(|e| format!("apache-avro encode: {e}"))?;
+        let read: T = binary::from_slice(&direct)
+            .map_err(|e| format!("generated decoder of apache-avro's bytes: {e}"))?;
+        same(&t, &read, "apache-avro encoder → generated decoder")?;
+        let value = evc_avro::decode_value(&fast, schema, None)
+            .map_err(|e| format!("apache-avro reading the generated bytes: {e}"))?;
+        let by_apache = T::from_avro_value(value).map_err(|e| format!("from apache: {e}"))?;
+        same(&t, &by_apache, "generated encoder → apache-avro decoder")?;
+    }
+    Ok(())
+}
+
+fn same<T: PartialEq + Debug>(a: &T, b: &T, path: &str) -> Result<(), String> {
+    if a == b {
+        Ok(())
+    } else {
+        Err(format!("{path}: {a:?} became {b:?}"))
+    }
+}
+
+macro_rules! entries {
+    ($($module:ident => $ty:ty),* $(,)?) => {
+        vec![$(CorpusType {
+            module: stringify!($module),
+            schema_json: <$ty as AvroSchema>::SCHEMA_JSON,
+            reencode: reencode::<$ty>,
+            apache: apache::<$ty>,
+            write_value: write_value::<$ty>,
+            check_value: check_value::<$ty>,
+        }),*]
+    };
+}
+
+/// Every corpus schema's type, in module order.
+pub fn corpus() -> Vec<CorpusType> {
+    crate::for_each_corpus_type!(entries)
 }
 
 /// A value as a peer reading the bytes with the logical types left out sees it (what
@@ -195,63 +279,4 @@ fn num_bigint_string(raw: &[u8]) -> String {
         digits.push('-');
     }
     digits.iter().rev().collect()
-}
-
-/// value → T → value → T, T → bytes → T with the generated code, and (where apache-avro can
-/// take the schema) T → apache-avro bytes → T and the generated bytes read by apache-avro.
-fn properties<T: AvroSchema + AvroValue + AvroBinary + PartialEq + Debug>(
-    cases: u32,
-) -> Result<Apache, String> {
-    let schema = evc_avro::load_schema(T::SCHEMA_JSON);
-    let mut runner = TestRunner::new(Config {
-        cases,
-        failure_persistence: None,
-        ..Config::default()
-    });
-    let fail = |what: &str, e: &dyn std::fmt::Display| TestCaseError::fail(format!("{what}: {e}"));
-    runner
-        .run(&arb::value(&model::<T>()?), |v| {
-            let t = T::from_avro_value(v.clone()).map_err(|e| fail("from_avro_value", &e))?;
-            let back = t.to_avro_value().map_err(|e| fail("to_avro_value", &e))?;
-            let t2 = T::from_avro_value(back).map_err(|e| fail("re-read", &e))?;
-            proptest::prop_assert_eq!(&t, &t2);
-            let fast = binary::to_vec(&t).map_err(|e| fail("generated encoder", &e))?;
-            let again: T = binary::from_slice(&fast).map_err(|e| fail("generated decoder", &e))?;
-            proptest::prop_assert_eq!(&t, &again);
-            if let Ok(schema) = &schema {
-                let direct = evc_avro::apache_avro::to_avro_datum(schema, v)
-                    .map_err(|e| fail("apache-avro encode", &e))?;
-                let read: T = binary::from_slice(&direct)
-                    .map_err(|e| fail("generated decoder of apache-avro's bytes", &e))?;
-                proptest::prop_assert_eq!(&t, &read);
-                let value = evc_avro::decode_value(&fast, schema, None)
-                    .map_err(|e| fail("apache-avro reading the generated bytes", &e))?;
-                let by_apache = T::from_avro_value(value).map_err(|e| fail("from apache", &e))?;
-                proptest::prop_assert_eq!(&t, &by_apache);
-            }
-            Ok(())
-        })
-        .map_err(|e| e.to_string())?;
-    Ok(match schema {
-        Ok(_) => Apache::Agrees,
-        Err(e) => Apache::CannotLoad(e.to_string()),
-    })
-}
-
-macro_rules! entries {
-    ($($module:ident => $ty:ty),* $(,)?) => {
-        vec![$(CorpusType {
-            module: stringify!($module),
-            schema_json: <$ty as AvroSchema>::SCHEMA_JSON,
-            reencode: reencode::<$ty>,
-            apache: apache::<$ty>,
-            random: random::<$ty>,
-            properties: properties::<$ty>,
-        }),*]
-    };
-}
-
-/// Every corpus schema's type, in module order.
-pub fn corpus() -> Vec<CorpusType> {
-    crate::for_each_corpus_type!(entries)
 }

@@ -15,7 +15,7 @@ fn every_corpus_type_round_trips_random_values() {
     let mut failures = Vec::new();
     let mut without_apache = Vec::new();
     for t in &types {
-        match (t.properties)(32) {
+        match t.properties(32) {
             Ok(Apache::Agrees) => {}
             Ok(Apache::CannotLoad(why)) => without_apache.push(format!("{}: {why}", t.module)),
             Err(e) => failures.push(format!("{}: {e}", t.module)),

@@ -117,7 +117,7 @@ fn the_corpus_round_trips_with_fastavro_both_ways() {
         }
         apache_schemas += usize::from(apache_ok);
         write_datums(&dir.join(format!("{}.evc.bin", t.module)), &again);
-        match (t.random)(&mut runner, 10) {
+        match t.random(&mut runner, 10) {
             Ok(r) => {
                 let (bytes, values): (Vec<_>, Vec<_>) = r.into_iter().unzip();
                 write_datums(&dir.join(format!("{}.evc-random.bin", t.module)), &bytes);

@@ -2,13 +2,43 @@
 //!
 //! **Owns:** turning an evc schema model into a Rust module (structs for records, enums for
 //! enums and multi-branch unions, newtypes for fixed, `Option` for `null` in any union
-//! position, `Box` where records recurse, namespaces as modules, logical types as `uuid`,
-//! `chrono` and `bigdecimal` types), the events crate layout for a whole schema directory
-//! (`v1::OrderCreated`, latest re-exported, one enum per topic), the handlebars templates in
-//! `templates/`, and formatting with rustfmt.
+//! position, `Box` where records recurse, namespaces as modules, maps as the insertion-ordered
+//! `evc_avro::AvroMap`, logical types as `uuid`, `chrono` and `bigdecimal` types, a wrapper
+//! struct for a top-level type without a name), the events crate layout for a whole schema
+//! directory (`v1::OrderCreated`, latest re-exported, one enum per topic), the handlebars
+//! templates in `templates/`, and formatting with rustfmt.
 //!
 //! **Does not own:** reading files (`evc-catalog`), writing files and the freshness check
 //! (`xtask`), or the runtime the generated code calls (`evc-avro`).
+//!
+//! # Every schema Avro accepts generates
+//!
+//! **Names.** Avro names become Rust identifiers by these rules, applied in this order:
+//! 1. fields and modules become `snake_case`, types and variants `CamelCase`
+//!    (`orderId` → `order_id`, `BANK_TRANSFER` → `BankTransfer`);
+//! 2. a letter or digit outside ASCII becomes the word `u` + its code point in hex
+//!    (`café` → `caf_u00e9`, `Ré` → `RU00e9`);
+//! 3. keywords become raw identifiers (`r#type`); `self`, `Self`, `super`, `crate` get a
+//!    trailing `_`, and `_` becomes `__`;
+//! 4. names that still clash within one Rust scope (the types, union enums and sub-modules of a
+//!    module; the fields of a record; the variants of an enum or union) are claimed in schema
+//!    order: the first keeps its name, each later one takes the first free numeric suffix from 2
+//!    (`Order`, `Order2`, `Order3`; `foo_bar`, `foo_bar_2`). A type of the null namespace lands
+//!    in the root module next to the root namespace's types and is renamed the same way. Enum
+//!    symbols that clash get their index (`A`, `A1`), union branches of the same short name
+//!    their full name (`Ns_Order`).
+//!
+//! The Avro names never change: they are what is encoded, decoded and registered, and a
+//! renamed field says its Avro name in its doc.
+//!
+//! **Docs** of any content compile warning-free and never become doctests (see `docs.rs`).
+//! **Defaults** that no Rust value can hold (a date or timestamp beyond chrono's range, a
+//! `uuid` default that is no uuid, `big-decimal`) are kept in the schema for resolution, and
+//! the record simply has no `Default` impl; `NaN` and the infinities are `f64::NAN` etc.
+//!
+//! Nothing Avro accepts is refused for a Rust reason; [`CodegenError`] only carries evc's event
+//! rules (an event is a record with a string, uuid, int or long partition key), template and
+//! rustfmt failures.
 //!
 //! ```
 //! use evc_codegen::{Templates, ModuleOptions, generate_module};
