@@ -35,12 +35,16 @@ pub fn escape(s: &str) -> String {
     }
 }
 
-/// Rule 2: every character outside ASCII becomes the word `u{hex}` (`é` → `_u00e9_`).
+/// Rule 2: every character outside ASCII becomes the word `u{hex}` (`é` → `_u00e9_`). ASCII
+/// characters an identifier cannot hold (never in Avro names, but in file names used as the
+/// name of a top-level type: `my-schema.v2`) separate words.
 fn ascii(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        if c.is_ascii() {
+        if c.is_ascii_alphanumeric() || c == '_' {
             out.push(c);
+        } else if c.is_ascii() {
+            out.push('_');
         } else {
             out.push_str(&format!("_u{:04x}_", c as u32));
         }
@@ -74,7 +78,11 @@ fn words(s: &str) -> Vec<String> {
 
 /// `snake` before keyword escaping.
 fn snake_base(s: &str) -> String {
-    if s.is_ascii() && !s.chars().any(|c| c.is_ascii_uppercase()) {
+    let plain = s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if plain
+        && !s.chars().any(|c| c.is_ascii_uppercase())
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+    {
         return s.to_string();
     }
     let lead = if s.starts_with('_') { "_" } else { "" };
@@ -82,7 +90,12 @@ fn snake_base(s: &str) -> String {
         .into_iter()
         .map(|w| w.to_lowercase())
         .collect();
-    format!("{lead}{}", w.join("_"))
+    let out = format!("{lead}{}", w.join("_"));
+    if out.is_empty() || out.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("_{out}")
+    } else {
+        out
+    }
 }
 
 /// `orderId` → `order_id`, `HTTPCode` → `http_code`; names already in snake case stay as they are.
@@ -92,7 +105,7 @@ pub fn snake(s: &str) -> String {
 
 /// `camel` before keyword escaping.
 fn camel_base(s: &str) -> String {
-    let already = s.is_ascii()
+    let already = s.chars().all(|c| c.is_ascii_alphanumeric())
         && s.chars().next().is_some_and(|c| c.is_uppercase())
         && !s.contains('_')
         && s.chars().any(|c| c.is_lowercase());
@@ -206,6 +219,15 @@ mod tests {
         assert_eq!(camel("Ré"), "RU00e9");
         assert_eq!(camel("straße"), "StraU00dfE");
         assert_eq!(snake("名前"), "u540d_u524d");
+    }
+
+    #[test]
+    fn file_names_as_root_names_become_identifiers() {
+        assert_eq!(camel("my-schema.v2"), "MySchemaV2");
+        assert_eq!(snake("my-schema.v2"), "my_schema_v2");
+        assert_eq!(snake("2nd"), "_2nd");
+        assert_eq!(camel("2nd"), "_2nd");
+        assert_eq!(camel("--"), "Empty");
     }
 
     #[test]
