@@ -51,6 +51,28 @@ fn can_terminate(schema: &Schema, ty: &Ty, seen: &mut Vec<usize>) -> bool {
     }
 }
 
+/// Whether the type has values at all (an enum without symbols has none).
+fn inhabited(schema: &Schema, ty: &Ty, seen: &mut Vec<usize>) -> bool {
+    match &ty.kind {
+        TyKind::Union(bs) => bs.iter().any(|b| inhabited(schema, b, seen)),
+        TyKind::Named(id) => match &schema.named[*id].kind {
+            NamedKind::Enum { symbols, .. } => !symbols.is_empty(),
+            NamedKind::Fixed { .. } => true,
+            NamedKind::Record { fields, .. } => {
+                if seen.contains(id) {
+                    // a record that needs itself: no finite value through this path
+                    return false;
+                }
+                seen.push(*id);
+                let ok = fields.iter().all(|f| inhabited(schema, &f.ty, seen));
+                seen.pop();
+                ok
+            }
+        },
+        _ => true,
+    }
+}
+
 fn ty_value(schema: &Schema, ty: &Ty, depth: u32) -> BoxedStrategy<Value> {
     match &ty.kind {
         TyKind::Null => Just(Value::Null).boxed(),
@@ -141,6 +163,7 @@ fn ty_value(schema: &Schema, ty: &Ty, depth: u32) -> BoxedStrategy<Value> {
             let choices: Vec<BoxedStrategy<Value>> = branches
                 .iter()
                 .enumerate()
+                .filter(|(_, b)| inhabited(schema, b, &mut Vec::new()))
                 .filter(|(_, b)| {
                     depth > 0
                         || if has_leaf {

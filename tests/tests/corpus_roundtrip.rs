@@ -1,83 +1,37 @@
-//! Every generated corpus type: random values convert into the Rust type and back, encode with
-//! apache-avro against the type's own schema, and decode back equal.
+//! Every generated corpus type: random values convert into the Rust type and back, and the
+//! generated binary encoder/decoder and apache-avro (where it can take the schema) read each
+//! other's bytes as the same value.
 
-use evc_avro::{AvroBinary, AvroSchema, AvroValue};
-use evc_tests::{arb, corpus};
-use proptest::prelude::*;
+use evc_tests::roundtrip::{corpus, Apache};
 
-fn model<T: AvroSchema>() -> evc_schema::Schema {
-    evc_schema::Schema::parse(T::SCHEMA_JSON).expect("generated schema parses")
-}
-
-/// value → T → value → bytes → value → T, with equality at both ends; and the generated
-/// binary encoder/decoder agree with apache-avro's in both directions.
-fn roundtrip<T: AvroSchema + AvroValue + AvroBinary + PartialEq + std::fmt::Debug>(
-    v: apache_avro::types::Value,
-) -> Result<(), TestCaseError> {
-    let t = T::from_avro_value(v.clone())
-        .map_err(|e| TestCaseError::fail(format!("from_avro_value: {e}")))?;
-    let back = t
-        .to_avro_value()
-        .map_err(|e| TestCaseError::fail(format!("to_avro_value: {e}")))?;
-    let t2 = T::from_avro_value(back).map_err(|e| TestCaseError::fail(format!("re-read: {e}")))?;
-    prop_assert_eq!(&t, &t2);
-    let bytes = evc_avro::encode(&t).map_err(|e| TestCaseError::fail(format!("encode: {e}")))?;
-    // apache-avro must agree it is valid data for the schema: encode the generated value directly too
-    let direct = apache_avro::to_avro_datum(T::schema(), v)
-        .map_err(|e| TestCaseError::fail(format!("apache-avro encode: {e}")))?;
-    prop_assert_eq!(
-        bytes.len(),
-        direct.len(),
-        "same encoded size as apache-avro's own encoding of the value"
+#[test]
+fn every_corpus_type_round_trips_random_values() {
+    let types = corpus();
+    assert!(
+        types.len() >= 100,
+        "the corpus has only {} schemas",
+        types.len()
     );
-    let decoded: T =
-        evc_avro::decode(&bytes).map_err(|e| TestCaseError::fail(format!("decode: {e}")))?;
-    prop_assert_eq!(&t, &decoded);
-    // the generated binary encoder: apache-avro reads what it writes ...
-    let fast = evc_avro::binary::to_vec(&t)
-        .map_err(|e| TestCaseError::fail(format!("binary encode: {e}")))?;
-    let read_by_apache: T = evc_avro::decode(&fast).map_err(|e| {
-        TestCaseError::fail(format!(
-            "apache-avro reading the generated encoder's bytes: {e}"
-        ))
-    })?;
-    prop_assert_eq!(&t, &read_by_apache);
-    // ... and the generated binary decoder reads what apache-avro writes
-    let read_fast: T = evc_avro::binary::from_slice(&direct)
-        .map_err(|e| TestCaseError::fail(format!("binary decode of apache-avro bytes: {e}")))?;
-    prop_assert_eq!(&t, &read_fast);
-    let again: T = evc_avro::binary::from_slice(&fast)
-        .map_err(|e| TestCaseError::fail(format!("binary decode: {e}")))?;
-    prop_assert_eq!(t, again);
-    Ok(())
-}
-
-macro_rules! corpus_roundtrip {
-    ($($test:ident => $ty:ty),* $(,)?) => {$(
-        proptest! {
-            #![proptest_config(ProptestConfig::with_cases(64))]
-            #[test]
-            fn $test(v in arb::value(&model::<$ty>())) {
-                roundtrip::<$ty>(v)?;
-            }
+    let mut failures = Vec::new();
+    let mut without_apache = Vec::new();
+    for t in &types {
+        match t.properties(32) {
+            Ok(Apache::Agrees) => {}
+            Ok(Apache::CannotLoad(why)) => without_apache.push(format!("{}: {why}", t.module)),
+            Err(e) => failures.push(format!("{}: {e}", t.module)),
         }
-    )*};
-}
-
-corpus_roundtrip! {
-    primitives => corpus::primitives::Primitives,
-    nested_records => corpus::nested_records::Outer,
-    recursive => corpus::recursive::Recursive,
-    enums => corpus::enums::Enums,
-    fixed => corpus::fixed::Fixeds,
-    collections => corpus::collections::Collections,
-    unions => corpus::unions::Unions,
-    defaults => corpus::defaults::Defaults,
-    docs => corpus::docs::Documented,
-    namespaces => corpus::namespaces::Holder,
-    logical => corpus::logical::Logical,
-    keywords => corpus::keywords::Keywords,
-    error_type => corpus::error_type::Failure,
-    top_union => corpus::top_union::TopUnion,
-    aliases => corpus::aliases::Renamed,
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // apache-avro 0.21 takes every corpus schema but these four (evc says why instead of
+    // letting apache-avro panic)
+    assert_eq!(
+        without_apache,
+        [
+            "collisions: apache-avro 0.21 reads `Collisions` of the null namespace as a type of the enclosing namespace, where another `Collisions` is defined",
+            "logical_in_unions: apache-avro rejected the schema: Unions cannot contain duplicate types",
+            "namespaces_inheritance: apache-avro 0.21 reads `Item` of the null namespace as a type of the enclosing namespace, where another `Item` is defined",
+            "unicode_names: apache-avro 0.21 cannot take the name `données.naïve.Größe` (it accepts ASCII names only)",
+        ],
+        "schemas apache-avro cannot take"
+    );
 }

@@ -181,8 +181,15 @@ fn what_cannot_resolve_says_so() {
     )
     .unwrap_err();
     assert_eq!(
+        e,
+        evc_avro::resolve::ResolveError::MissingField {
+            field: "b".into(),
+            record: "t.R".into()
+        }
+    );
+    assert_eq!(
         e.to_string(),
-        "the writer schema cannot be resolved into the reader schema: reader field `b` of `t.R` has no default and the writer does not write it"
+        "reader field `b` of `t.R` has no default and the writer does not write it"
     );
     let e = Resolver::new(&parse(r#""string""#), &parse(r#""int""#)).unwrap_err();
     assert!(

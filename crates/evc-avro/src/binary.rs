@@ -106,11 +106,11 @@ pub fn write_array<T>(
     out.push(0);
     Ok(())
 }
-/// Writes a map: one block with the count, the entries, and the end marker.
+/// Writes a map: one block with the count, the entries in the map's order, and the end marker.
 #[inline]
 pub fn write_map<T>(
     out: &mut Vec<u8>,
-    m: &std::collections::HashMap<String, T>,
+    m: &crate::AvroMap<T>,
     mut f: impl FnMut(&mut Vec<u8>, &T) -> Result<(), EncodeError>,
 ) -> Result<(), EncodeError> {
     if !m.is_empty() {
@@ -276,11 +276,14 @@ pub fn read_array<T>(
         }
     }
 }
+/// Reads a map, keeping the entries in the order they were written (so that writing it again
+/// gives the same bytes). A key written twice keeps its first position and its last value, as
+/// a map can hold each key once.
 pub fn read_map<T>(
     input: &mut &[u8],
     mut f: impl FnMut(&mut &[u8]) -> Result<T, DecodeError>,
-) -> Result<std::collections::HashMap<String, T>, DecodeError> {
-    let mut out = std::collections::HashMap::new();
+) -> Result<crate::AvroMap<T>, DecodeError> {
+    let mut out = crate::AvroMap::new();
     loop {
         let n = read_block_count(input)?;
         if n == 0 {
@@ -373,6 +376,11 @@ pub type Put = Result<(), EncodeError>;
 
 #[inline]
 pub fn put_null(_out: &mut Vec<u8>) -> Put {
+    Ok(())
+}
+/// Writes a `null` value (nothing); takes the value so generated closures use their argument.
+#[inline]
+pub fn put_unit(_out: &mut Vec<u8>, _v: &()) -> Put {
     Ok(())
 }
 #[inline]

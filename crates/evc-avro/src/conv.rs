@@ -6,6 +6,8 @@
 
 use std::collections::HashMap;
 
+use crate::AvroMap;
+
 use apache_avro::types::Value;
 use bigdecimal::BigDecimal;
 use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, Timelike, Utc};
@@ -185,14 +187,17 @@ pub fn array_from<T>(v: Value, f: impl Fn(Value) -> Dec<T>) -> Dec<Vec<T>> {
         v => Err(DecodeError::unexpected("array", &v)),
     }
 }
-pub fn map<T>(m: &HashMap<String, T>, f: impl Fn(&T) -> Enc) -> Enc {
+/// A map value (apache-avro's `Value::Map` keeps no order: the entry order is lost here, unlike
+/// in [`crate::binary::write_map`]).
+pub fn map<T>(m: &AvroMap<T>, f: impl Fn(&T) -> Enc) -> Enc {
     let mut out = HashMap::with_capacity(m.len());
     for (k, item) in m {
         out.insert(k.clone(), f(item).map_err(|e| e.at(format!("{k:?}")))?);
     }
     Ok(Value::Map(out))
 }
-pub fn map_from<T>(v: Value, f: impl Fn(Value) -> Dec<T>) -> Dec<HashMap<String, T>> {
+/// A map from an apache-avro value, in the (unspecified) order of its `HashMap`.
+pub fn map_from<T>(v: Value, f: impl Fn(Value) -> Dec<T>) -> Dec<AvroMap<T>> {
     match plain(v) {
         Value::Map(m) => m
             .into_iter()

@@ -30,6 +30,7 @@ impl fmt::Display for Path {
 
 /// A value that cannot be turned into Avro (a decimal with too many digits, a date out of range).
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EncodeError {
     #[error("{path}: {message}")]
     Value { path: Path, message: String },
@@ -64,6 +65,7 @@ impl EncodeError {
 
 /// Avro data that does not fit the Rust type it is read into.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     #[error("{path}: expected {expected}, found {found}")]
     Unexpected {
@@ -116,9 +118,14 @@ impl DecodeError {
 
 /// A schema text that cannot be used.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SchemaLoadError {
     #[error("invalid schema: {0}")]
     Invalid(#[from] evc_schema::SchemaError),
     #[error("apache-avro rejected the schema: {0}")]
     Avro(#[from] Box<apache_avro::Error>),
+    /// A valid schema apache-avro 0.21 cannot take (evc's generated binary encoder and decoder
+    /// handle it; the apache-avro path does not).
+    #[error(transparent)]
+    ApacheAvro(#[from] evc_schema::ApacheAvroLimit),
 }

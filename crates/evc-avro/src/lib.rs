@@ -29,9 +29,15 @@ pub use error::{DecodeError, EncodeError, Path, SchemaLoadError};
 pub use apache_avro;
 pub use bigdecimal;
 pub use chrono;
+pub use indexmap;
 pub use uuid;
 
 use apache_avro::types::Value;
+
+/// The Rust type of an Avro `map`: string keys, entries in insertion order. Decoding keeps the
+/// order the entries were written in, so decode → encode gives the same bytes (a `HashMap`
+/// would reorder them); equality ignores the order, as for any map.
+pub type AvroMap<V> = indexmap::IndexMap<String, V>;
 
 /// An Avro `duration`: months, days and milliseconds, each an unsigned 32-bit count.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -120,6 +126,9 @@ pub fn load_schema(text: &str) -> Result<apache_avro::Schema, SchemaLoadError> {
 
 /// Turns an evc schema model into an `apache_avro::Schema`.
 pub fn load_model(model: &evc_schema::Schema) -> Result<apache_avro::Schema, SchemaLoadError> {
+    if let Some(limit) = model.apache_avro_limit() {
+        return Err(SchemaLoadError::ApacheAvro(limit));
+    }
     apache_avro::Schema::parse(&model.to_apache_avro_json())
         .map_err(|e| SchemaLoadError::Avro(Box::new(e)))
 }

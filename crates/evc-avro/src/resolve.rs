@@ -28,10 +28,42 @@ use evc_schema::{NamedId, NamedKind, Schema, Ty, TyKind};
 use crate::binary::{read_long, write_double, write_float, write_long};
 use crate::DecodeError;
 
-/// The reader cannot read the writer's data at all (not even part of it).
+/// Why the reader cannot read (some of) the writer's data. Returned by [`Resolver::new`] when
+/// no datum can be read at all; a mismatch in one union branch only fails the data that takes
+/// that branch (as a [`DecodeError`] with this text).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("the writer schema cannot be resolved into the reader schema: {0}")]
-pub struct ResolveError(pub String);
+#[non_exhaustive]
+pub enum ResolveError {
+    #[error("no branch of the reader's {reader} reads the writer's {writer}")]
+    NoReaderBranch { reader: String, writer: String },
+    #[error("the reader's {reader} cannot read the writer's {writer}")]
+    Types { reader: String, writer: String },
+    #[error("the reader's `{reader}` cannot read the writer's `{writer}`: the names differ")]
+    Names { reader: String, writer: String },
+    #[error("fixed `{name}` has size {writer} in the writer and {reader} in the reader")]
+    FixedSize {
+        name: String,
+        writer: usize,
+        reader: usize,
+    },
+    #[error(
+        "the reader's {reader_kind} `{reader}` cannot read the writer's {writer_kind} `{writer}`"
+    )]
+    Kinds {
+        reader_kind: &'static str,
+        reader: String,
+        writer_kind: &'static str,
+        writer: String,
+    },
+    #[error(
+        "reader field `{field}` of `{record}` has no default and the writer does not write it"
+    )]
+    MissingField { field: String, record: String },
+    /// A reader default that cannot be written as Avro binary (the parser validates defaults,
+    /// so only a model built in code gets here).
+    #[error("field `{field}`: {reason}")]
+    BadDefault { field: String, reason: String },
+}
 
 #[derive(Debug, Clone)]
 enum Node {
@@ -59,11 +91,11 @@ enum Node {
     Record(usize),
     /// The writer wrote a union: per writer branch, the reader union index to write (if the
     /// reader is a union) and how to resolve the branch; `Err` when the reader cannot read it.
-    WriterUnion(Vec<Result<(Option<u32>, Node), String>>),
+    WriterUnion(Vec<Result<(Option<u32>, Node), ResolveError>>),
     /// The writer wrote a plain value; the reader has a union: write the branch index first.
     IntoReaderUnion(u32, Box<Node>),
     /// Not readable; an error if data reaches it.
-    Fail(String),
+    Fail(ResolveError),
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +111,7 @@ struct RecordPlan {
     defaults: Vec<Option<Vec<u8>>>,
     /// Kept fields come in reader order, so the output can be streamed.
     in_order: bool,
-    fail: Option<String>,
+    fail: Option<ResolveError>,
 }
 
 /// Rewrites data of a writer schema as data of a reader schema. Build once, use per message.
@@ -117,11 +149,10 @@ impl Builder<'_> {
             if !matches!(wt.kind, K::Union(_)) {
                 return match self.pick_branch(wt, rb) {
                     Some(i) => Node::IntoReaderUnion(i as u32, Box::new(self.node(wt, &rb[i]))),
-                    None => Node::Fail(format!(
-                        "no branch of the reader's {} reads the writer's {}",
-                        rt.describe(self.r),
-                        wt.describe(self.w)
-                    )),
+                    None => Node::Fail(ResolveError::NoReaderBranch {
+                        reader: rt.describe(self.r),
+                        writer: wt.describe(self.w),
+                    }),
                 };
             }
         }
@@ -136,10 +167,10 @@ impl Builder<'_> {
                         .map(|b| match reader_union {
                             Some(rb) => match self.pick_branch(b, rb) {
                                 Some(i) => Ok((Some(i as u32), self.node(b, &rb[i]))),
-                                None => Err(format!(
-                                    "no branch of the reader's union reads the writer's {}",
-                                    b.describe(self.w)
-                                )),
+                                None => Err(ResolveError::NoReaderBranch {
+                                    reader: "union".into(),
+                                    writer: b.describe(self.w),
+                                }),
                             },
                             None => match self.node(b, rt) {
                                 Node::Fail(m) => Err(m),
@@ -163,31 +194,31 @@ impl Builder<'_> {
             (K::Array(wi), K::Array(ri)) => Node::Array(Box::new(self.node(wi, ri))),
             (K::Map(wv), K::Map(rv)) => Node::Map(Box::new(self.node(wv, rv))),
             (K::Named(wid), K::Named(rid)) => self.named(*wid, *rid),
-            _ => Node::Fail(format!(
-                "the reader's {} cannot read the writer's {}",
-                rt.describe(self.r),
-                wt.describe(self.w)
-            )),
+            _ => Node::Fail(ResolveError::Types {
+                reader: rt.describe(self.r),
+                writer: wt.describe(self.w),
+            }),
         }
     }
 
     fn named(&mut self, wid: NamedId, rid: NamedId) -> Node {
         let (wn, rn) = (&self.w.named[wid], &self.r.named[rid]);
         if !names_match(self.w, wid, self.r, rid) {
-            return Node::Fail(format!(
-                "the reader's `{}` cannot read the writer's `{}`: the names differ",
-                rn.name, wn.name
-            ));
+            return Node::Fail(ResolveError::Names {
+                reader: rn.name.to_string(),
+                writer: wn.name.to_string(),
+            });
         }
         match (&wn.kind, &rn.kind) {
             (NamedKind::Fixed { size: ws, .. }, NamedKind::Fixed { size: rs, .. }) => {
                 if ws == rs {
                     Node::Fixed(*ws)
                 } else {
-                    Node::Fail(format!(
-                        "fixed `{}` has size {ws} in the writer and {rs} in the reader",
-                        rn.name
-                    ))
+                    Node::Fail(ResolveError::FixedSize {
+                        name: rn.name.to_string(),
+                        writer: *ws,
+                        reader: *rs,
+                    })
                 }
             }
             (
@@ -209,13 +240,12 @@ impl Builder<'_> {
             (NamedKind::Record { .. }, NamedKind::Record { .. }) => {
                 Node::Record(self.record(wid, rid))
             }
-            _ => Node::Fail(format!(
-                "the reader's {} `{}` cannot read the writer's {} `{}`",
-                rn.kind_name(),
-                rn.name,
-                wn.kind_name(),
-                wn.name
-            )),
+            _ => Node::Fail(ResolveError::Kinds {
+                reader_kind: rn.kind_name(),
+                reader: rn.name.to_string(),
+                writer_kind: wn.kind_name(),
+                writer: wn.name.to_string(),
+            }),
         }
     }
 
@@ -262,14 +292,19 @@ impl Builder<'_> {
                     let mut bytes = Vec::new();
                     match encode_default(self.r, &r.ty, d, &mut bytes) {
                         Ok(()) => plan.defaults[ri] = Some(bytes),
-                        Err(e) => plan.fail = Some(format!("field `{}`: {e}", r.name)),
+                        Err(reason) => {
+                            plan.fail = Some(ResolveError::BadDefault {
+                                field: r.name.clone(),
+                                reason,
+                            })
+                        }
                     }
                 }
                 None => {
-                    plan.fail = Some(format!(
-                        "reader field `{}` of `{}` has no default and the writer does not write it",
-                        r.name, self.r.named[rid].name
-                    ))
+                    plan.fail = Some(ResolveError::MissingField {
+                        field: r.name.clone(),
+                        record: self.r.named[rid].name.to_string(),
+                    })
                 }
             }
         }
@@ -328,10 +363,13 @@ fn encode_default(s: &Schema, ty: &Ty, d: &Json, out: &mut Vec<u8>) -> Result<()
         (TyKind::Int | TyKind::Long, JsonValue::Number(_)) => {
             write_long(out, d.as_i64().ok_or_else(bad)?)
         }
-        (TyKind::Float, JsonValue::Number(_)) => {
-            write_float(out, d.as_f64().ok_or_else(bad)? as f32)
+        (TyKind::Float, _) => write_float(
+            out,
+            evc_schema::float_default(d).ok_or_else(bad)?.to_f64() as f32,
+        ),
+        (TyKind::Double, _) => {
+            write_double(out, evc_schema::float_default(d).ok_or_else(bad)?.to_f64())
         }
-        (TyKind::Double, JsonValue::Number(_)) => write_double(out, d.as_f64().ok_or_else(bad)?),
         (TyKind::Bytes, JsonValue::String(t)) => crate::binary::write_bytes(out, &latin1(t)?),
         (TyKind::String, JsonValue::String(t)) => crate::binary::write_string(out, t),
         (TyKind::Array(items), JsonValue::Array(a)) => {
@@ -401,11 +439,11 @@ impl Resolver {
         };
         let root = b.node(&writer.root, &reader.root);
         if let Node::Fail(m) = &root {
-            return Err(ResolveError(m.clone()));
+            return Err(m.clone());
         }
         if let Node::Record(i) = root {
             if let Some(m) = &b.records[i].fail {
-                return Err(ResolveError(m.clone()));
+                return Err(m.clone());
             }
         }
         Ok(Resolver {
@@ -492,7 +530,7 @@ impl Resolver {
                 write_long(out, *index as i64);
                 self.run(node, input, out)
             }
-            Node::Fail(m) => Err(DecodeError::invalid(m.clone())),
+            Node::Fail(m) => Err(DecodeError::invalid(m.to_string())),
         }
     }
 
@@ -533,7 +571,7 @@ impl Resolver {
         out: &mut Vec<u8>,
     ) -> Result<(), DecodeError> {
         if let Some(m) = &plan.fail {
-            return Err(DecodeError::invalid(m.clone()));
+            return Err(DecodeError::invalid(m.to_string()));
         }
         if plan.in_order {
             let mut next = 0;

@@ -33,10 +33,7 @@ pub fn generate_catalog(
     for ev in &catalog.events {
         let module = snake(&ev.name);
         if !modules.insert(module.clone()) {
-            return Err(CodegenError::Unsupported(format!(
-                "two events are named `{}` (in different namespaces); give them distinct names",
-                ev.name
-            )));
+            return Err(CodegenError::DuplicateEventName(ev.name.clone()));
         }
         let rust_name = camel(&ev.name);
         for v in &ev.versions {

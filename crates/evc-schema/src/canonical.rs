@@ -190,7 +190,18 @@ impl Schema {
                 // Types imported from referenced schemas are written by name, so the text parses
                 // again alongside its references; apache-avro gets them inline (it has no
                 // notion of references).
-                if !seen.insert(*id) || (n.external && !lower) {
+                // apache-avro 0.21 does not register the name of a `fixed` it reads as a
+                // `decimal` or `duration`, so a reference to one fails to resolve when data is
+                // read ("Unresolved schema reference"): the lowered form repeats the definition.
+                let unnamed_in_apache = lower
+                    && matches!(
+                        n.kind,
+                        NamedKind::Fixed {
+                            logical: Some(Logical::Decimal { .. } | Logical::Duration),
+                            ..
+                        }
+                    );
+                if (!seen.insert(*id) && !unnamed_in_apache) || (n.external && !lower) {
                     return json!(n.name.fullname());
                 }
                 let mut m = Map::new();
@@ -209,11 +220,16 @@ impl Schema {
                 if let Some(doc) = &n.doc {
                     m.insert("doc".into(), json!(doc));
                 }
-                if !n.aliases.is_empty() {
-                    m.insert(
-                        "aliases".into(),
-                        json!(n.aliases.iter().map(Name::fullname).collect::<Vec<_>>()),
-                    );
+                // apache-avro panics on an alias that is not an ASCII name; it cannot use one
+                // anyway, so the lowered form leaves such aliases out
+                let aliases: Vec<String> = n
+                    .aliases
+                    .iter()
+                    .map(Name::fullname)
+                    .filter(|a| !lower || apache_avro_name(a))
+                    .collect();
+                if !aliases.is_empty() {
+                    m.insert("aliases".into(), json!(aliases));
                 }
                 let inner = n.name.namespace.as_deref();
                 match &n.kind {
@@ -228,12 +244,17 @@ impl Schema {
                                     fm.insert("doc".into(), json!(doc));
                                 }
                                 if let Some(d) = &f.default {
-                                    if !(lower && self.apache_avro_cannot_default(&f.ty)) {
+                                    if !(lower && self.apache_avro_cannot_default(&f.ty, d)) {
                                         fm.insert("default".into(), d.to_serde());
                                     }
                                 }
-                                if !f.aliases.is_empty() {
-                                    fm.insert("aliases".into(), json!(f.aliases));
+                                let aliases: Vec<&String> = f
+                                    .aliases
+                                    .iter()
+                                    .filter(|a| !lower || apache_avro_name(a))
+                                    .collect();
+                                if !aliases.is_empty() {
+                                    fm.insert("aliases".into(), json!(aliases));
                                 }
                                 match f.order {
                                     Order::Ascending => {}
@@ -276,20 +297,116 @@ impl Schema {
     }
 }
 
+/// A `uuid` string default apache-avro accepts: 8-4-4-4-12 hex digits.
+fn hyphenated_uuid(d: &crate::json::Json) -> bool {
+    d.as_str().is_some_and(|s| {
+        s.len() == 36
+            && s.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            })
+    })
+}
+
+/// What apache-avro 0.21 cannot take in a schema that Avro accepts.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApacheAvroLimit {
+    #[error("apache-avro 0.21 cannot take the name `{0}` (it accepts ASCII names only)")]
+    NonAsciiName(String),
+    #[error("apache-avro 0.21 reads `{0}` of the null namespace as a type of the enclosing namespace, where another `{0}` is defined")]
+    NullNamespaceClash(String),
+}
+
+/// A full name as apache-avro 0.21 accepts it: dotted ASCII identifiers.
+pub(crate) fn apache_avro_name(s: &str) -> bool {
+    s.split('.').all(|p| {
+        let mut c = p.chars();
+        c.next()
+            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+    })
+}
+
 impl Schema {
-    /// apache-avro 0.21 cannot hold a default of a `decimal`, `big-decimal` or `duration` field
-    /// (it resolves the JSON string as a string and fails), so the lowered form leaves it out.
-    fn apache_avro_cannot_default(&self, ty: &Ty) -> bool {
-        let logical = match &ty.kind {
-            TyKind::Named(id) => match &self.named[*id].kind {
-                NamedKind::Fixed { logical, .. } => *logical,
-                _ => None,
+    /// What in this schema apache-avro 0.21 cannot take, if anything: names outside ASCII (it
+    /// panics on them), or a type in the null namespace whose short name a namespaced type also
+    /// has (it moves null-namespace types into the enclosing namespace, where the two clash).
+    pub fn apache_avro_limit(&self) -> Option<ApacheAvroLimit> {
+        for n in &self.named {
+            if !apache_avro_name(&n.name.fullname()) {
+                return Some(ApacheAvroLimit::NonAsciiName(n.name.fullname()));
+            }
+            match &n.kind {
+                NamedKind::Record { fields, .. } => {
+                    if let Some(f) = fields.iter().find(|f| !apache_avro_name(&f.name)) {
+                        return Some(ApacheAvroLimit::NonAsciiName(f.name.clone()));
+                    }
+                }
+                NamedKind::Enum { symbols, .. } => {
+                    if let Some(s) = symbols.iter().find(|s| !apache_avro_name(s)) {
+                        return Some(ApacheAvroLimit::NonAsciiName(s.clone()));
+                    }
+                }
+                NamedKind::Fixed { .. } => {}
+            }
+        }
+        for n in self.named.iter().filter(|n| n.name.namespace.is_none()) {
+            if self
+                .named
+                .iter()
+                .any(|m| m.name.namespace.is_some() && m.name.name == n.name.name)
+            {
+                return Some(ApacheAvroLimit::NullNamespaceClash(n.name.name.clone()));
+            }
+        }
+        None
+    }
+
+    /// apache-avro 0.21 cannot hold a default that is, or holds, a `decimal`, `big-decimal` or
+    /// `duration` value (it resolves the JSON string as a string and fails) or a `uuid` string
+    /// that is not a hyphenated uuid (it parses and refuses it), so the lowered form leaves such
+    /// defaults out.
+    fn apache_avro_cannot_default(&self, ty: &Ty, d: &crate::json::Json) -> bool {
+        use crate::json::JsonValue;
+        match &ty.kind {
+            TyKind::Bytes => matches!(
+                ty.logical,
+                Some(Logical::Decimal { .. } | Logical::BigDecimal)
+            ),
+            TyKind::String => matches!(ty.logical, Some(Logical::Uuid)) && !hyphenated_uuid(d),
+            TyKind::Array(items) => match &d.value {
+                JsonValue::Array(xs) => {
+                    xs.iter().any(|x| self.apache_avro_cannot_default(items, x))
+                }
+                _ => false,
             },
-            _ => ty.logical,
-        };
-        matches!(
-            logical,
-            Some(Logical::Decimal { .. } | Logical::BigDecimal | Logical::Duration)
-        )
+            TyKind::Map(values) => match &d.value {
+                JsonValue::Object(m) => m
+                    .iter()
+                    .any(|(_, x)| self.apache_avro_cannot_default(values, x)),
+                _ => false,
+            },
+            TyKind::Union(bs) => bs
+                .iter()
+                .find(|b| crate::validate_default(&self.named, b, d).is_ok())
+                .is_some_and(|b| self.apache_avro_cannot_default(b, d)),
+            TyKind::Named(id) => match &self.named[*id].kind {
+                NamedKind::Fixed { logical, .. } => matches!(
+                    logical,
+                    Some(Logical::Decimal { .. } | Logical::BigDecimal | Logical::Duration)
+                ),
+                NamedKind::Record { fields, .. } => {
+                    fields
+                        .iter()
+                        .any(|f| match d.get(&f.name).or(f.default.as_ref()) {
+                            Some(x) => self.apache_avro_cannot_default(&f.ty, x),
+                            None => false,
+                        })
+                }
+                NamedKind::Enum { .. } => false,
+            },
+            _ => false,
+        }
     }
 }

@@ -26,10 +26,12 @@
 //! ```
 
 pub mod canonical;
+mod defaults;
 pub mod json;
 pub mod model;
 pub mod parse;
 
-pub use canonical::{rabin64, CRC64_AVRO_EMPTY};
+pub use canonical::{rabin64, ApacheAvroLimit, CRC64_AVRO_EMPTY};
+pub use defaults::{float_default, validate_default, DefaultError, FloatDefault};
 pub use model::*;
-pub use parse::{max_decimal_digits, validate_default, ParseOptions, SchemaError};
+pub use parse::{max_decimal_digits, ParseOptions, SchemaError};

@@ -2,11 +2,13 @@
 
 use std::collections::{HashMap, HashSet};
 
+use crate::defaults::validate_default;
 use crate::json::{self, Json, JsonValue, Span};
 use crate::model::*;
 
 /// Why a schema text is not a valid Avro schema, and where.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 #[error("{message}")]
 pub struct SchemaError {
     pub message: String,
@@ -434,13 +436,8 @@ impl Parser {
                         namespace: name.namespace.clone(),
                     }
                 };
-                if !valid_name(&an.name) || !an.namespace.as_deref().is_none_or(valid_namespace) {
-                    return Err(SchemaError::at(
-                        al.span,
-                        ptr,
-                        format!("invalid alias `{s}`"),
-                    ));
-                }
+                // The specification gives aliases no syntax: any string is kept and takes part
+                // in resolution by full name (Avro Java and fastavro accept them too).
                 aliases.push(an);
             }
         }
@@ -579,13 +576,7 @@ impl Parser {
                     let s = al.as_str().ok_or_else(|| {
                         SchemaError::at(al.span, &fptr, "`aliases` must be an array of strings")
                     })?;
-                    if !valid_name(s) {
-                        return Err(SchemaError::at(
-                            al.span,
-                            &fptr,
-                            format!("invalid field alias `{s}`"),
-                        ));
-                    }
+                    // any string, as for the aliases of named types
                     faliases.push(s.to_string());
                 }
             }
@@ -825,95 +816,4 @@ pub fn max_decimal_digits(size: usize) -> u64 {
     }
     // floor(log10(2^(8*size - 1) - 1))
     ((8 * size as u64 - 1) as f64 * std::f64::consts::LOG10_2).floor() as u64
-}
-
-/// Checks a field default against its type, as Avro Java does with default validation on.
-pub fn validate_default(named: &[Named], ty: &Ty, d: &Json) -> Result<(), String> {
-    let bad = |want: &str| Err(format!("expected {want}, found {}", d.kind()));
-    match &ty.kind {
-        TyKind::Null => match d.value {
-            JsonValue::Null => Ok(()),
-            _ => bad("null"),
-        },
-        TyKind::Boolean => match d.value {
-            JsonValue::Bool(_) => Ok(()),
-            _ => bad("a boolean"),
-        },
-        TyKind::Int => match d.as_i64() {
-            Some(n) if i32::try_from(n).is_ok() => Ok(()),
-            Some(_) => Err("the number does not fit in an int".into()),
-            None => bad("an integer"),
-        },
-        TyKind::Long => match (&d.value, d.as_i64()) {
-            (_, Some(_)) => Ok(()),
-            (JsonValue::Number(n), None) if !n.contains(['.', 'e', 'E']) => {
-                Err("the number does not fit in a long".into())
-            }
-            _ => bad("an integer"),
-        },
-        TyKind::Float | TyKind::Double => match d.value {
-            JsonValue::Number(_) => Ok(()),
-            _ => bad("a number"),
-        },
-        TyKind::Bytes | TyKind::String => match d.value {
-            JsonValue::String(_) => Ok(()),
-            _ => bad("a string"),
-        },
-        TyKind::Array(items) => match &d.value {
-            JsonValue::Array(a) => a.iter().try_for_each(|x| validate_default(named, items, x)),
-            _ => bad("an array"),
-        },
-        TyKind::Map(values) => match &d.value {
-            JsonValue::Object(m) => m
-                .iter()
-                .try_for_each(|(_, x)| validate_default(named, values, x)),
-            _ => bad("an object"),
-        },
-        TyKind::Union(branches) => {
-            let mut first_err = None;
-            for b in branches {
-                match validate_default(named, b, d) {
-                    Ok(()) => return Ok(()),
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                    }
-                }
-            }
-            Err(format!(
-                "no branch of the union accepts it ({})",
-                first_err.unwrap_or_default()
-            ))
-        }
-        TyKind::Named(id) => {
-            let n = &named[*id];
-            match &n.kind {
-                NamedKind::Enum { symbols, .. } => match d.as_str() {
-                    Some(s) if symbols.iter().any(|x| x == s) => Ok(()),
-                    Some(s) => Err(format!("`{s}` is not a symbol of enum `{}`", n.name.fullname())),
-                    None => bad("a string naming an enum symbol"),
-                },
-                NamedKind::Fixed { size, .. } => match d.as_str() {
-                    Some(s) if s.chars().count() == *size && s.chars().all(|c| (c as u32) < 256) => Ok(()),
-                    Some(s) => Err(format!("a fixed({size}) default is a string of {size} characters U+0000..U+00FF, found {} characters", s.chars().count())),
-                    None => bad("a string"),
-                },
-                NamedKind::Record { fields, .. } => match d.as_object() {
-                    Some(_) => {
-                        for f in fields {
-                            match (d.get(&f.name), &f.default) {
-                                (Some(v), _) => validate_default(named, &f.ty, v)
-                                    .map_err(|e| format!("field `{}`: {e}", f.name))?,
-                                (None, Some(_)) => {}
-                                (None, None) => {
-                                    return Err(format!("missing field `{}` (it has no default)", f.name))
-                                }
-                            }
-                        }
-                        Ok(())
-                    }
-                    None => bad("an object"),
-                },
-            }
-        }
-    }
 }

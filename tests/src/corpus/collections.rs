@@ -11,10 +11,10 @@
 #[derive(Debug, Clone, PartialEq)]
 pub struct Collections {
     pub tags: ::std::vec::Vec<::std::string::String>,
-    pub counts: ::std::collections::HashMap<::std::string::String, i64>,
+    pub counts: ::evc_avro::AvroMap<i64>,
     pub matrix: ::std::vec::Vec<::std::vec::Vec<f64>>,
-    pub blobs: ::std::collections::HashMap<::std::string::String, ::std::vec::Vec<u8>>,
-    pub entries: ::std::vec::Vec<::std::collections::HashMap<::std::string::String, Entry>>,
+    pub blobs: ::evc_avro::AvroMap<::std::vec::Vec<u8>>,
+    pub entries: ::std::vec::Vec<::evc_avro::AvroMap<Entry>>,
 }
 
 impl ::evc_avro::AvroValue for Collections {

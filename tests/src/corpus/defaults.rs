@@ -105,7 +105,7 @@ pub struct Defaults {
     /// Default: `[1,2,3]`.
     pub arr: ::std::vec::Vec<i32>,
     /// Default: `{"a":"x"}`.
-    pub m: ::std::collections::HashMap<::std::string::String, ::std::string::String>,
+    pub m: ::evc_avro::AvroMap<::std::string::String>,
     /// Default: `null`.
     pub opt: ::core::option::Option<i32>,
     /// Default: `5`.
@@ -331,7 +331,7 @@ impl ::core::default::Default for Defaults {
             e: Color::Green,
             fx: Two([97u8, 98u8]),
             arr: ::std::vec![1i32, 2i32, 3i32],
-            m: ::std::collections::HashMap::from([(
+            m: ::evc_avro::AvroMap::from([(
                 ::std::string::String::from("a"),
                 ::std::string::String::from("x"),
             )]),
@@ -363,7 +363,7 @@ impl ::evc_avro::AvroBinary for Defaults {
         &self,
         out: &mut ::std::vec::Vec<u8>,
     ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
-        (::evc_avro::binary::put_null(out)).map_err(|e| e.in_field("n"))?;
+        (::evc_avro::binary::put_unit(out, &self.n)).map_err(|e| e.in_field("n"))?;
         (::evc_avro::binary::put_boolean(out, &self.b)).map_err(|e| e.in_field("b"))?;
         (::evc_avro::binary::put_int(out, &self.i)).map_err(|e| e.in_field("i"))?;
         (::evc_avro::binary::put_long(out, &self.l)).map_err(|e| e.in_field("l"))?;

@@ -117,7 +117,7 @@ impl ::evc_avro::AvroBinary for Primitives {
         &self,
         out: &mut ::std::vec::Vec<u8>,
     ) -> ::core::result::Result<(), ::evc_avro::EncodeError> {
-        (::evc_avro::binary::put_null(out)).map_err(|e| e.in_field("nothing"))?;
+        (::evc_avro::binary::put_unit(out, &self.nothing)).map_err(|e| e.in_field("nothing"))?;
         (::evc_avro::binary::put_boolean(out, &self.flag)).map_err(|e| e.in_field("flag"))?;
         (::evc_avro::binary::put_int(out, &self.small)).map_err(|e| e.in_field("small"))?;
         (::evc_avro::binary::put_long(out, &self.big)).map_err(|e| e.in_field("big"))?;

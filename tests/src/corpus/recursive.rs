@@ -186,7 +186,7 @@ impl ::evc_avro::AvroBinary for LinkedList {
 pub struct Tree {
     pub label: ::std::string::String,
     pub children: ::std::vec::Vec<Tree>,
-    pub by_name: ::std::collections::HashMap<::std::string::String, Tree>,
+    pub by_name: ::evc_avro::AvroMap<Tree>,
 }
 
 impl ::evc_avro::AvroValue for Tree {

@@ -304,7 +304,7 @@ impl ::evc_avro::AvroBinary for UnionsInMapValue {
 #[derive(Debug, Clone, PartialEq)]
 pub enum UnionsContainers {
     Array(::std::vec::Vec<i32>),
-    Map(::std::collections::HashMap<::std::string::String, i32>),
+    Map(::evc_avro::AvroMap<i32>),
 }
 
 impl ::evc_avro::AvroValue for UnionsContainers {
@@ -391,7 +391,7 @@ pub struct Unions {
     pub only_null: (),
     pub single: i64,
     pub in_array: ::std::vec::Vec<::core::option::Option<UnionsInArrayItem>>,
-    pub in_map: ::std::collections::HashMap<::std::string::String, UnionsInMapValue>,
+    pub in_map: ::evc_avro::AvroMap<UnionsInMapValue>,
     pub containers: ::core::option::Option<UnionsContainers>,
 }
 
