@@ -26,16 +26,9 @@
 
 use evc_schema::json::{self, write_string, Json, JsonValue};
 use evc_schema::Schema;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// A Confluent schema reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reference {
-    pub name: String,
-    pub subject: String,
-    pub version: i64,
-}
+pub use evc_registry_api::SchemaReference as Reference;
 
 const SCHEMA_KEYS: &[&str] = &[
     "type",

@@ -25,17 +25,16 @@
 
 mod canon;
 mod compat;
-mod db;
 mod error;
 mod http;
-mod registry;
+mod service;
+mod store;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -46,121 +45,13 @@ use tokio::task::JoinHandle;
 pub use canon::Reference;
 pub use compat::{CompatLevel, Mode};
 pub use error::Error;
-pub use http::router;
-pub use registry::Registry;
-
 /// The content type of every answer.
-pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
-
-/// Where the registry keeps its data.
-#[derive(Clone, PartialEq, Eq)]
-pub enum StorageUrl {
-    /// SQLite in memory: gone when the server stops.
-    Memory,
-    /// A SQLite database file (created if missing).
-    Sqlite(PathBuf),
-    /// A PostgreSQL database. `schema` (from a `schema=NAME` URL parameter) puts the tables in
-    /// that PostgreSQL schema, created if missing; otherwise the connection's default.
-    Postgres { url: String, schema: Option<String> },
-}
-
-impl StorageUrl {
-    /// Parses `memory`, `sqlite://PATH` (`sqlite:///abs/path` for an absolute path) or
-    /// `postgres://user@host:port/db[?schema=NAME&...]`.
-    pub fn parse(s: &str) -> Result<StorageUrl, Error> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("memory") || s == "sqlite::memory:" {
-            return Ok(StorageUrl::Memory);
-        }
-        if let Some(rest) = s
-            .strip_prefix("sqlite://")
-            .or_else(|| s.strip_prefix("sqlite:"))
-        {
-            let path = rest.split('?').next().unwrap_or("");
-            if path.is_empty() {
-                return Err(Error::Config(format!(
-                    "`{s}` names no file: write sqlite://PATH"
-                )));
-            }
-            return Ok(StorageUrl::Sqlite(PathBuf::from(path)));
-        }
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            let (base, query) = match s.split_once('?') {
-                Some((b, q)) => (b, Some(q)),
-                None => (s, None),
-            };
-            let mut schema = None;
-            let mut kept = Vec::new();
-            for pair in query.into_iter().flat_map(|q| q.split('&')) {
-                match pair.split_once('=') {
-                    Some(("schema", v)) => {
-                        let valid = !v.is_empty()
-                            && v.len() <= 63
-                            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                            && !v.starts_with(|c: char| c.is_ascii_digit());
-                        if !valid {
-                            return Err(Error::Config(format!(
-                                "invalid PostgreSQL schema name `{v}`: use letters, digits and `_`"
-                            )));
-                        }
-                        schema = Some(v.to_string());
-                    }
-                    _ if !pair.is_empty() => kept.push(pair),
-                    _ => {}
-                }
-            }
-            let url = if kept.is_empty() {
-                base.to_string()
-            } else {
-                format!("{base}?{}", kept.join("&"))
-            };
-            return Ok(StorageUrl::Postgres { url, schema });
-        }
-        Err(Error::Config(format!(
-            "unknown storage `{s}`: use memory, sqlite://PATH or postgres://..."
-        )))
-    }
-}
-
-impl FromStr for StorageUrl {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        StorageUrl::parse(s)
-    }
-}
-
-impl fmt::Display for StorageUrl {
-    /// Shows the URL with any password hidden.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StorageUrl::Memory => f.write_str("memory"),
-            StorageUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
-            StorageUrl::Postgres { url, schema } => {
-                let shown = match (url.find("://"), url.find('@')) {
-                    (Some(i), Some(at)) if at > i => {
-                        let creds = &url[i + 3..at];
-                        match creds.split_once(':') {
-                            Some((user, _)) => format!("{}{user}:***{}", &url[..i + 3], &url[at..]),
-                            None => url.clone(),
-                        }
-                    }
-                    _ => url.clone(),
-                };
-                f.write_str(&shown)?;
-                if let Some(s) = schema {
-                    write!(f, " (schema {s})")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl fmt::Debug for StorageUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StorageUrl({self})")
-    }
-}
+pub use evc_registry_api::CONTENT_TYPE_V1;
+/// Where the registry keeps its data: `memory`, `sqlite://PATH`, `postgres://...[?schema=NAME]`
+/// (evc's one storage URL, from `evc-storage`).
+pub use evc_storage::StorageUrl;
+pub use http::router;
+pub use service::{Registry, ServiceError};
 
 /// Size limits on requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,16 +102,11 @@ impl BasicAuth {
                 Some((user, password)) if !user.is_empty() => {
                     users.insert(user.to_string(), Sha256::digest(password.as_bytes()).into());
                 }
-                _ => {
-                    return Err(Error::Config(format!(
-                        "basic-auth users, line {}: expected `user:password`",
-                        n + 1
-                    )))
-                }
+                _ => return Err(Error::UsersLine { line: n + 1 }),
             }
         }
         if users.is_empty() {
-            return Err(Error::Config("basic-auth: no users given".into()));
+            return Err(Error::NoUsers);
         }
         Ok(BasicAuth { users })
     }
@@ -232,8 +118,9 @@ impl BasicAuth {
 
     /// Reads users from an environment variable holding `user:password` lines.
     pub fn from_env(var: &str) -> Result<BasicAuth, Error> {
-        let text = std::env::var(var)
-            .map_err(|_| Error::Config(format!("environment variable {var} is not set")))?;
+        let text = std::env::var(var).map_err(|_| Error::MissingEnv {
+            var: var.to_string(),
+        })?;
         BasicAuth::parse(&text)
     }
 
@@ -398,33 +285,6 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn storage_urls() {
-        assert_eq!(StorageUrl::parse("memory").unwrap(), StorageUrl::Memory);
-        assert_eq!(
-            StorageUrl::parse("sqlite://data/reg.db").unwrap(),
-            StorageUrl::Sqlite("data/reg.db".into())
-        );
-        assert_eq!(
-            StorageUrl::parse("sqlite:///tmp/reg.db").unwrap(),
-            StorageUrl::Sqlite("/tmp/reg.db".into())
-        );
-        assert_eq!(
-            StorageUrl::parse("postgres://u:pw@h:5432/db?schema=reg_1&sslmode=disable").unwrap(),
-            StorageUrl::Postgres {
-                url: "postgres://u:pw@h:5432/db?sslmode=disable".into(),
-                schema: Some("reg_1".into())
-            }
-        );
-        let shown = StorageUrl::parse("postgres://u:pw@h/db")
-            .unwrap()
-            .to_string();
-        assert_eq!(shown, "postgres://u:***@h/db");
-        assert!(StorageUrl::parse("postgres://h/db?schema=a;drop").is_err());
-        assert!(StorageUrl::parse("mysql://h/db").is_err());
-        assert!(StorageUrl::parse("sqlite://").is_err());
-    }
 
     #[test]
     fn basic_auth_file() {

@@ -1,0 +1,408 @@
+//! One handler per route: parse the request, call the service, write Confluent's answer.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use evc_registry_api::{
+    CompatibilityCheck, Config, ConfigUpdate, ModeBody, RegisterSchemaRequest,
+    RegisterSchemaResponse, SchemaById, SubjectVersion, SubjectVersionPair, AVRO, CONTENT_TYPE_V1,
+};
+use serde_json::json;
+
+use super::{json, with_type, Answer, ApiError, Body, Params, Scope, P};
+use crate::compat::{CompatLevel, Mode};
+use crate::service::{ServiceError, VersionInfo, VersionSpec};
+use crate::store::SchemaRow;
+use crate::Registry;
+
+fn non_avro(t: &str) -> Option<String> {
+    (t != AVRO).then(|| t.to_string())
+}
+
+fn version_body(v: VersionInfo) -> SubjectVersion {
+    SubjectVersion {
+        subject: v.subject,
+        version: v.version,
+        id: v.schema.id,
+        schema_type: non_avro(&v.schema.schema_type),
+        references: v.schema.refs,
+        metadata: None,
+        rule_set: None,
+        schema: v.schema.text,
+    }
+}
+
+fn schema_body(s: SchemaRow, max_id: Option<i64>) -> SchemaById {
+    SchemaById {
+        schema: s.text,
+        schema_type: non_avro(&s.schema_type),
+        references: s.refs,
+        metadata: None,
+        rule_set: None,
+        max_id,
+    }
+}
+
+fn version_param(v: &str) -> Result<VersionSpec, ApiError> {
+    Ok(VersionSpec::parse(v)?)
+}
+
+fn id_param(id: &str) -> Result<i64, ApiError> {
+    id.trim().parse::<i64>().map_err(|_| {
+        ApiError::new(
+            evc_registry_api::codes::SCHEMA_NOT_FOUND,
+            format!("Schema {id} not found"),
+        )
+    })
+}
+
+pub(super) async fn root() -> Response {
+    json(&json!({}))
+}
+
+pub(super) async fn health(State(r): State<Registry>) -> Response {
+    match r.ping().await {
+        Ok(()) => json(&json!({"status": "UP"})),
+        Err(e) => {
+            let e = ApiError::from(e);
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(CONTENT_TYPE_V1),
+                )],
+                serde_json::to_vec(
+                    &json!({"status": "DOWN", "error_code": e.code, "message": e.message}),
+                )
+                .unwrap_or_default(),
+            )
+                .into_response()
+        }
+    }
+}
+
+pub(super) async fn list_subjects(State(r): State<Registry>, q: Params) -> Answer {
+    let subjects = r
+        .subjects(
+            q.get("subjectPrefix"),
+            q.flag("deleted"),
+            q.flag("deletedOnly"),
+        )
+        .await?;
+    Ok(json(&q.page(subjects)))
+}
+
+pub(super) async fn lookup(
+    State(r): State<Registry>,
+    P(subject): P<String>,
+    q: Params,
+    body: Body,
+) -> Answer {
+    let req: RegisterSchemaRequest = body.json()?;
+    let v = r
+        .lookup(&subject, &req, q.flag("normalize"), q.flag("deleted"))
+        .await?;
+    Ok(json(&version_body(v)))
+}
+
+pub(super) async fn delete_subject(
+    State(r): State<Registry>,
+    P(subject): P<String>,
+    q: Params,
+) -> Answer {
+    let versions = r.delete_subject(&subject, q.flag("permanent")).await?;
+    Ok(json(&versions))
+}
+
+pub(super) async fn list_versions(
+    State(r): State<Registry>,
+    P(subject): P<String>,
+    q: Params,
+) -> Answer {
+    let versions = r
+        .subject_versions(&subject, q.flag("deleted"), q.flag("deletedOnly"))
+        .await?;
+    let negative = q.flag("deletedAsNegative");
+    let versions: Vec<i64> = versions
+        .into_iter()
+        .map(|(v, deleted)| if negative && deleted { -v } else { v })
+        .collect();
+    Ok(json(&q.page(versions)))
+}
+
+pub(super) async fn register(
+    State(r): State<Registry>,
+    P(subject): P<String>,
+    q: Params,
+    body: Body,
+) -> Answer {
+    let req: RegisterSchemaRequest = body.json()?;
+    let v = r.register(&subject, &req, q.flag("normalize")).await?;
+    Ok(json(&RegisterSchemaResponse {
+        id: v.schema.id,
+        version: Some(v.version),
+        schema_type: non_avro(&v.schema.schema_type),
+        references: v.schema.refs,
+        metadata: None,
+        rule_set: None,
+        schema: Some(v.schema.text),
+    }))
+}
+
+pub(super) async fn get_version(
+    State(r): State<Registry>,
+    P((subject, version)): P<(String, String)>,
+    q: Params,
+) -> Answer {
+    let spec = version_param(&version)?;
+    let v = r.version(&subject, spec, q.flag("deleted")).await?;
+    Ok(json(&version_body(v)))
+}
+
+pub(super) async fn get_version_schema(
+    State(r): State<Registry>,
+    P((subject, version)): P<(String, String)>,
+    q: Params,
+) -> Answer {
+    let spec = version_param(&version)?;
+    let v = r.version(&subject, spec, q.flag("deleted")).await?;
+    Ok(with_type(v.schema.text.into_bytes()))
+}
+
+pub(super) async fn get_referenced_by(
+    State(r): State<Registry>,
+    P((subject, version)): P<(String, String)>,
+    q: Params,
+) -> Answer {
+    let spec = version_param(&version)?;
+    let ids = r.referenced_by(&subject, spec, q.flag("deleted")).await?;
+    Ok(json(&q.page(ids)))
+}
+
+pub(super) async fn delete_version(
+    State(r): State<Registry>,
+    P((subject, version)): P<(String, String)>,
+    q: Params,
+) -> Answer {
+    let spec = version_param(&version)?;
+    let v = r
+        .delete_version(&subject, spec, q.flag("permanent"))
+        .await?;
+    Ok(json(&v))
+}
+
+pub(super) async fn list_schemas(State(r): State<Registry>, q: Params) -> Answer {
+    let all = r
+        .all_versions(
+            q.get("subjectPrefix"),
+            q.flag("deleted"),
+            q.flag("latestOnly"),
+        )
+        .await?;
+    let bodies: Vec<SubjectVersion> = all.into_iter().map(version_body).collect();
+    Ok(json(&q.page(bodies)))
+}
+
+pub(super) async fn schema_types() -> Response {
+    json(&[AVRO])
+}
+
+pub(super) async fn get_schema_by_id(
+    State(r): State<Registry>,
+    P(id): P<String>,
+    q: Params,
+) -> Answer {
+    let id = id_param(&id)?;
+    let s = r.schema_by_id(id).await?;
+    let max_id = if q.flag("fetchMaxId") {
+        Some(r.max_id().await?)
+    } else {
+        None
+    };
+    Ok(json(&schema_body(s, max_id)))
+}
+
+pub(super) async fn get_raw_schema_by_id(State(r): State<Registry>, P(id): P<String>) -> Answer {
+    let id = id_param(&id)?;
+    let s = r.schema_by_id(id).await?;
+    Ok(with_type(s.text.into_bytes()))
+}
+
+pub(super) async fn get_id_subjects(
+    State(r): State<Registry>,
+    P(id): P<String>,
+    q: Params,
+) -> Answer {
+    let id = id_param(&id)?;
+    let mut subjects: Vec<String> = r
+        .id_versions(id, q.flag("deleted"))
+        .await?
+        .into_iter()
+        .map(|(s, _)| s)
+        .filter(|s| q.get("subject").is_none_or(|want| want == s))
+        .collect();
+    subjects.dedup();
+    Ok(json(&q.page(subjects)))
+}
+
+pub(super) async fn get_id_versions(
+    State(r): State<Registry>,
+    P(id): P<String>,
+    q: Params,
+) -> Answer {
+    let id = id_param(&id)?;
+    let versions: Vec<SubjectVersionPair> = r
+        .id_versions(id, q.flag("deleted"))
+        .await?
+        .into_iter()
+        .filter(|(s, _)| q.get("subject").is_none_or(|want| want == s))
+        .map(|(subject, version)| SubjectVersionPair { subject, version })
+        .collect();
+    Ok(json(&q.page(versions)))
+}
+
+// ----- config and mode -------------------------------------------------------------------------
+
+fn level_from(body: &Body) -> Result<CompatLevel, ApiError> {
+    let req: ConfigUpdate = body.json()?;
+    let Some(raw) = req.compatibility.or(req.compatibility_level) else {
+        return Err(ApiError::new(
+            42203,
+            "Invalid compatibility level: the body must give \"compatibility\"",
+        ));
+    };
+    CompatLevel::parse(&raw).ok_or_else(|| ServiceError::InvalidCompatibility { given: raw }.into())
+}
+
+fn mode_from(body: &Body) -> Result<Mode, ApiError> {
+    let req: ModeBody = body.json()?;
+    let Some(raw) = req.mode else {
+        return Err(ApiError::new(
+            42204,
+            "Invalid mode: the body must give \"mode\"",
+        ));
+    };
+    Mode::parse(&raw).ok_or_else(|| ServiceError::InvalidMode { given: raw }.into())
+}
+
+fn config_answer(level: CompatLevel) -> Response {
+    json(&Config {
+        compatibility_level: Some(level.as_str().to_string()),
+        ..Config::default()
+    })
+}
+
+fn mode_answer(mode: Mode) -> Response {
+    json(&ModeBody {
+        mode: Some(mode.as_str().to_string()),
+    })
+}
+
+pub(super) async fn get_config(
+    State(r): State<Registry>,
+    Scope(subject): Scope,
+    q: Params,
+) -> Answer {
+    let global = subject.is_none();
+    let level: CompatLevel = r
+        .get_setting(subject.as_deref(), global || q.flag("defaultToGlobal"))
+        .await?;
+    Ok(config_answer(level))
+}
+
+pub(super) async fn put_config(
+    State(r): State<Registry>,
+    Scope(subject): Scope,
+    body: Body,
+) -> Answer {
+    let level = level_from(&body)?;
+    r.set_setting(subject.as_deref(), level, false).await?;
+    Ok(json(&ConfigUpdate {
+        compatibility: Some(level.as_str().to_string()),
+        ..ConfigUpdate::default()
+    }))
+}
+
+pub(super) async fn delete_config(State(r): State<Registry>, Scope(subject): Scope) -> Answer {
+    let old: CompatLevel = r.delete_setting(subject.as_deref()).await?;
+    Ok(config_answer(old))
+}
+
+pub(super) async fn get_mode(
+    State(r): State<Registry>,
+    Scope(subject): Scope,
+    q: Params,
+) -> Answer {
+    let global = subject.is_none();
+    let mode: Mode = r
+        .get_setting(subject.as_deref(), global || q.flag("defaultToGlobal"))
+        .await?;
+    Ok(mode_answer(mode))
+}
+
+pub(super) async fn put_mode(
+    State(r): State<Registry>,
+    Scope(subject): Scope,
+    q: Params,
+    body: Body,
+) -> Answer {
+    let mode = mode_from(&body)?;
+    r.set_setting(subject.as_deref(), mode, q.flag("force"))
+        .await?;
+    Ok(mode_answer(mode))
+}
+
+pub(super) async fn delete_mode(State(r): State<Registry>, Scope(subject): Scope) -> Answer {
+    let old: Mode = r.delete_setting(subject.as_deref()).await?;
+    Ok(mode_answer(old))
+}
+
+// ----- compatibility ---------------------------------------------------------------------------
+
+fn compat_answer(compatible: bool, messages: Vec<String>, verbose: bool) -> Response {
+    json(&CompatibilityCheck {
+        is_compatible: compatible,
+        messages: verbose.then_some(messages),
+    })
+}
+
+pub(super) async fn compat_all(
+    State(r): State<Registry>,
+    P(subject): P<String>,
+    q: Params,
+    body: Body,
+) -> Answer {
+    let req: RegisterSchemaRequest = body.json()?;
+    let (ok, messages) = r
+        .test_compatibility(&subject, None, &req, q.flag("normalize"))
+        .await?;
+    Ok(compat_answer(ok, messages, q.flag("verbose")))
+}
+
+pub(super) async fn compat_version(
+    State(r): State<Registry>,
+    P((subject, version)): P<(String, String)>,
+    q: Params,
+    body: Body,
+) -> Answer {
+    let spec = version_param(&version)?;
+    let req: RegisterSchemaRequest = body.json()?;
+    let (ok, messages) = r
+        .test_compatibility(&subject, Some(spec), &req, q.flag("normalize"))
+        .await?;
+    Ok(compat_answer(ok, messages, q.flag("verbose")))
+}
+
+/// Schema associations (Confluent 8.x) are not supported: 404 means "no association", which
+/// makes clients defaulting to AssociatedNameStrategy fall back to TopicNameStrategy.
+pub(super) async fn no_association() -> ApiError {
+    ApiError::new(40410, "Association not found")
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError::new(404, "HTTP 404 Not Found")
+}
+
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::new(405, "HTTP 405 Method Not Allowed")
+}
