@@ -52,7 +52,8 @@ pub struct Rule {
     pub on_success: Option<String>,
     #[serde(rename = "onFailure", default, skip_serializing_if = "Option::is_none")]
     pub on_failure: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// Always written, as Confluent's entity does (a primitive boolean).
+    #[serde(default)]
     pub disabled: bool,
 }
 
@@ -109,10 +110,13 @@ mod tests {
 
     #[test]
     fn rules_use_confluent_names() {
-        let text = r#"{"domainRules":[{"name":"checkSsn","kind":"CONDITION","mode":"WRITE","type":"CEL","expr":"message.ssn.size() == 9","onFailure":"DLQ"}]}"#;
+        let text = r#"{"domainRules":[{"name":"checkSsn","kind":"CONDITION","mode":"WRITE","type":"CEL","expr":"message.ssn.size() == 9","onFailure":"DLQ","disabled":false}]}"#;
         let rs: RuleSet = serde_json::from_str(text).unwrap();
         assert_eq!(rs.domain_rules[0].rule_type, "CEL");
         assert_eq!(rs.rules().count(), 1);
         assert_eq!(serde_json::to_string(&rs).unwrap(), text);
+        // `disabled` may be left out
+        let short = text.replace(r#","disabled":false"#, "");
+        assert_eq!(serde_json::from_str::<RuleSet>(&short).unwrap(), rs);
     }
 }

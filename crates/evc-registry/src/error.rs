@@ -19,6 +19,9 @@ pub enum Error {
     /// The storage could not be opened or migrated.
     #[error("storage error: {0}")]
     Storage(#[from] StorageError),
+    /// The stored data could not be prepared (identities of schemas stored by older builds).
+    #[error("preparing the stored schemas: {0}")]
+    Service(#[source] crate::ServiceError),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
 }

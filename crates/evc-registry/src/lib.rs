@@ -12,6 +12,51 @@
 //!
 //! Only Avro schemas are stored; PROTOBUF and JSON submissions answer 42201.
 //!
+//! # Confluent's behaviour, and what was chosen where it is unclear
+//!
+//! Checked against Confluent's documentation and its server's source (`AbstractSchemaRegistry`,
+//! the REST entities), not against other re-implementations:
+//! - **Identity** is the normalized schema, as Avro Java's `Schema.toString()` prints it: names
+//!   relative to the enclosing namespace, so a namespace written out or inherited gives the same
+//!   id (`canon`), plus the references and the data contract (metadata and rule set): the same
+//!   text with another contract is another schema, with its own id.
+//! - **IMPORT** (mode on the subject or globally): the given `id` and `version` are honoured,
+//!   compatibility is not checked, versions may have gaps; one schema may get several ids
+//!   (another subject, another id); an id already holding another schema answers 42205
+//!   ("Overwrite new schema with id ... is not permitted"); the schema already in the subject
+//!   under another id answers 42207. Registering without an id in IMPORT, or with one outside
+//!   IMPORT, answers 42205.
+//! - **Data contracts**: a new version's metadata and rule set are
+//!   `merge(merge(defaultX, the request's or else the previous version's), overrideX)` from the
+//!   config in force; `confluent:version` in the merged metadata is set to the new version, and
+//!   a request naming another version than the next (or the existing one holding the same
+//!   schema) answers 409. A re-registration or look-up without a contract finds the version
+//!   that has the schema with the contract it would inherit; a look-up then falls back to the
+//!   newest version with the same schema whatever its contract (Confluent's `canLookup`).
+//! - **Config**: `PUT /config` updates the fields it gives and keeps the others; each field in
+//!   force for a subject comes from the subject, else from the global config. `validateFields`
+//!   checks `confluent:reserved` (a schema may not define a reserved top-level field nor drop a
+//!   reserved name; findings answer 409 like compatibility findings). `compatibilityGroup` checks
+//!   only against versions with the same value of that metadata property (absent included).
+//!   `alias` makes reads and look-ups of the subject reach the aliased one (registrations are
+//!   not redirected). `normalize` applies to registrations, look-ups and compatibility tests.
+//! - **READONLY** and READONLY_OVERRIDE refuse config writes of the subject (or, globally, of
+//!   any scope) as they refuse registrations and deletes (42205); mode writes stay allowed.
+//! - **Deletes with references**: a soft delete is refused (42206) while a live version
+//!   references the version; a permanent delete while any version, soft-deleted included, does.
+//!   A registration naming a reference that was permanently deleted answers 42201.
+//! - **`GET /contexts`** answers the default context `.` only (subject names with a context
+//!   prefix are plain names here); **`/v1/metadata/id`** answers a cluster id made once per
+//!   database; **`/v1/metadata/version`** this build's version.
+//! - **Large bodies**: a body over `Limits::max_body_bytes` answers 413 after the server read
+//!   and threw away up to 64 MiB of it, so a client still sending gets the status instead of a
+//!   reset connection.
+//! - **Caches and several servers**: answers of the hot read paths are cached until a write;
+//!   servers sharing PostgreSQL hear each other's writes through `LISTEN/NOTIFY`, servers
+//!   sharing a SQLite file poll a change counter every 0.5 s (see `service::changes`). Between
+//!   a write on one server and the notification reaching another, the other may answer from its
+//!   cache, as a Confluent follower answers from its copy of the `_schemas` log.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), evc_registry::Error> {
 //! use evc_registry::{ServerConfig, StorageUrl};

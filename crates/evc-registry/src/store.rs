@@ -9,6 +9,7 @@
 //! Writes go through [`evc_storage::Database::serialized`] with the lock name [`WRITE_LOCK`], so
 //! any number of server processes sharing one PostgreSQL database agree on ids and versions.
 
+use evc_registry_api::{Config, Metadata, RuleSet};
 use evc_storage::{args, Migration, Row, StorageError, Tx};
 
 use crate::service::ServiceError;
@@ -21,12 +22,20 @@ pub(crate) const WRITE_LOCK: &str = "evc-registry";
 
 /// The registry's tables. Migration 1 is the layout from before migrations existed, written
 /// with `IF NOT EXISTS` so that those databases are adopted as they are.
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "schemas, references, subject versions, config",
-    sqlite: V1,
-    postgres: V1,
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "schemas, references, subject versions, config",
+        sqlite: V1,
+        postgres: V1,
+    },
+    Migration {
+        version: 2,
+        name: "data contracts, identity by normalized schema, IMPORT ids, config fields, change counter",
+        sqlite: V2,
+        postgres: V2,
+    },
+];
 
 const V1: &str = "
 CREATE TABLE IF NOT EXISTS evc_schemas (
@@ -60,6 +69,29 @@ CREATE TABLE IF NOT EXISTS evc_config (
     mode TEXT
 )";
 
+/// Migration 2.
+/// - `identity`: the look-up key (type, normalized text, references, metadata, rule set); not
+///   unique, since IMPORT may give one schema several ids. `hash` stays the unique row key: the
+///   identity for the first id of a schema, `identity#id` for the others. Rows from before this
+///   migration get their identity computed when the registry opens (`NULL` until then).
+/// - `metadata_json`, `ruleset_json`: the data contract of a schema (NULL: none).
+/// - `evc_config.config_json`: the config fields besides the compatibility level (alias,
+///   normalize, validateFields, compatibilityGroup, default/override metadata and rule set).
+/// - `evc_changes`: a counter bumped by every write, so other server processes sharing the
+///   database know their caches are stale, and the registry's cluster id.
+const V2: &str = "
+ALTER TABLE evc_schemas ADD COLUMN identity TEXT;
+ALTER TABLE evc_schemas ADD COLUMN metadata_json TEXT;
+ALTER TABLE evc_schemas ADD COLUMN ruleset_json TEXT;
+CREATE INDEX evc_schemas_identity ON evc_schemas (identity);
+ALTER TABLE evc_config ADD COLUMN config_json TEXT;
+CREATE TABLE evc_changes (
+    id BIGINT PRIMARY KEY,
+    counter BIGINT NOT NULL,
+    cluster_id TEXT
+);
+INSERT INTO evc_changes (id, counter) VALUES (1, 0)";
+
 /// A schema reference as stored (versions resolved to numbers).
 pub(crate) use evc_registry_api::SchemaReference as Reference;
 
@@ -70,6 +102,8 @@ pub(crate) struct SchemaRow {
     pub schema_type: String,
     pub text: String,
     pub refs: Vec<Reference>,
+    pub metadata: Option<Metadata>,
+    pub rule_set: Option<RuleSet>,
 }
 
 /// A subject version row.
@@ -105,13 +139,38 @@ fn refs_from(id: i64, json: &str) -> Result<Vec<Reference>, ServiceError> {
     })
 }
 
+fn json_column<T: serde::de::DeserializeOwned>(
+    id: i64,
+    what: &str,
+    text: Option<String>,
+) -> Result<Option<T>, ServiceError> {
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|e| {
+            tracing::error!(id, what, error = %e, "a stored JSON column does not parse");
+            ServiceError::Corrupt {
+                what: format!("the {what} of schema {id}"),
+            }
+        })
+    })
+    .transpose()
+}
+
+/// The columns [`schema_from`] reads, in order.
+const SCHEMA_COLUMNS: &str = "schema_type, schema_text, refs_json, metadata_json, ruleset_json";
+
 fn schema_from(r: &Row, id: i64, first: usize) -> Result<SchemaRow, ServiceError> {
     Ok(SchemaRow {
         id,
         schema_type: r.str(first)?,
         text: r.str(first + 1)?,
         refs: refs_from(id, &r.str(first + 2)?)?,
+        metadata: json_column(id, "metadata", r.opt_str(first + 3)?)?,
+        rule_set: json_column(id, "rule set", r.opt_str(first + 4)?)?,
     })
+}
+
+fn to_json<T: serde::Serialize>(v: &Option<T>) -> Option<String> {
+    v.as_ref().and_then(|v| serde_json::to_string(v).ok())
 }
 
 /// A subject's versions, oldest first.
@@ -136,13 +195,8 @@ pub(crate) async fn versions(tx: &mut Tx, subject: &str) -> Result<Vec<VersionRo
 
 /// The schema with this id, if the row exists (used or not).
 pub(crate) async fn schema(tx: &mut Tx, id: i64) -> Result<Option<SchemaRow>, ServiceError> {
-    match tx
-        .row(
-            "SELECT schema_type, schema_text, refs_json FROM evc_schemas WHERE id = $1",
-            &args![id],
-        )
-        .await?
-    {
+    let sql = format!("SELECT {SCHEMA_COLUMNS} FROM evc_schemas WHERE id = $1");
+    match tx.row(&sql, &args![id]).await? {
         Some(r) => Ok(Some(schema_from(&r, id, 0)?)),
         None => Ok(None),
     }
@@ -229,17 +283,41 @@ pub(crate) async fn version_schema_id(
     )
 }
 
-/// The id of the schema with this identity hash.
-pub(crate) async fn id_by_hash(tx: &mut Tx, hash: &str) -> Result<Option<i64>, ServiceError> {
-    Ok(
-        match tx
-            .row("SELECT id FROM evc_schemas WHERE hash = $1", &args![hash])
-            .await?
-        {
-            Some(r) => Some(r.i64(0)?),
-            None => None,
-        },
+/// The ids of the schema with this identity, lowest first (IMPORT may give one schema
+/// several ids).
+pub(crate) async fn ids_by_identity(tx: &mut Tx, identity: &str) -> Result<Vec<i64>, ServiceError> {
+    let rows = tx
+        .rows(
+            "SELECT id FROM evc_schemas WHERE identity = $1 ORDER BY id",
+            &args![identity],
+        )
+        .await?;
+    rows.iter()
+        .map(|r| r.i64(0))
+        .collect::<Result<_, _>>()
+        .map_err(ServiceError::from)
+}
+
+/// Schemas stored before identities existed: (id, type, text, refs, metadata, rule set).
+pub(crate) async fn without_identity(tx: &mut Tx) -> Result<Vec<SchemaRow>, ServiceError> {
+    let sql = format!("SELECT id, {SCHEMA_COLUMNS} FROM evc_schemas WHERE identity IS NULL");
+    let rows = tx.rows(&sql, &[]).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let id = r.i64(0)?;
+        out.push(schema_from(r, id, 1)?);
+    }
+    Ok(out)
+}
+
+/// Records a schema's identity.
+pub(crate) async fn set_identity(tx: &mut Tx, id: i64, identity: &str) -> Result<(), ServiceError> {
+    tx.exec(
+        "UPDATE evc_schemas SET identity = $1 WHERE id = $2",
+        &args![identity, id],
     )
+    .await?;
+    Ok(())
 }
 
 /// The highest id handed out so far (0 when none).
@@ -252,16 +330,33 @@ pub(crate) async fn max_id(tx: &mut Tx) -> Result<i64, ServiceError> {
         .unwrap_or(0))
 }
 
-/// Stores a new schema row and its references.
+/// Stores a new schema row and its references. `first` says whether it is the first id of
+/// this identity (see migration 2 for the `hash` column).
 pub(crate) async fn insert_schema(
     tx: &mut Tx,
     s: &SchemaRow,
-    hash: &str,
+    identity: &str,
+    first: bool,
 ) -> Result<(), ServiceError> {
     let refs_json = serde_json::to_string(&s.refs).unwrap_or_else(|_| "[]".into());
+    let hash = if first {
+        identity.to_string()
+    } else {
+        format!("{identity}#{}", s.id)
+    };
     tx.exec(
-        "INSERT INTO evc_schemas (id, hash, schema_type, schema_text, refs_json) VALUES ($1, $2, $3, $4, $5)",
-        &args![s.id, hash, s.schema_type.as_str(), s.text.as_str(), refs_json],
+        "INSERT INTO evc_schemas (id, hash, identity, schema_type, schema_text, refs_json, metadata_json, ruleset_json) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        &args![
+            s.id,
+            hash,
+            identity,
+            s.schema_type.as_str(),
+            s.text.as_str(),
+            refs_json,
+            to_json(&s.metadata),
+            to_json(&s.rule_set)
+        ],
     )
     .await?;
     for (i, r) in s.refs.iter().enumerate() {
@@ -396,8 +491,15 @@ pub(crate) async fn all_versions(
 ) -> Result<Vec<(String, i64, bool, SchemaRow)>, ServiceError> {
     let rows = tx
         .rows(
-            "SELECT v.subject, v.version, v.deleted, s.id, s.schema_type, s.schema_text, s.refs_json \
-             FROM evc_versions v JOIN evc_schemas s ON s.id = v.schema_id ORDER BY v.subject, v.version",
+            &format!(
+                "SELECT v.subject, v.version, v.deleted, s.id, {} \
+                 FROM evc_versions v JOIN evc_schemas s ON s.id = v.schema_id ORDER BY v.subject, v.version",
+                SCHEMA_COLUMNS
+                    .split(", ")
+                    .map(|c| format!("s.{c}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             &[],
         )
         .await?;
@@ -407,4 +509,79 @@ pub(crate) async fn all_versions(
         out.push((r.str(0)?, r.i64(1)?, r.i64(2)? != 0, schema_from(r, id, 4)?));
     }
     Ok(out)
+}
+
+/// A scope's config fields besides the compatibility level (`None`: none set).
+pub(crate) async fn config_fields(
+    tx: &mut Tx,
+    scope: &str,
+) -> Result<Option<Config>, ServiceError> {
+    let row = tx
+        .row(
+            "SELECT config_json FROM evc_config WHERE scope = $1",
+            &args![scope],
+        )
+        .await?;
+    let text = match row {
+        Some(r) => r.opt_str(0)?,
+        None => None,
+    };
+    text.map(|t| {
+        serde_json::from_str(&t).map_err(|_| ServiceError::Corrupt {
+            what: format!("the config of `{scope}`"),
+        })
+    })
+    .transpose()
+}
+
+/// Sets (or with `None` clears) a scope's config fields besides the compatibility level.
+pub(crate) async fn set_config_fields(
+    tx: &mut Tx,
+    scope: &str,
+    fields: Option<&Config>,
+) -> Result<(), ServiceError> {
+    let text = fields.and_then(|c| serde_json::to_string(c).ok());
+    tx.exec(
+        "INSERT INTO evc_config (scope, config_json) VALUES ($1, $2) \
+         ON CONFLICT (scope) DO UPDATE SET config_json = excluded.config_json",
+        &args![scope, text],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Bumps the change counter (inside a write transaction).
+pub(crate) async fn bump_changes(tx: &mut Tx) -> Result<(), ServiceError> {
+    tx.exec(
+        "UPDATE evc_changes SET counter = counter + 1 WHERE id = 1",
+        &[],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The change counter.
+pub(crate) async fn changes(tx: &mut Tx) -> Result<i64, ServiceError> {
+    Ok(tx
+        .row("SELECT counter FROM evc_changes WHERE id = 1", &[])
+        .await?
+        .map(|r| r.i64(0))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+/// The registry's cluster id, made (from `fresh`) on first use.
+pub(crate) async fn cluster_id(tx: &mut Tx, fresh: &str) -> Result<String, ServiceError> {
+    tx.exec(
+        "UPDATE evc_changes SET cluster_id = $1 WHERE id = 1 AND cluster_id IS NULL",
+        &args![fresh],
+    )
+    .await?;
+    Ok(tx
+        .row("SELECT cluster_id FROM evc_changes WHERE id = 1", &[])
+        .await?
+        .map(|r| r.opt_str(0))
+        .transpose()?
+        .flatten()
+        .unwrap_or_else(|| fresh.to_string()))
 }

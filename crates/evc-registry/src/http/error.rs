@@ -54,6 +54,9 @@ fn code_of(e: &ServiceError) -> u32 {
         | E::IdOutsideImport { .. }
         | E::VersionExists { .. } => codes::OPERATION_NOT_PERMITTED,
         E::IdMismatch { .. } => codes::ID_DOES_NOT_MATCH,
+        E::IdInUse { .. } => codes::OPERATION_NOT_PERMITTED,
+        E::InvalidRuleSet { .. } => codes::INVALID_RULESET,
+        E::EmptyConfig => codes::INVALID_COMPATIBILITY_LEVEL,
         E::ReferenceExists { .. } => codes::REFERENCE_EXISTS,
         E::Corrupt { .. } | E::Storage(_) => codes::STORE_ERROR,
     }

@@ -1,16 +1,19 @@
 //! One handler per route: parse the request, call the service, write Confluent's answer.
 
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use evc_registry_api::{
-    CompatibilityCheck, Config, ConfigUpdate, ModeBody, RegisterSchemaRequest,
-    RegisterSchemaResponse, SchemaById, SubjectVersion, SubjectVersionPair, AVRO, CONTENT_TYPE_V1,
+    ClusterScope, CompatibilityCheck, ConfigUpdate, ModeBody, RegisterSchemaRequest,
+    RegisterSchemaResponse, SchemaById, ServerClusterId, ServerVersion, SubjectVersion,
+    SubjectVersionPair, AVRO, CONTENT_TYPE_V1,
 };
 use serde_json::json;
 
-use super::{json, with_type, Answer, ApiError, Body, Params, Scope, P};
-use crate::compat::{CompatLevel, Mode};
+use super::cache::Key;
+use super::{json, with_type, with_type_bytes, Answer, ApiError, App, Body, Params, Scope, P};
+use crate::compat::Mode;
 use crate::service::{ServiceError, VersionInfo, VersionSpec};
 use crate::store::SchemaRow;
 use crate::Registry;
@@ -20,27 +23,48 @@ fn non_avro(t: &str) -> Option<String> {
 }
 
 fn version_body(v: VersionInfo) -> SubjectVersion {
+    let s = &v.schema;
     SubjectVersion {
         subject: v.subject,
         version: v.version,
-        id: v.schema.id,
-        schema_type: non_avro(&v.schema.schema_type),
-        references: v.schema.refs,
-        metadata: None,
-        rule_set: None,
-        schema: v.schema.text,
+        id: s.id,
+        schema_type: non_avro(&s.schema_type),
+        references: s.refs.clone(),
+        metadata: s.metadata.clone(),
+        rule_set: s.rule_set.clone(),
+        schema: s.text.clone(),
     }
 }
 
-fn schema_body(s: SchemaRow, max_id: Option<i64>) -> SchemaById {
+fn schema_body(s: &SchemaRow, max_id: Option<i64>) -> SchemaById {
     SchemaById {
-        schema: s.text,
+        schema: s.text.clone(),
         schema_type: non_avro(&s.schema_type),
-        references: s.refs,
-        metadata: None,
-        rule_set: None,
+        references: s.refs.clone(),
+        metadata: s.metadata.clone(),
+        rule_set: s.rule_set.clone(),
         max_id,
     }
+}
+
+/// Answers from the answer cache, or computes, writes and keeps the answer.
+async fn cached<T, F>(app: &App, key: Key, compute: F) -> Answer
+where
+    T: serde::Serialize,
+    F: std::future::Future<Output = Result<T, ApiError>>,
+{
+    if let Some(hit) = app.answers.get(&app.registry, &key) {
+        return Ok(with_type_bytes(hit));
+    }
+    let generation = app.registry.generation();
+    let value = compute.await?;
+    let bytes = Bytes::from(
+        serde_json::to_vec(&value)
+            .map_err(|e| ApiError::new(50001, format!("could not write the answer: {e}")))?,
+    );
+    app.answers
+        .put(&app.registry, generation, key, bytes.clone());
+    Ok(with_type_bytes(bytes))
 }
 
 fn version_param(v: &str) -> Result<VersionSpec, ApiError> {
@@ -93,14 +117,49 @@ pub(super) async fn list_subjects(State(r): State<Registry>, q: Params) -> Answe
 }
 
 pub(super) async fn lookup(
-    State(r): State<Registry>,
+    State(app): State<App>,
     P(subject): P<String>,
     q: Params,
     body: Body,
 ) -> Answer {
-    let req: RegisterSchemaRequest = body.json()?;
+    let key = Key {
+        route: "lookup",
+        path: subject.clone(),
+        query: q.raw().to_string(),
+        body: body.0.clone(),
+    };
+    cached(&app, key, async {
+        let req: RegisterSchemaRequest = body.json()?;
+        let v = app
+            .registry
+            .lookup(&subject, &req, q.flag("normalize"), q.flag("deleted"))
+            .await?;
+        Ok(version_body(v))
+    })
+    .await
+}
+
+/// `GET /subjects/{subject}/metadata?key=K&value=V[&key=K2&value=V2...]`.
+pub(super) async fn latest_with_metadata(
+    State(r): State<Registry>,
+    P(subject): P<String>,
+    uri: axum::http::Uri,
+    q: Params,
+) -> Answer {
+    let pairs = axum::extract::Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map_err(|e| ApiError::new(400, format!("Invalid query string: {e}")))?
+        .0;
+    let keys = pairs
+        .iter()
+        .filter(|(k, _)| k == "key")
+        .map(|(_, v)| v.clone());
+    let values = pairs
+        .iter()
+        .filter(|(k, _)| k == "value")
+        .map(|(_, v)| v.clone());
+    let wanted: Vec<(String, String)> = keys.zip(values).collect();
     let v = r
-        .lookup(&subject, &req, q.flag("normalize"), q.flag("deleted"))
+        .latest_with_metadata(&subject, &wanted, q.flag("deleted"))
         .await?;
     Ok(json(&version_body(v)))
 }
@@ -131,22 +190,35 @@ pub(super) async fn list_versions(
 }
 
 pub(super) async fn register(
-    State(r): State<Registry>,
+    State(app): State<App>,
     P(subject): P<String>,
     q: Params,
     body: Body,
 ) -> Answer {
-    let req: RegisterSchemaRequest = body.json()?;
-    let v = r.register(&subject, &req, q.flag("normalize")).await?;
-    Ok(json(&RegisterSchemaResponse {
-        id: v.schema.id,
-        version: Some(v.version),
-        schema_type: non_avro(&v.schema.schema_type),
-        references: v.schema.refs,
-        metadata: None,
-        rule_set: None,
-        schema: Some(v.schema.text),
-    }))
+    let key = Key {
+        route: "register",
+        path: subject.clone(),
+        query: q.raw().to_string(),
+        body: body.0.clone(),
+    };
+    cached(&app, key, async {
+        let req: RegisterSchemaRequest = body.json()?;
+        let v = app
+            .registry
+            .register(&subject, &req, q.flag("normalize"))
+            .await?;
+        let s = &v.schema;
+        Ok(RegisterSchemaResponse {
+            id: s.id,
+            version: Some(v.version),
+            schema_type: non_avro(&s.schema_type),
+            references: s.refs.clone(),
+            metadata: s.metadata.clone(),
+            rule_set: s.rule_set.clone(),
+            schema: Some(s.text.clone()),
+        })
+    })
+    .await
 }
 
 pub(super) async fn get_version(
@@ -166,7 +238,7 @@ pub(super) async fn get_version_schema(
 ) -> Answer {
     let spec = version_param(&version)?;
     let v = r.version(&subject, spec, q.flag("deleted")).await?;
-    Ok(with_type(v.schema.text.into_bytes()))
+    Ok(with_type(v.schema.text.clone().into_bytes()))
 }
 
 pub(super) async fn get_referenced_by(
@@ -208,24 +280,34 @@ pub(super) async fn schema_types() -> Response {
 }
 
 pub(super) async fn get_schema_by_id(
-    State(r): State<Registry>,
+    State(app): State<App>,
     P(id): P<String>,
     q: Params,
 ) -> Answer {
-    let id = id_param(&id)?;
-    let s = r.schema_by_id(id).await?;
-    let max_id = if q.flag("fetchMaxId") {
-        Some(r.max_id().await?)
-    } else {
-        None
+    let key = Key {
+        route: "schema-by-id",
+        path: id.clone(),
+        query: q.raw().to_string(),
+        body: Bytes::new(),
     };
-    Ok(json(&schema_body(s, max_id)))
+    cached(&app, key, async {
+        let id = id_param(&id)?;
+        let r = &app.registry;
+        let s = r.schema_by_id(id).await?;
+        let max_id = if q.flag("fetchMaxId") {
+            Some(r.max_id().await?)
+        } else {
+            None
+        };
+        Ok(schema_body(&s, max_id))
+    })
+    .await
 }
 
 pub(super) async fn get_raw_schema_by_id(State(r): State<Registry>, P(id): P<String>) -> Answer {
     let id = id_param(&id)?;
     let s = r.schema_by_id(id).await?;
-    Ok(with_type(s.text.into_bytes()))
+    Ok(with_type(s.text.clone().into_bytes()))
 }
 
 pub(super) async fn get_id_subjects(
@@ -263,17 +345,6 @@ pub(super) async fn get_id_versions(
 
 // ----- config and mode -------------------------------------------------------------------------
 
-fn level_from(body: &Body) -> Result<CompatLevel, ApiError> {
-    let req: ConfigUpdate = body.json()?;
-    let Some(raw) = req.compatibility.or(req.compatibility_level) else {
-        return Err(ApiError::new(
-            42203,
-            "Invalid compatibility level: the body must give \"compatibility\"",
-        ));
-    };
-    CompatLevel::parse(&raw).ok_or_else(|| ServiceError::InvalidCompatibility { given: raw }.into())
-}
-
 fn mode_from(body: &Body) -> Result<Mode, ApiError> {
     let req: ModeBody = body.json()?;
     let Some(raw) = req.mode else {
@@ -283,13 +354,6 @@ fn mode_from(body: &Body) -> Result<Mode, ApiError> {
         ));
     };
     Mode::parse(&raw).ok_or_else(|| ServiceError::InvalidMode { given: raw }.into())
-}
-
-fn config_answer(level: CompatLevel) -> Response {
-    json(&Config {
-        compatibility_level: Some(level.as_str().to_string()),
-        ..Config::default()
-    })
 }
 
 fn mode_answer(mode: Mode) -> Response {
@@ -303,11 +367,10 @@ pub(super) async fn get_config(
     Scope(subject): Scope,
     q: Params,
 ) -> Answer {
-    let global = subject.is_none();
-    let level: CompatLevel = r
-        .get_setting(subject.as_deref(), global || q.flag("defaultToGlobal"))
+    let c = r
+        .get_config(subject.as_deref(), q.flag("defaultToGlobal"))
         .await?;
-    Ok(config_answer(level))
+    Ok(json(&c))
 }
 
 pub(super) async fn put_config(
@@ -315,17 +378,14 @@ pub(super) async fn put_config(
     Scope(subject): Scope,
     body: Body,
 ) -> Answer {
-    let level = level_from(&body)?;
-    r.set_setting(subject.as_deref(), level, false).await?;
-    Ok(json(&ConfigUpdate {
-        compatibility: Some(level.as_str().to_string()),
-        ..ConfigUpdate::default()
-    }))
+    let update: ConfigUpdate = body.json()?;
+    let answer = r.put_config(subject.as_deref(), update).await?;
+    Ok(json(&answer))
 }
 
 pub(super) async fn delete_config(State(r): State<Registry>, Scope(subject): Scope) -> Answer {
-    let old: CompatLevel = r.delete_setting(subject.as_deref()).await?;
-    Ok(config_answer(old))
+    let old = r.delete_config(subject.as_deref()).await?;
+    Ok(json(&old))
 }
 
 pub(super) async fn get_mode(
@@ -391,6 +451,36 @@ pub(super) async fn compat_version(
         .test_compatibility(&subject, Some(spec), &req, q.flag("normalize"))
         .await?;
     Ok(compat_answer(ok, messages, q.flag("verbose")))
+}
+
+/// `GET /contexts`: only the default context; qualified subjects (`:.ctx:subject`) are plain
+/// subject names here.
+pub(super) async fn contexts(q: Params) -> Response {
+    json(&q.page(vec!["."]))
+}
+
+/// `GET /v1/metadata/id`: the registry's cluster id (stable for a database).
+pub(super) async fn metadata_id(State(r): State<Registry>) -> Response {
+    let id = r.cluster_id().to_string();
+    json(&ServerClusterId {
+        scope: ClusterScope {
+            path: Vec::new(),
+            clusters: [("schema-registry-cluster".to_string(), id.clone())]
+                .into_iter()
+                .collect(),
+        },
+        id,
+    })
+}
+
+/// `GET /v1/metadata/version`: this server's version.
+pub(super) async fn metadata_version() -> Response {
+    json(&ServerVersion {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        commit_id: option_env!("EVC_COMMIT_ID")
+            .unwrap_or("unknown")
+            .to_string(),
+    })
 }
 
 /// Schema associations (Confluent 8.x) are not supported: 404 means "no association", which

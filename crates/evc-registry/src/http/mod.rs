@@ -1,6 +1,7 @@
 //! The Confluent REST API on axum: routes, request parsing, middleware. Handlers are in
 //! `handlers`; the mapping of refusals to Confluent codes in `error`.
 
+mod cache;
 mod error;
 mod handlers;
 
@@ -9,7 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state, Next};
@@ -25,17 +26,38 @@ use handlers::*;
 
 use crate::{BasicAuth, Registry};
 
+/// How much of an oversized body is read (and thrown away) before answering 413, so that a
+/// client still sending gets the answer instead of a reset connection.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// The router's state: the registry and the cache of whole answers.
+#[derive(Clone)]
+pub(crate) struct App {
+    pub registry: Registry,
+    pub answers: Arc<cache::AnswerCache>,
+}
+
+impl FromRef<App> for Registry {
+    fn from_ref(app: &App) -> Registry {
+        app.registry.clone()
+    }
+}
+
 /// The registry's HTTP API as an axum router (state already applied).
 ///
 /// Serve it with `axum::serve`, or use [`crate::serve`] / [`crate::spawn`].
 pub fn router(registry: Registry) -> Router {
-    let max_body = registry.limits().max_body_bytes;
     let auth = registry.auth();
+    let app_state = App {
+        registry,
+        answers: Arc::default(),
+    };
     let mut app = Router::new()
         .route("/", get(root).post(root))
         .route("/health", get(health))
         .route("/subjects", get(list_subjects))
         .route("/subjects/{subject}", post(lookup).delete(delete_subject))
+        .route("/subjects/{subject}/metadata", get(latest_with_metadata))
         .route(
             "/subjects/{subject}/versions",
             get(list_versions).post(register),
@@ -79,12 +101,14 @@ pub fn router(registry: Registry) -> Router {
             "/compatibility/subjects/{subject}/versions/{version}",
             post(compat_version),
         )
+        .route("/contexts", get(contexts))
+        .route("/v1/metadata/id", get(metadata_id))
+        .route("/v1/metadata/version", get(metadata_version))
         .route("/associations", any(no_association))
         .route("/associations/{*rest}", any(no_association))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(registry)
-        .layer(DefaultBodyLimit::max(max_body));
+        .with_state(app_state);
     if let Some(auth) = auth {
         app = app.layer(from_fn_with_state(auth, require_auth));
     }
@@ -94,12 +118,32 @@ pub fn router(registry: Registry) -> Router {
 // ----- extractors and answers ------------------------------------------------------------------
 
 /// The request body, after the content type was checked; too large → 413.
-pub(crate) struct Body(Bytes);
+pub(crate) struct Body(pub(crate) Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for Body {
+fn too_large(limit: usize) -> ApiError {
+    ApiError {
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        code: 413,
+        message: format!("Request body too large: the limit is {limit} bytes"),
+    }
+}
+
+/// Reads and throws away the rest of a body, up to [`DRAIN_LIMIT`] bytes in all.
+async fn drain(mut body: axum::body::Body, mut read: usize) {
+    use http_body_util::BodyExt as _;
+    while read < DRAIN_LIMIT {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len()),
+            _ => return,
+        }
+    }
+}
+
+impl FromRequest<App> for Body {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &App) -> Result<Self, ApiError> {
+        use http_body_util::BodyExt as _;
         if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
             let essence = ct
                 .to_str()
@@ -118,22 +162,31 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                 ));
             }
         }
-        Bytes::from_request(req, state)
-            .await
-            .map(Body)
-            .map_err(|r| {
-                let status = r.status();
-                let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "Request body too large".to_string()
-                } else {
-                    r.body_text()
-                };
-                ApiError {
-                    status,
-                    code: u32::from(status.as_u16()),
-                    message,
+        let limit = state.registry.limits().max_body_bytes;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        let mut body = req.into_body();
+        if declared.is_some_and(|n| n > limit as u64) {
+            drain(body, 0).await;
+            return Err(too_large(limit));
+        }
+        let mut buf = Vec::with_capacity(declared.map_or(0, |n| n as usize));
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| ApiError::new(400, format!("Cannot read the request body: {e}")))?;
+            if let Some(data) = frame.data_ref() {
+                if buf.len() + data.len() > limit {
+                    let read = buf.len() + data.len();
+                    drain(body, read).await;
+                    return Err(too_large(limit));
                 }
-            })
+                buf.extend_from_slice(data);
+            }
+        }
+        Ok(Body(Bytes::from(buf)))
     }
 }
 
@@ -153,19 +206,28 @@ impl Body {
 }
 
 /// Query parameters; booleans are `true` in any case (clients send `normalize=True`).
-pub(crate) struct Params(HashMap<String, String>);
+pub(crate) struct Params(HashMap<String, String>, String);
 
 impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let raw = parts.uri.query().unwrap_or("").to_string();
+        if raw.is_empty() {
+            return Ok(Params(HashMap::new(), raw));
+        }
         Query::<HashMap<String, String>>::try_from_uri(&parts.uri)
-            .map(|q| Params(q.0))
+            .map(|q| Params(q.0, raw))
             .map_err(|e| ApiError::new(400, format!("Invalid query string: {e}")))
     }
 }
 
 impl Params {
+    /// The query string as sent.
+    pub(crate) fn raw(&self) -> &str {
+        &self.1
+    }
+
     pub(crate) fn flag(&self, name: &str) -> bool {
         self.0
             .get(name)
@@ -230,6 +292,17 @@ pub(crate) fn with_type(body: Vec<u8>) -> Response {
         .into_response()
 }
 
+pub(crate) fn with_type_bytes(body: Bytes) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(CONTENT_TYPE_V1),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 pub(crate) fn json<T: Serialize>(value: &T) -> Response {
     match serde_json::to_vec(value) {
         Ok(b) => with_type(b),
@@ -257,17 +330,19 @@ async fn require_auth(State(auth): State<Arc<BasicAuth>>, req: Request, next: Ne
     resp
 }
 
+/// One DEBUG line per request (an ERROR line for 5xx answers). The URI is a cheap clone.
 async fn log_request(req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let uri = req.uri().clone();
     let start = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
-    let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
     if status >= 500 {
-        tracing::error!(%method, path, status, elapsed_ms, "request failed");
-    } else {
-        tracing::debug!(%method, path, status, elapsed_ms, "request");
+        let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+        tracing::error!(%method, path = uri.path(), status, elapsed_ms, "request failed");
+    } else if tracing::enabled!(tracing::Level::DEBUG) {
+        let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
+        tracing::debug!(%method, path = uri.path(), status, elapsed_ms, "request");
     }
     resp
 }

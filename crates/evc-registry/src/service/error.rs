@@ -76,6 +76,16 @@ pub enum ServiceError {
     /// IMPORT: the schema already has another id in this subject, or the id holds another schema.
     #[error("{}", match existing { Some(e) => format!("Schema is already registered with id {e}, not {wanted}"), None => format!("Schema id {wanted} is already used by a different schema") })]
     IdMismatch { wanted: i64, existing: Option<i64> },
+    /// IMPORT: the id holds another schema (Confluent: "Overwrite new schema with id ... is not
+    /// permitted").
+    #[error("Overwrite new schema with id {id} is not permitted: the id holds another schema")]
+    IdInUse { id: i64 },
+    /// The rule set is not valid.
+    #[error("Invalid rule set: {reason}")]
+    InvalidRuleSet { reason: String },
+    /// A config write with nothing to set.
+    #[error("Invalid config: the body must give \"compatibility\" or another config field")]
+    EmptyConfig,
     /// A version other schemas reference cannot be deleted.
     #[error("One or more references exist to the schema {{subject={subject}, version={version}}}: schema ids {by:?}")]
     ReferenceExists {

@@ -1,16 +1,19 @@
 //! The registry's operations with Confluent's semantics: ids, versions, soft and hard deletes,
-//! compatibility levels and modes, IMPORT, references. Storage is `crate::store`'s; answers are
-//! typed ([`ServiceError`] for refusals), and the HTTP layer turns them into Confluent bodies.
+//! compatibility levels and modes, IMPORT, references, data contracts. Storage is
+//! `crate::store`'s; answers are typed ([`ServiceError`] for refusals), and the HTTP layer turns
+//! them into Confluent bodies.
 //!
-//! Two caches keep the hot paths free of parsing and queries:
-//! - schemas by id (a schema's text never changes once it has an id; only a permanent delete,
-//!   which can make an id unknown, clears it);
-//! - identities by submitted text (parsing and canonicalizing is most of a look-up's cost, and
-//!   for a reference-free schema the identity depends on the text alone).
+//! Caches keep the hot paths free of parsing and queries: schemas by id, and canonical forms by
+//! submitted text. Every write that commits bumps the registry's generation
+//! ([`Registry::generation`]) and clears them; so do writes of other server processes sharing
+//! the database (see `changes`). An answer computed from a read that started before a write
+//! is not cached (the generation is read before the read transaction begins).
 //!
 //! Locks are `parking_lot`'s: a panic while a lock is held cannot poison it and so cannot turn
 //! into a permanently failing server.
 
+mod changes;
+mod contract;
 mod error;
 mod reads;
 mod schemas;
@@ -18,14 +21,16 @@ mod settings;
 mod writes;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use evc_storage::{Database, Tx};
 use parking_lot::RwLock;
 
 pub use error::ServiceError;
+pub(crate) use schemas::Canonical;
 
-use crate::compat::{CompatChecker, CompatLevel, EvcCompat, Mode};
+use crate::compat::{CompatChecker, EvcCompat, Mode};
 use crate::store::{self, SchemaRow, VersionRow};
 use crate::{BasicAuth, Error, Limits, ServerConfig};
 
@@ -57,19 +62,11 @@ impl VersionSpec {
 pub(crate) struct VersionInfo {
     pub subject: String,
     pub version: i64,
-    pub schema: SchemaRow,
+    pub schema: Arc<SchemaRow>,
 }
 
-/// The identity hashes of a submission: with `normalize`, the un-normalized text's too (look-ups
-/// accept either).
-#[derive(Debug, Clone)]
-pub(crate) struct Identity {
-    pub hash: String,
-    pub plain_hash: Option<String>,
-}
-
-/// Bound on cached identities; the cache starts over when it is full.
-const IDENTITY_CACHE: usize = 10_000;
+/// Bound on cached entries per cache; a cache starts over when it is full.
+const CACHE_BOUND: usize = 10_000;
 
 /// A registry: storage plus settings. Cheap to clone; share one per server.
 #[derive(Clone)]
@@ -79,35 +76,73 @@ pub struct Registry {
 
 struct Inner {
     db: Database,
-    by_id: RwLock<HashMap<i64, SchemaRow>>,
-    identities: RwLock<HashMap<(String, String, bool), Identity>>,
+    /// Bumped after every committed write (this process's or another's).
+    generation: AtomicU64,
+    by_id: RwLock<HashMap<i64, Arc<SchemaRow>>>,
+    canonical: RwLock<HashMap<(String, String, bool), Canonical>>,
     read_only: bool,
     limits: Limits,
     auth: Option<Arc<BasicAuth>>,
     checker: Box<dyn CompatChecker>,
+    cluster_id: String,
+    /// The PostgreSQL NOTIFY channel of this database's registry tables.
+    channel: Option<String>,
+    watcher: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Registry {
-    /// Opens the storage named by `config.storage` and applies the registry's migrations.
+    /// Opens the storage named by `config.storage`, applies the registry's migrations, and
+    /// starts watching for writes of other processes sharing the database.
     pub async fn open(config: &ServerConfig) -> Result<Registry, Error> {
         let db = Database::open(&config.storage, "evc-registry").await?;
         db.migrate(store::COMPONENT, store::MIGRATIONS).await?;
-        Ok(Registry {
+        let cluster_id = changes::prepare(&db, config.limits.max_depth)
+            .await
+            .map_err(Error::Service)?;
+        let registry = Registry {
             inner: Arc::new(Inner {
                 db,
+                generation: AtomicU64::new(0),
                 by_id: Default::default(),
-                identities: Default::default(),
+                canonical: Default::default(),
                 read_only: config.read_only,
                 limits: config.limits.clone().clamped(),
                 auth: config.auth.clone().map(Arc::new),
                 checker: Box::new(EvcCompat),
+                cluster_id,
+                channel: match &config.storage {
+                    evc_storage::StorageUrl::Postgres { schema, .. } => {
+                        Some(changes::channel(schema.as_deref()))
+                    }
+                    _ => None,
+                },
+                watcher: Default::default(),
             }),
-        })
+        };
+        let handle = changes::watch(&registry, &config.storage).await;
+        *registry.inner.watcher.lock() = handle;
+        Ok(registry)
     }
 
     /// Closes the storage's connections.
     pub async fn close(&self) {
+        if let Some(h) = self.inner.watcher.lock().take() {
+            h.abort();
+        }
         self.inner.db.close().await;
+    }
+
+    /// A number that changes after every committed write; answers computed under one
+    /// generation may be cached until it changes.
+    pub fn generation(&self) -> u64 {
+        self.inner.generation.load(Ordering::Acquire)
+    }
+
+    /// Forgets every cached answer (after a write, here or in another process).
+    pub(crate) fn changed(&self) {
+        self.inner.generation.fetch_add(1, Ordering::AcqRel);
+        self.inner.by_id.write().clear();
+        self.inner.canonical.write().clear();
     }
 
     pub(crate) fn limits(&self) -> &Limits {
@@ -116,6 +151,11 @@ impl Registry {
 
     pub(crate) fn auth(&self) -> Option<Arc<BasicAuth>> {
         self.inner.auth.clone()
+    }
+
+    /// The registry's cluster id (stable for a database).
+    pub(crate) fn cluster_id(&self) -> &str {
+        &self.inner.cluster_id
     }
 
     /// Checks the storage answers.
@@ -135,15 +175,14 @@ impl Registry {
         Ok(self.inner.db.serialized(store::WRITE_LOCK).await?)
     }
 
-    fn forget_ids(&self) {
-        self.inner.by_id.write().clear();
-    }
-
-    // ----- settings in force -----------------------------------------------------------------
-
-    /// The subject's level, else the global one, else BACKWARD.
-    async fn level(tx: &mut Tx, subject: &str) -> Result<CompatLevel, ServiceError> {
-        settings::effective(tx, Some(subject)).await
+    /// Commits a write: bumps the shared change counter (and tells other processes), then
+    /// forgets cached answers.
+    async fn commit(&self, mut tx: Tx) -> Result<(), ServiceError> {
+        store::bump_changes(&mut tx).await?;
+        changes::notify(&mut tx, self.channel()).await?;
+        tx.commit().await?;
+        self.changed();
+        Ok(())
     }
 
     /// The subject's mode, else the global one, else READWRITE.
@@ -160,6 +199,25 @@ impl Registry {
             });
         }
         Ok(mode)
+    }
+
+    /// A schema row by id, from the cache.
+    async fn schema_cached(&self, tx: &mut Tx, id: i64) -> Result<Arc<SchemaRow>, ServiceError> {
+        if let Some(hit) = self.inner.by_id.read().get(&id) {
+            return Ok(hit.clone());
+        }
+        Ok(Arc::new(store::schema_of(tx, id).await?))
+    }
+
+    fn remember_schema(&self, generation: u64, row: Arc<SchemaRow>) {
+        let mut cache = self.inner.by_id.write();
+        if self.generation() != generation {
+            return;
+        }
+        if cache.len() >= CACHE_BOUND {
+            cache.clear();
+        }
+        cache.insert(row.id, row);
     }
 }
 

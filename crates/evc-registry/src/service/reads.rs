@@ -1,13 +1,19 @@
 //! Reads: look-ups, subjects and versions, schemas by id, compatibility tests.
 
+use std::sync::Arc;
+
 use evc_registry_api::RegisterSchemaRequest;
 
-use super::{pick, Registry, ServiceError, VersionInfo, VersionSpec};
+use super::contract::{effective_contract, non_empty_metadata, non_empty_rules};
+use super::{pick, settings, Registry, ServiceError, VersionInfo, VersionSpec};
 use crate::compat::against;
 use crate::store::{self, SchemaRow, VersionRow};
 
 impl Registry {
-    /// `POST /subjects/{subject}`: the version of `subject` holding this schema.
+    /// `POST /subjects/{subject}`: the version of `subject` (or of the subject its alias
+    /// names) holding this schema: with the contract as sent, else with the contract a
+    /// registration would give it, else (for a request without a contract) the newest version
+    /// with the same schema whatever its contract.
     pub(crate) async fn lookup(
         &self,
         subject: &str,
@@ -16,6 +22,7 @@ impl Registry {
         deleted: bool,
     ) -> Result<VersionInfo, ServiceError> {
         let mut tx = self.read().await?;
+        let subject = &settings::resolve_alias(&mut tx, subject).await?;
         let rows = store::versions(&mut tx, subject).await?;
         let visible: Vec<VersionRow> = rows.into_iter().filter(|r| deleted || !r.deleted).collect();
         if visible.is_empty() {
@@ -23,22 +30,88 @@ impl Registry {
                 subject: subject.to_string(),
             });
         }
-        let c = self.identity(&mut tx, req, normalize).await?;
-        for hash in std::iter::once(&c.hash).chain(c.plain_hash.as_ref()) {
-            let Some(id) = store::id_by_hash(&mut tx, hash).await? else {
-                continue;
-            };
-            // prefer a live version, then the latest
-            let found = visible
+        let (_, config) = settings::effective_config(&mut tx, subject).await?;
+        let normalize = normalize || config.normalize == Some(true);
+        let canon = self.canonical(&mut tx, req, normalize).await?;
+        let sent = (
+            non_empty_metadata(req.metadata.clone()),
+            non_empty_rules(req.rule_set.clone()),
+        );
+        let latest = match visible.iter().rev().find(|r| !r.deleted) {
+            Some(l) => Some(self.schema_cached(&mut tx, l.schema_id).await?),
+            None => None,
+        };
+        let merged = effective_contract(
+            &config,
+            (sent.0.as_ref(), sent.1.as_ref()),
+            (
+                latest.as_deref().and_then(|p| p.metadata.as_ref()),
+                latest.as_deref().and_then(|p| p.rule_set.as_ref()),
+            ),
+        );
+        for (m, r) in [sent.clone(), merged] {
+            for identity in canon.identities(m.as_ref(), r.as_ref()) {
+                for id in store::ids_by_identity(&mut tx, &identity).await? {
+                    // prefer a live version, then the latest
+                    let found = visible
+                        .iter()
+                        .filter(|r| r.schema_id == id)
+                        .max_by_key(|r| (!r.deleted, r.version));
+                    if let Some(r) = found {
+                        return Ok(VersionInfo {
+                            subject: subject.to_string(),
+                            version: r.version,
+                            schema: self.schema_cached(&mut tx, id).await?,
+                        });
+                    }
+                }
+            }
+        }
+        if sent.0.is_none() && sent.1.is_none() {
+            for r in visible.iter().rev() {
+                let s = self.schema_cached(&mut tx, r.schema_id).await?;
+                if canon.same_schema(&s) {
+                    return Ok(VersionInfo {
+                        subject: subject.to_string(),
+                        version: r.version,
+                        schema: s,
+                    });
+                }
+            }
+        }
+        Err(ServiceError::SchemaNotFound {
+            subject: subject.to_string(),
+        })
+    }
+
+    /// `GET /subjects/{subject}/metadata`: the latest version whose metadata has every given
+    /// property.
+    pub(crate) async fn latest_with_metadata(
+        &self,
+        subject: &str,
+        wanted: &[(String, String)],
+        deleted: bool,
+    ) -> Result<VersionInfo, ServiceError> {
+        let mut tx = self.read().await?;
+        let subject = &settings::resolve_alias(&mut tx, subject).await?;
+        let rows = store::versions(&mut tx, subject).await?;
+        let visible: Vec<VersionRow> = rows.into_iter().filter(|r| deleted || !r.deleted).collect();
+        if visible.is_empty() {
+            return Err(ServiceError::SubjectNotFound {
+                subject: subject.to_string(),
+            });
+        }
+        for r in visible.iter().rev() {
+            let s = self.schema_cached(&mut tx, r.schema_id).await?;
+            let props = s.metadata.as_ref().map(|m| &m.properties);
+            let matches = wanted
                 .iter()
-                .filter(|r| r.schema_id == id)
-                .max_by_key(|r| (!r.deleted, r.version));
-            if let Some(r) = found {
-                let schema = store::schema_of(&mut tx, id).await?;
+                .all(|(k, v)| props.and_then(|p| p.get(k)) == Some(v));
+            if matches {
                 return Ok(VersionInfo {
                     subject: subject.to_string(),
                     version: r.version,
-                    schema,
+                    schema: s,
                 });
             }
         }
@@ -78,6 +151,7 @@ impl Registry {
         deleted_only: bool,
     ) -> Result<Vec<(i64, bool)>, ServiceError> {
         let mut tx = self.read().await?;
+        let subject = &settings::resolve_alias(&mut tx, subject).await?;
         let rows = store::versions(&mut tx, subject).await?;
         if rows.is_empty() || (!deleted && !deleted_only && rows.iter().all(|r| r.deleted)) {
             return Err(ServiceError::SubjectNotFound {
@@ -105,9 +179,10 @@ impl Registry {
         deleted: bool,
     ) -> Result<VersionInfo, ServiceError> {
         let mut tx = self.read().await?;
+        let subject = &settings::resolve_alias(&mut tx, subject).await?;
         let rows = store::versions(&mut tx, subject).await?;
         let row = pick(subject, &rows, spec, deleted)?;
-        let schema = store::schema_of(&mut tx, row.schema_id).await?;
+        let schema = self.schema_cached(&mut tx, row.schema_id).await?;
         Ok(VersionInfo {
             subject: subject.to_string(),
             version: row.version,
@@ -130,18 +205,21 @@ impl Registry {
 
     /// `GET /schemas/ids/{id}`: the schema, while at least one version (even soft-deleted)
     /// uses it.
-    pub(crate) async fn schema_by_id(&self, id: i64) -> Result<SchemaRow, ServiceError> {
+    pub(crate) async fn schema_by_id(&self, id: i64) -> Result<Arc<SchemaRow>, ServiceError> {
         if let Some(hit) = self.inner.by_id.read().get(&id) {
             return Ok(hit.clone());
         }
+        let generation = self.generation();
         let mut tx = self.read().await?;
         if store::id_versions(&mut tx, id).await?.is_empty() {
             return Err(ServiceError::SchemaIdNotFound { id });
         }
-        let found = store::schema(&mut tx, id)
-            .await?
-            .ok_or(ServiceError::SchemaIdNotFound { id })?;
-        self.inner.by_id.write().insert(id, found.clone());
+        let found = Arc::new(
+            store::schema(&mut tx, id)
+                .await?
+                .ok_or(ServiceError::SchemaIdNotFound { id })?,
+        );
+        self.remember_schema(generation, found.clone());
         Ok(found)
     }
 
@@ -186,7 +264,7 @@ impl Registry {
             let info = VersionInfo {
                 subject,
                 version,
-                schema,
+                schema: Arc::new(schema),
             };
             if latest_only {
                 if let Some(last) = out.last_mut() {
@@ -212,7 +290,8 @@ impl Registry {
         let mut tx = self.read().await?;
         let rows = store::versions(&mut tx, subject).await?;
         let live: Vec<VersionRow> = rows.into_iter().filter(|r| !r.deleted).collect();
-        let level = Self::level(&mut tx, subject).await?;
+        let (level, config) = settings::effective_config(&mut tx, subject).await?;
+        let normalize = normalize || config.normalize == Some(true);
         let targets: Vec<VersionRow> = match spec {
             Some(VersionSpec::Number(n)) => match live.iter().find(|r| r.version == n) {
                 Some(r) => vec![*r],

@@ -5,11 +5,11 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use evc_registry_api::{RegisterSchemaRequest, AVRO};
+use evc_registry_api::{Metadata, RegisterSchemaRequest, RuleSet, AVRO};
 use evc_schema::json;
 use evc_schema::{ParseOptions, Schema};
 
-use super::{Identity, Registry, ServiceError, IDENTITY_CACHE};
+use super::{Registry, ServiceError, CACHE_BOUND};
 use crate::canon::{canonical_text, identity_hash, normalized_text};
 use crate::compat::CompatLevel;
 use crate::store::{self, Reference, VersionRow};
@@ -20,15 +20,60 @@ const MAX_REFERENCE_DEPTH: usize = 32;
 
 type BoxFut<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// A parsed, canonicalized submission.
-pub(crate) struct Candidate {
-    pub schema: Schema,
+/// The canonical form of a submission: what its identity is computed from.
+#[derive(Debug, Clone)]
+pub(crate) struct Canonical {
     pub schema_type: String,
     pub text: String,
     pub refs: Vec<Reference>,
-    pub hash: String,
-    /// With `normalize=true`, the hash of the un-normalized text too (look-ups accept either).
-    pub plain_hash: Option<String>,
+    /// With `normalize=true`, the un-normalized text too when it differs (look-ups accept
+    /// either).
+    pub plain_text: Option<String>,
+}
+
+impl Canonical {
+    /// The identity with a data contract.
+    pub fn identity(&self, metadata: Option<&Metadata>, rule_set: Option<&RuleSet>) -> String {
+        identity_hash(
+            &self.schema_type,
+            &self.text,
+            &self.refs,
+            metadata,
+            rule_set,
+        )
+    }
+
+    /// The identities to look up: the (normalized) text's, then the plain text's.
+    pub fn identities(
+        &self,
+        metadata: Option<&Metadata>,
+        rule_set: Option<&RuleSet>,
+    ) -> Vec<String> {
+        let mut out = vec![self.identity(metadata, rule_set)];
+        if let Some(plain) = &self.plain_text {
+            out.push(identity_hash(
+                &self.schema_type,
+                plain,
+                &self.refs,
+                metadata,
+                rule_set,
+            ));
+        }
+        out
+    }
+
+    /// Whether a stored schema has this schema (whatever its contract).
+    pub fn same_schema(&self, row: &crate::store::SchemaRow) -> bool {
+        row.schema_type == self.schema_type
+            && row.refs == self.refs
+            && (row.text == self.text || self.plain_text.as_deref() == Some(row.text.as_str()))
+    }
+}
+
+/// A parsed, canonicalized submission.
+pub(crate) struct Candidate {
+    pub schema: Schema,
+    pub canon: Canonical,
 }
 
 fn invalid(reason: impl Into<String>) -> ServiceError {
@@ -178,32 +223,33 @@ impl Registry {
             invalid(format!("Invalid schema: {}{at}", e.message))
         })?;
         let plain = canonical_text(&doc);
-        let (text, plain_hash) = if normalize {
+        let (text, plain_text) = if normalize {
             match normalized_text(&schema, !refs.is_empty(), limits.max_depth) {
-                Some(n) if n != plain => (n, Some(identity_hash(&schema_type, &plain, &refs))),
+                Some(n) if n != plain => (n, Some(plain)),
                 _ => (plain, None),
             }
         } else {
             (plain, None)
         };
-        let hash = identity_hash(&schema_type, &text, &refs);
         Ok(Candidate {
             schema,
-            schema_type,
-            text,
-            refs,
-            hash,
-            plain_hash,
+            canon: Canonical {
+                schema_type,
+                text,
+                refs,
+                plain_text,
+            },
         })
     }
 
-    /// The identity of a requested schema, from the cache when it has no references.
-    pub(super) async fn identity(
+    /// The canonical form of a requested schema, from the cache when it has no references.
+    pub(super) async fn canonical(
         &self,
         tx: &mut Tx,
         req: &RegisterSchemaRequest,
         normalize: bool,
-    ) -> Result<Identity, ServiceError> {
+    ) -> Result<Canonical, ServiceError> {
+        let generation = self.generation();
         let key = match (
             &req.schema,
             req.references.as_ref().is_none_or(|r| r.is_empty()),
@@ -216,23 +262,21 @@ impl Registry {
             _ => None,
         };
         if let Some(k) = &key {
-            if let Some(hit) = self.inner.identities.read().get(k) {
+            if let Some(hit) = self.inner.canonical.read().get(k) {
                 return Ok(hit.clone());
             }
         }
-        let c = self.prepare(tx, req, normalize).await?;
-        let id = Identity {
-            hash: c.hash,
-            plain_hash: c.plain_hash,
-        };
+        let c = self.prepare(tx, req, normalize).await?.canon;
         if let Some(k) = key {
-            let mut cache = self.inner.identities.write();
-            if cache.len() >= IDENTITY_CACHE {
-                cache.clear();
+            let mut cache = self.inner.canonical.write();
+            if self.generation() == generation {
+                if cache.len() >= CACHE_BOUND {
+                    cache.clear();
+                }
+                cache.insert(k, c.clone());
             }
-            cache.insert(k, id.clone());
         }
-        Ok(id)
+        Ok(c)
     }
 
     /// The problems found checking `new` against `targets` under `level`.

@@ -7,5 +7,7 @@
 mod api;
 mod common;
 mod concurrency;
+mod contracts;
 mod durability;
 mod malformed;
+mod multi_instance;
