@@ -6,8 +6,9 @@
 //! (look up a schema) and `POST /subjects/{s}/versions` (register an already registered schema,
 //! which is what producers with auto-registration do on start). Storage is a SQLite file.
 //!
-//! Run: `cargo bench -p evc-registry --bench http_load` (`EVC_BENCH_SECONDS`, default 10;
-//! `EVC_BENCH_CONNECTIONS`, default 32). The load generator and the server share the machine's
+//! Run: `cargo bench -p evc-registry --bench http_load` (`EVC_BENCH_SECONDS` per round, default 5;
+//! `EVC_BENCH_ROUNDS`, default 3; `EVC_BENCH_CONNECTIONS`, default 32). Each endpoint's best
+//! round is reported. The load generator and the server share the machine's
 //! cores (one thread each), so the figures are a floor, not a ceiling.
 
 use std::net::SocketAddr;
@@ -110,7 +111,11 @@ fn main() {
     let seconds: u64 = std::env::var("EVC_BENCH_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(10);
+        .unwrap_or(5);
+    let rounds: usize = std::env::var("EVC_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3);
     let connections: usize = std::env::var("EVC_BENCH_CONNECTIONS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -171,45 +176,47 @@ fn main() {
         v["id"].as_i64().expect("an id")
     });
     let n = connections;
-    let results = [
-        load(
-            &generator,
+    type Target = (&'static str, SocketAddr, String, Option<String>);
+    let targets: [Target; 4] = [
+        (
             "bare axum handler (ceiling)",
             bare,
-            "/schemas/ids/1",
+            "/schemas/ids/1".into(),
             None,
-            seconds,
-            n,
         ),
-        load(
-            &generator,
+        (
             "GET /schemas/ids/{id}",
             base_addr,
-            &format!("/schemas/ids/{id}"),
+            format!("/schemas/ids/{id}"),
             None,
-            seconds,
-            n,
         ),
-        load(
-            &generator,
+        (
             "POST /subjects/{s} (look up)",
             base_addr,
-            "/subjects/orders-value",
-            Some(&register),
-            seconds,
-            n,
+            "/subjects/orders-value".into(),
+            Some(register.clone()),
         ),
-        load(
-            &generator,
+        (
             "POST /subjects/{s}/versions (re-register)",
             base_addr,
-            "/subjects/orders-value/versions",
-            Some(&register),
-            seconds,
-            n,
+            "/subjects/orders-value/versions".into(),
+            Some(register.clone()),
         ),
     ];
-    println!("\nregistry load, {n} connections for {seconds}s per endpoint on loopback, SQLite storage, 1 server thread, 1 load thread");
+    // Rounds interleave the endpoints, and each endpoint's best round is reported: on a shared
+    // machine, other work lowers some rounds, and the best one is the closest to what this
+    // code can do.
+    let mut best: Vec<Option<Result>> = (0..targets.len()).map(|_| None).collect();
+    for _ in 0..rounds {
+        for (i, (name, addr, path, body)) in targets.iter().enumerate() {
+            let r = load(&generator, name, *addr, path, body.as_deref(), seconds, n);
+            if best[i].as_ref().is_none_or(|b| r.rps > b.rps) {
+                best[i] = Some(r);
+            }
+        }
+    }
+    let results: Vec<Result> = best.into_iter().map(|r| r.expect("measured")).collect();
+    println!("\nregistry load, {n} connections, best of {rounds} interleaved rounds of {seconds}s per endpoint, loopback, SQLite storage, 1 server thread, 1 load thread");
     println!(
         "{:<44} {:>12} {:>10} {:>10} {:>10}",
         "endpoint", "req/s", "p50", "p99", "of ceiling"
