@@ -65,6 +65,18 @@
 //! # }
 //! ```
 //!
+//! # Operating it
+//!
+//! - `GET /health`: the process is alive (liveness probe); never needs credentials.
+//! - `GET /ready`: 200 when the storage answers and has every migration of this build, 503
+//!   otherwise (readiness probe, load balancers); never needs credentials.
+//! - `GET /metrics`: request counts and latencies per route template, answer-cache hits and
+//!   misses, subjects and schemas, in the OpenMetrics text format (see `http::metrics` for the
+//!   series); behind basic auth when auth is on.
+//! - Logs (`tracing`): one DEBUG line per request (an ERROR line for 5xx answers), one INFO
+//!   line per state change (registered, deleted, config or mode changed); request headers and
+//!   credentials are never logged.
+//!
 //! In-process (tests, tools): [`spawn`] binds (port 0 is fine) and answers a [`RunningServer`];
 //! or build the [`Registry`] and mount [`router`] yourself.
 

@@ -585,3 +585,20 @@ pub(crate) async fn cluster_id(tx: &mut Tx, fresh: &str) -> Result<String, Servi
         .flatten()
         .unwrap_or_else(|| fresh.to_string()))
 }
+
+/// (subjects with a live version, schema ids used by a version).
+pub(crate) async fn counts(tx: &mut Tx) -> Result<(i64, i64), ServiceError> {
+    let one = |r: Option<Row>| -> Result<i64, ServiceError> {
+        Ok(r.map(|r| r.i64(0)).transpose()?.unwrap_or(0))
+    };
+    let subjects = one(tx
+        .row(
+            "SELECT COUNT(DISTINCT subject) FROM evc_versions WHERE deleted = 0",
+            &[],
+        )
+        .await?)?;
+    let schemas = one(tx
+        .row("SELECT COUNT(DISTINCT schema_id) FROM evc_versions", &[])
+        .await?)?;
+    Ok((subjects, schemas))
+}

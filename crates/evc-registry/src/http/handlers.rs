@@ -54,8 +54,10 @@ where
     F: std::future::Future<Output = Result<T, ApiError>>,
 {
     if let Some(hit) = app.answers.get(&app.registry, &key) {
+        app.metrics.cache_hits.inc();
         return Ok(with_type_bytes(hit));
     }
+    app.metrics.cache_misses.inc();
     let generation = app.registry.generation();
     let value = compute.await?;
     let bytes = Bytes::from(
@@ -84,25 +86,57 @@ pub(super) async fn root() -> Response {
     json(&json!({}))
 }
 
-pub(super) async fn health(State(r): State<Registry>) -> Response {
-    match r.ping().await {
-        Ok(()) => json(&json!({"status": "UP"})),
-        Err(e) => {
-            let e = ApiError::from(e);
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(CONTENT_TYPE_V1),
-                )],
-                serde_json::to_vec(
-                    &json!({"status": "DOWN", "error_code": e.code, "message": e.message}),
-                )
-                .unwrap_or_default(),
-            )
-                .into_response()
-        }
+/// `/health`: the process is alive (for liveness probes; the storage is `/ready`'s concern).
+pub(super) async fn health() -> Response {
+    json(&json!({"status": "UP"}))
+}
+
+/// `/ready`: the storage answers and has this build's migrations (for readiness probes and
+/// load balancers); 503 otherwise.
+pub(super) async fn ready(State(r): State<Registry>) -> Response {
+    let (ready, detail) = match r.ready().await {
+        Ok(true) => (true, None),
+        Ok(false) => (
+            false,
+            Some("the storage lacks migrations of this build".to_string()),
+        ),
+        Err(e) => (false, Some(ApiError::from(e).message)),
+    };
+    let body = if ready {
+        json!({"status": "READY"})
+    } else {
+        json!({"status": "NOT_READY", "message": detail})
+    };
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(CONTENT_TYPE_V1),
+        )],
+        serde_json::to_vec(&body).unwrap_or_default(),
+    )
+        .into_response()
+}
+
+/// `/metrics`: the Prometheus text format; subject and schema counts are read now.
+pub(super) async fn metrics(State(app): State<App>) -> Response {
+    if let Ok((subjects, schemas)) = app.registry.counts().await {
+        app.metrics.subjects.set(subjects);
+        app.metrics.schemas.set(schemas);
     }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(super::metrics::CONTENT_TYPE),
+        )],
+        app.metrics.encode(),
+    )
+        .into_response()
 }
 
 pub(super) async fn list_subjects(State(r): State<Registry>, q: Params) -> Answer {

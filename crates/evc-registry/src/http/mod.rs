@@ -4,16 +4,19 @@
 mod cache;
 mod error;
 mod handlers;
+mod metrics;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{FromRef, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{
+    FromRef, FromRequest, FromRequestParts, MatchedPath, Path, Query, Request, State,
+};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state, Next};
+use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
 use axum::Router;
@@ -35,6 +38,7 @@ const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
 pub(crate) struct App {
     pub registry: Registry,
     pub answers: Arc<cache::AnswerCache>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 impl FromRef<App> for Registry {
@@ -51,10 +55,13 @@ pub fn router(registry: Registry) -> Router {
     let app_state = App {
         registry,
         answers: Arc::default(),
+        metrics: Arc::default(),
     };
     let mut app = Router::new()
         .route("/", get(root).post(root))
         .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/subjects", get(list_subjects))
         .route("/subjects/{subject}", post(lookup).delete(delete_subject))
         .route("/subjects/{subject}/metadata", get(latest_with_metadata))
@@ -108,11 +115,11 @@ pub fn router(registry: Registry) -> Router {
         .route("/associations/{*rest}", any(no_association))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(app_state);
+        .with_state(app_state.clone());
     if let Some(auth) = auth {
         app = app.layer(from_fn_with_state(auth, require_auth));
     }
-    app.layer(from_fn(log_request))
+    app.layer(from_fn_with_state(app_state, observe))
 }
 
 // ----- extractors and answers ------------------------------------------------------------------
@@ -314,8 +321,11 @@ pub(crate) type Answer = Result<Response, ApiError>;
 
 // ----- middleware ------------------------------------------------------------------------------
 
+/// Probes answer without credentials; everything else needs them.
+const OPEN_PATHS: &[&str] = &["/health", "/ready"];
+
 async fn require_auth(State(auth): State<Arc<BasicAuth>>, req: Request, next: Next) -> Response {
-    if req.uri().path() == "/health" || auth.allows(req.headers()) {
+    if OPEN_PATHS.contains(&req.uri().path()) || auth.allows(req.headers()) {
         return next.run(req).await;
     }
     let mut resp = ApiError::new(
@@ -330,19 +340,37 @@ async fn require_auth(State(auth): State<Arc<BasicAuth>>, req: Request, next: Ne
     resp
 }
 
-/// One DEBUG line per request (an ERROR line for 5xx answers). The URI is a cheap clone.
-async fn log_request(req: Request, next: Next) -> Response {
+/// Metrics of every request, and one DEBUG line per request (an ERROR line for 5xx answers).
+async fn observe(State(app): State<App>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
     let uri = req.uri().clone();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |m| m.as_str())
+        .to_string();
     let start = Instant::now();
     let resp = next.run(req).await;
     let status = resp.status().as_u16();
+    let elapsed = start.elapsed().as_secs_f64();
+    let m = &app.metrics;
+    m.requests
+        .get_or_create(&metrics::RequestLabels {
+            method: method.to_string(),
+            route: route.clone(),
+            status: status.to_string(),
+        })
+        .inc();
+    m.durations
+        .get_or_create(&metrics::RouteLabels {
+            method: method.to_string(),
+            route,
+        })
+        .observe(elapsed);
     if status >= 500 {
-        let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
-        tracing::error!(%method, path = uri.path(), status, elapsed_ms, "request failed");
+        tracing::error!(%method, path = uri.path(), status, elapsed_ms = elapsed * 1000.0, "request failed");
     } else if tracing::enabled!(tracing::Level::DEBUG) {
-        let elapsed_ms = start.elapsed().as_secs_f64() * 1000.0;
-        tracing::debug!(%method, path = uri.path(), status, elapsed_ms, "request");
+        tracing::debug!(%method, path = uri.path(), status, elapsed_ms = elapsed * 1000.0, "request");
     }
     resp
 }

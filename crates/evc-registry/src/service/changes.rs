@@ -71,13 +71,36 @@ pub(crate) async fn prepare(db: &Database, max_depth: usize) -> Result<String, S
 }
 
 /// Tells other processes that this transaction changed the registry (PostgreSQL; delivered at
-/// commit).
-pub(crate) async fn notify(tx: &mut Tx, channel: Option<&str>) -> Result<(), ServiceError> {
+/// commit). The payload names this server, which ignores its own notifications (it forgot its
+/// caches when it committed).
+pub(crate) async fn notify(
+    tx: &mut Tx,
+    channel: Option<&str>,
+    instance: &str,
+) -> Result<(), ServiceError> {
     if let (Some(ch), Tx::Postgres(_)) = (channel, &*tx) {
-        tx.exec("SELECT pg_notify($1, '')", &evc_storage::args![ch])
-            .await?;
+        tx.exec(
+            "SELECT pg_notify($1, $2)",
+            &evc_storage::args![ch, instance],
+        )
+        .await?;
     }
     Ok(())
+}
+
+/// A name for this server process's registry, unique enough to tell its notifications apart.
+pub(crate) fn instance_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    Sha256::digest(format!("{nanos}:{}:{n}", std::process::id()).as_bytes())
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 fn forget(weak: &Weak<Inner>) -> bool {
@@ -110,9 +133,11 @@ pub(crate) async fn watch(
             tracing::warn!(error = %e, channel = ch, "cannot listen for other servers' writes");
             return None;
         }
+        let me = registry.inner.instance.clone();
         return Some(tokio::spawn(async move {
             loop {
                 match listener.try_recv().await {
+                    Ok(Some(n)) if n.payload() == me => continue,
                     Ok(Some(_)) => {}
                     // the connection was lost and is re-established by the next call
                     Ok(None) => tracing::debug!("change listener reconnecting"),

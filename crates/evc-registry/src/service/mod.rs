@@ -87,6 +87,8 @@ struct Inner {
     cluster_id: String,
     /// The PostgreSQL NOTIFY channel of this database's registry tables.
     channel: Option<String>,
+    /// This registry's name in its notifications.
+    instance: String,
     watcher: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
@@ -116,6 +118,7 @@ impl Registry {
                     }
                     _ => None,
                 },
+                instance: changes::instance_name(),
                 watcher: Default::default(),
             }),
         };
@@ -158,9 +161,16 @@ impl Registry {
         &self.inner.cluster_id
     }
 
-    /// Checks the storage answers.
-    pub(crate) async fn ping(&self) -> Result<(), ServiceError> {
-        Ok(self.inner.db.ping().await?)
+    /// Ready to serve: the storage answers and has every migration of this build.
+    pub(crate) async fn ready(&self) -> Result<bool, ServiceError> {
+        let version = self.inner.db.schema_version(store::COMPONENT).await?;
+        Ok(version == Some(store::MIGRATIONS.len() as u32))
+    }
+
+    /// (subjects with a live version, schema ids in use).
+    pub(crate) async fn counts(&self) -> Result<(i64, i64), ServiceError> {
+        let mut tx = self.read().await?;
+        store::counts(&mut tx).await
     }
 
     async fn read(&self) -> Result<Tx, ServiceError> {
@@ -179,7 +189,7 @@ impl Registry {
     /// forgets cached answers.
     async fn commit(&self, mut tx: Tx) -> Result<(), ServiceError> {
         store::bump_changes(&mut tx).await?;
-        changes::notify(&mut tx, self.channel()).await?;
+        changes::notify(&mut tx, self.channel(), &self.inner.instance).await?;
         tx.commit().await?;
         self.changed();
         Ok(())

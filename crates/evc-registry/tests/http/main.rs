@@ -11,3 +11,4 @@ mod contracts;
 mod durability;
 mod malformed;
 mod multi_instance;
+mod operations;
