@@ -7,7 +7,10 @@ Exits non-zero (with the reason) on any disagreement.
 import json
 import sys
 
-from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
+from confluent_kafka.schema_registry import (
+    Metadata, MetadataProperties, MetadataTags, Rule, RuleKind, RuleMode, RuleSet, Schema,
+    SchemaRegistryClient, ServerConfig,
+)
 from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
@@ -89,4 +92,53 @@ deleted = client.delete_subject(subject)
 check(deleted == [1, 2], f"soft delete answers the versions: {deleted}")
 check(client.delete_subject(subject, permanent=True) == [1, 2], "permanent delete")
 check(json.loads(client.get_schema(id1).schema_str)["name"] == "Payment", "ids stay resolvable after delete")
+
+# Data contracts: metadata and rule sets round-trip through the client's own types.
+contracts = "contracts-value"
+meta = Metadata(
+    tags=MetadataTags({"**.id": ["PII"]}),
+    properties=MetadataProperties({"owner": "team-py", "application.version": "1"}),
+    sensitive=["secret"],
+)
+rules = RuleSet(
+    migration_rules=[],
+    domain_rules=[Rule(name="idNotEmpty", doc="ids are never empty", kind=RuleKind.CONDITION,
+                       mode=RuleMode.WRITE, type="CEL", tags=None, params=None,
+                       expr="message.id != ''", on_success=None, on_failure="ERROR",
+                       disabled=False)],
+    encoding_rules=[],
+)
+registered = client.register_schema_full_response(contracts, Schema(V1, "AVRO", metadata=meta, rule_set=rules))
+check(registered.version == 1, f"registered with a contract: {registered}")
+latest = client.get_latest_version(contracts)
+check(latest.schema.metadata == meta, f"metadata round trip: {latest.schema.metadata} != {meta}")
+check(latest.schema.rule_set == rules, f"rule set round trip: {latest.schema.rule_set} != {rules}")
+by_id = client.get_schema(registered.schema_id)
+check(by_id.metadata == meta and by_id.rule_set == rules, f"contract by id: {by_id}")
+# the same text with another contract is another schema
+meta2 = Metadata(tags=None, properties=MetadataProperties({"owner": "team-py", "application.version": "2"}), sensitive=None)
+v2 = client.register_schema_full_response(contracts, Schema(V2, "AVRO", metadata=meta2))
+check(v2.version == 2 and v2.schema_id != registered.schema_id, f"new version: {v2}")
+check(v2.schema.rule_set == rules if v2.schema is not None else True, "the rule set is inherited")
+found = client.get_latest_with_metadata(contracts, {"application.version": "1"})
+check(found.version == 1, f"latest with metadata: {found}")
+found = client.get_latest_with_metadata(contracts, {"owner": "team-py"})
+check(found.version == 2, f"latest with metadata (both match): {found}")
+# config defaults and overrides
+client.set_config(contracts, ServerConfig(
+    override_metadata=Metadata(tags=None, properties=MetadataProperties({"owner": "platform"}), sensitive=None)))
+cfg = client.get_config(contracts)
+check(cfg.override_metadata.properties.properties == {"owner": "platform"}, f"config round trip: {cfg}")
+V3 = json.dumps({
+    "type": "record", "name": "Payment", "namespace": "interop.py",
+    "fields": [{"name": "id", "type": "string"}, {"name": "cents", "type": "long"},
+               {"name": "note", "type": ["null", "string"], "default": None},
+               {"name": "tag", "type": ["null", "string"], "default": None}],
+})
+client.register_schema(contracts, Schema(V3, "AVRO"))
+v3 = client.get_version(contracts, 3)
+check(v3.version == 3 and v3.schema.metadata.properties.properties["owner"] == "platform",
+      f"override applied: {v3.schema.metadata}")
+check(v3.schema.metadata.properties.properties["application.version"] == "2", "inherited from version 2")
+
 print("python confluent-kafka: ok")

@@ -11,15 +11,18 @@ use base64::Engine as _;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
-use serde_json::json;
 
 use crate::error::{from_answer, is_transient, snippet, Context};
 use crate::transport::{Request, Transport};
 use crate::types::{
-    schema_type, CompatAnswer, CompatTarget, Compatibility, RegisterAnswer, Registered,
-    RegistrySchema, SchemaAnswer, SubjectVersion, Version, VersionAnswer,
+    number, schema_type, CompatTarget, Compatibility, Registered, RegistrySchema, SubjectVersion,
+    Version,
 };
 use crate::RegistryError;
+use evc_registry_api::{
+    CompatibilityCheck, Config, ConfigUpdate, RegisterSchemaRequest, RegisterSchemaResponse,
+    SchemaById, SubjectVersion as VersionBody,
+};
 
 /// The content type the client sends and prefers.
 pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
@@ -285,7 +288,15 @@ fn parse<T: DeserializeOwned>(body: &[u8], context: &str) -> Result<T, RegistryE
 }
 
 fn schema_body(schema: &str) -> Vec<u8> {
-    serde_json::to_vec(&json!({ "schema": schema })).expect("a JSON string always serializes")
+    serde_json::to_vec(&RegisterSchemaRequest::schema(schema))
+        .expect("a request of strings always serializes")
+}
+
+fn bad(context: &str) -> impl Fn(String) -> RegistryError + '_ {
+    move |message| RegistryError::BadResponse {
+        context: context.to_string(),
+        message,
+    }
 }
 
 impl RegistryClient {
@@ -331,10 +342,14 @@ impl RegistryClient {
                 },
             )
             .await?;
-        let a: RegisterAnswer = parse(&body, "register")?;
+        let a: RegisterSchemaResponse = parse(&body, "register")?;
         let r = Registered {
-            id: a.id,
-            version: a.version,
+            id: number("id", a.id).map_err(bad("register"))?,
+            version: a
+                .version
+                .map(|v| number("version", v))
+                .transpose()
+                .map_err(bad("register"))?,
         };
         self.remember(subject, schema, r);
         Ok(r)
@@ -362,7 +377,8 @@ impl RegistryClient {
                 },
             )
             .await?;
-        let v: SubjectVersion = parse::<VersionAnswer>(&body, "lookup")?.into();
+        let v = SubjectVersion::try_from(parse::<VersionBody>(&body, "lookup")?)
+            .map_err(bad("lookup"))?;
         let r = Registered {
             id: v.id,
             version: Some(v.version),
@@ -391,12 +407,12 @@ impl RegistryClient {
                 },
             )
             .await?;
-        let a: SchemaAnswer = parse(&body, "schema by id")?;
+        let a: SchemaById = parse(&body, "schema by id")?;
         let schema = Arc::new(RegistrySchema {
             id,
             schema: a.schema,
             schema_type: schema_type(a.schema_type),
-            references: a.references.unwrap_or_default(),
+            references: a.references,
         });
         write(&self.inner.by_schema).insert(schema.schema.clone(), id);
         Ok(write(&self.inner.by_id).entry(id).or_insert(schema).clone())
@@ -435,7 +451,8 @@ impl RegistryClient {
                 },
             )
             .await?;
-        let sv: SubjectVersion = parse::<VersionAnswer>(&body, "subject version")?.into();
+        let sv = SubjectVersion::try_from(parse::<VersionBody>(&body, "subject version")?)
+            .map_err(bad("subject version"))?;
         self.remember_schema(&sv);
         Ok(sv)
     }
@@ -477,7 +494,7 @@ impl RegistryClient {
                 },
             )
             .await?;
-        let a: CompatAnswer = parse(&body, "compatibility test")?;
+        let a: CompatibilityCheck = parse(&body, "compatibility test")?;
         Ok(Compatibility {
             is_compatible: a.is_compatible,
             messages: a.messages.unwrap_or_default(),
@@ -517,11 +534,6 @@ impl RegistryClient {
         &self,
         subject: &str,
     ) -> Result<Option<String>, RegistryError> {
-        #[derive(serde::Deserialize)]
-        struct Level {
-            #[serde(rename = "compatibilityLevel", alias = "compatibility")]
-            level: String,
-        }
         let body = self
             .execute(
                 Request {
@@ -537,7 +549,11 @@ impl RegistryClient {
             )
             .await;
         match body {
-            Ok(b) => parse::<Level>(&b, "compatibility level").map(|l| Some(l.level)),
+            Ok(b) => parse::<Config>(&b, "compatibility level").and_then(|c| {
+                c.compatibility_level.map(Some).ok_or_else(|| {
+                    bad("compatibility level")("the answer has no compatibilityLevel".to_string())
+                })
+            }),
             Err(e) if matches!(e.code(), Some(40408 | 40401)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -554,7 +570,13 @@ impl RegistryClient {
                 method: Method::PUT,
                 segments: vec!["config".into(), subject.into()],
                 query: None,
-                body: Some(serde_json::to_vec(&json!({ "compatibility": level })).expect("JSON")),
+                body: Some(
+                    serde_json::to_vec(&ConfigUpdate {
+                        compatibility: Some(level.to_string()),
+                        ..ConfigUpdate::default()
+                    })
+                    .expect("a request of strings always serializes"),
+                ),
             },
             Context {
                 subject: Some(subject),

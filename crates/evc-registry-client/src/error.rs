@@ -1,6 +1,6 @@
 //! Typed registry errors and how a registry answer maps onto them.
 
-use serde::Deserialize;
+use evc_registry_api::ErrorBody;
 
 /// What went wrong talking to a schema registry.
 ///
@@ -108,13 +108,6 @@ pub(crate) struct Context<'a> {
     pub subject: Option<&'a str>,
     pub version: Option<&'a str>,
     pub id: Option<u32>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    error_code: i64,
-    #[serde(default)]
-    message: Option<String>,
 }
 
 /// Short, printable start of a body for messages.

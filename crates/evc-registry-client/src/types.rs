@@ -2,15 +2,8 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
-
 /// A reference from a schema to a schema registered under another subject.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SchemaReference {
-    pub name: String,
-    pub subject: String,
-    pub version: u32,
-}
+pub use evc_registry_api::SchemaReference;
 
 /// A schema as `GET /schemas/ids/{id}` answers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,56 +69,30 @@ pub struct Compatibility {
     pub messages: Vec<String>,
 }
 
-// ----- wire shapes -----------------------------------------------------------------------------
-
-#[derive(Deserialize)]
-pub(crate) struct SchemaAnswer {
-    pub schema: String,
-    #[serde(rename = "schemaType", default)]
-    pub schema_type: Option<String>,
-    #[serde(default)]
-    pub references: Option<Vec<SchemaReference>>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct VersionAnswer {
-    pub subject: String,
-    pub version: u32,
-    pub id: u32,
-    pub schema: String,
-    #[serde(rename = "schemaType", default)]
-    pub schema_type: Option<String>,
-    #[serde(default)]
-    pub references: Option<Vec<SchemaReference>>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct RegisterAnswer {
-    pub id: u32,
-    #[serde(default)]
-    pub version: Option<u32>,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct CompatAnswer {
-    pub is_compatible: bool,
-    #[serde(default)]
-    pub messages: Option<Vec<String>>,
-}
+// ----- from the protocol's bodies ----------------------------------------------------------------
 
 pub(crate) fn schema_type(t: Option<String>) -> String {
-    t.unwrap_or_else(|| "AVRO".to_string())
+    t.unwrap_or_else(|| evc_registry_api::AVRO.to_string())
 }
 
-impl From<VersionAnswer> for SubjectVersion {
-    fn from(a: VersionAnswer) -> Self {
-        SubjectVersion {
+/// An id or version number the registry sent, which must fit in 1..=2^31-1.
+pub(crate) fn number(what: &'static str, n: i64) -> Result<u32, String> {
+    u32::try_from(n)
+        .ok()
+        .filter(|n| *n >= 1 && *n <= i32::MAX as u32)
+        .ok_or_else(|| format!("the registry answered {what} {n}, outside 1..=2^31-1"))
+}
+
+impl TryFrom<evc_registry_api::SubjectVersion> for SubjectVersion {
+    type Error = String;
+    fn try_from(a: evc_registry_api::SubjectVersion) -> Result<Self, String> {
+        Ok(SubjectVersion {
             subject: a.subject,
-            version: a.version,
-            id: a.id,
+            version: number("version", a.version)?,
+            id: number("id", a.id)?,
             schema: a.schema,
             schema_type: schema_type(a.schema_type),
-            references: a.references.unwrap_or_default(),
-        }
+            references: a.references,
+        })
     }
 }

@@ -10,6 +10,11 @@
 //!   `scale`, `default`, `order`, then any others sorted by name); field objects start with
 //!   `name`, `type`, `doc`, `default`, `order`, `aliases`; objects inside values (defaults,
 //!   custom properties) have their keys sorted;
+//! - names of record, enum and fixed types are written as Avro Java's `Schema.toString()` writes
+//!   them: the simple name, with `namespace` only when it differs from the enclosing one, and
+//!   references to named types relative to the enclosing namespace; so a namespace written out
+//!   (`"name":"shop.Line"`, `"namespace":"shop"` on a nested record, `"items":"shop.Line"`) or
+//!   inherited gives the same text, and the same id;
 //! - everything else is kept, including custom properties (`connect.name`, `java-class`, ...).
 //!
 //! We do not use the Parsing Canonical Form for identity: it drops docs, defaults and aliases,
@@ -24,18 +29,12 @@
 //! The identity key is SHA-256 over the schema type, the canonical text and the references
 //! (`[{name, subject, version}]` in the order given, versions resolved to numbers).
 
-use evc_schema::json::{self, write_string, Json, JsonValue};
+use evc_registry_api::{Metadata, RuleSet};
+use evc_schema::json::{self, write_string, Json, JsonValue, Key};
 use evc_schema::Schema;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// A Confluent schema reference.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Reference {
-    pub name: String,
-    pub subject: String,
-    pub version: i64,
-}
+pub use evc_registry_api::SchemaReference as Reference;
 
 const SCHEMA_KEYS: &[&str] = &[
     "type",
@@ -70,7 +69,7 @@ enum Ctx {
 /// The canonical compact text of a schema document. See the module documentation.
 pub fn canonical_text(doc: &Json) -> String {
     let mut out = String::new();
-    write(doc, Ctx::Schema, &mut out);
+    write(doc, Ctx::Schema, None, &mut out);
     out
 }
 
@@ -78,11 +77,41 @@ fn rank(keys: &[&str], k: &str) -> usize {
     keys.iter().position(|x| *x == k).unwrap_or(keys.len())
 }
 
-fn write(j: &Json, ctx: Ctx, out: &mut String) {
+const PRIMITIVES: &[&str] = &[
+    "null", "boolean", "int", "long", "float", "double", "bytes", "string",
+];
+
+const NAMED: &[&str] = &["record", "error", "enum", "fixed"];
+
+/// Splits a full name into (namespace, simple name); a name without dots takes `ns`.
+fn split_name<'a>(name: &'a str, ns: Option<&'a str>) -> (Option<&'a str>, &'a str) {
+    match name.rsplit_once('.') {
+        Some((space, simple)) => (Some(space).filter(|s| !s.is_empty()), simple),
+        None => (ns.filter(|s| !s.is_empty()), name),
+    }
+}
+
+/// A type name as Avro Java writes it inside namespace `ns`: the simple name when the type
+/// lives in `ns`, else the full name.
+fn write_type_name(name: &str, ns: Option<&str>, out: &mut String) {
+    if PRIMITIVES.contains(&name) {
+        write_string(out, name);
+        return;
+    }
+    let (space, simple) = split_name(name, ns);
+    if space == ns.filter(|s| !s.is_empty()) {
+        write_string(out, simple);
+    } else {
+        write_string(out, name);
+    }
+}
+
+fn write(j: &Json, ctx: Ctx, ns: Option<&str>, out: &mut String) {
     match &j.value {
         JsonValue::Null => out.push_str("null"),
         JsonValue::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         JsonValue::Number(n) => out.push_str(n),
+        JsonValue::String(s) if ctx == Ctx::Schema => write_type_name(s, ns, out),
         JsonValue::String(s) => write_string(out, s),
         JsonValue::Array(items) => {
             out.push('[');
@@ -91,64 +120,98 @@ fn write(j: &Json, ctx: Ctx, out: &mut String) {
                     out.push(',');
                 }
                 // A union's branches are schemas; arrays elsewhere are data.
-                write(
-                    item,
-                    if ctx == Ctx::Schema {
-                        Ctx::Schema
-                    } else {
-                        Ctx::Data
-                    },
-                    out,
-                );
+                let inner = if ctx == Ctx::Schema {
+                    Ctx::Schema
+                } else {
+                    Ctx::Data
+                };
+                write(item, inner, ns, out);
             }
             out.push(']');
         }
-        JsonValue::Object(members) => {
-            let order: &[&str] = match ctx {
-                Ctx::Schema => SCHEMA_KEYS,
-                Ctx::Field => FIELD_KEYS,
-                Ctx::Data => &[],
-            };
-            let mut sorted: Vec<_> = members.iter().collect();
-            // Stable: repeated keys (only possible in data) keep their relative order.
-            sorted.sort_by(|(a, _), (b, _)| {
-                (rank(order, &a.name), &a.name).cmp(&(rank(order, &b.name), &b.name))
-            });
-            out.push('{');
-            for (i, (k, v)) in sorted.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_string(out, &k.name);
-                out.push(':');
-                let inner = match (ctx, k.name.as_str()) {
-                    (Ctx::Schema, "type" | "items" | "values") => Ctx::Schema,
-                    (Ctx::Field, "type") => Ctx::Schema,
-                    (Ctx::Schema, "fields") => Ctx::Field,
-                    _ => Ctx::Data,
-                };
-                if inner == Ctx::Field {
-                    // the `fields` array: each element is a field
-                    match &v.value {
-                        JsonValue::Array(fs) => {
-                            out.push('[');
-                            for (n, f) in fs.iter().enumerate() {
-                                if n > 0 {
-                                    out.push(',');
-                                }
-                                write(f, Ctx::Field, out);
-                            }
-                            out.push(']');
-                        }
-                        _ => write(v, Ctx::Data, out),
-                    }
-                } else {
-                    write(v, inner, out);
-                }
-            }
-            out.push('}');
+        JsonValue::Object(members) => write_object(members, ctx, ns, out),
+    }
+}
+
+fn write_object(members: &[(Key, Json)], ctx: Ctx, ns: Option<&str>, out: &mut String) {
+    let order: &[&str] = match ctx {
+        Ctx::Schema => SCHEMA_KEYS,
+        Ctx::Field => FIELD_KEYS,
+        Ctx::Data => &[],
+    };
+    let get = |k: &str| members.iter().find(|(m, _)| m.name == k).map(|(_, v)| v);
+    // A named type definition: its name is written relative to the enclosing namespace, and
+    // the namespace only when it differs (Avro Java's `Schema.toString()`), so a namespace
+    // written out or inherited gives the same text.
+    let type_name = get("type").and_then(Json::as_str);
+    let named = ctx == Ctx::Schema && type_name.is_some_and(|t| NAMED.contains(&t));
+    let mut own_ns = ns;
+    let mut simple = None;
+    if named {
+        if let Some(name) = get("name").and_then(Json::as_str) {
+            let declared = get("namespace").and_then(Json::as_str).or(ns);
+            let (space, s) = split_name(name, declared);
+            own_ns = space;
+            simple = Some(s);
         }
     }
+    let mut sorted: Vec<&(Key, Json)> = members
+        .iter()
+        .filter(|(k, _)| !(simple.is_some() && k.name == "namespace"))
+        .collect();
+    // Stable: repeated keys (only possible in data) keep their relative order.
+    sorted.sort_by(|(a, _), (b, _)| {
+        (rank(order, &a.name), &a.name).cmp(&(rank(order, &b.name), &b.name))
+    });
+    out.push('{');
+    let mut first = true;
+    let mut sep = |out: &mut String| {
+        if !std::mem::take(&mut first) {
+            out.push(',');
+        }
+    };
+    for (k, v) in sorted {
+        if let (Some(s), "name") = (simple, k.name.as_str()) {
+            sep(out);
+            out.push_str("\"name\":");
+            write_string(out, s);
+            if own_ns != ns.filter(|n| !n.is_empty()) {
+                out.push_str(",\"namespace\":");
+                write_string(out, own_ns.unwrap_or(""));
+            }
+            continue;
+        }
+        sep(out);
+        write_string(out, &k.name);
+        out.push(':');
+        match (ctx, k.name.as_str()) {
+            // `"type": "record"` and friends are keywords, not type names
+            (Ctx::Schema, "type")
+                if v.as_str()
+                    .is_some_and(|t| NAMED.contains(&t) || t == "array" || t == "map") =>
+            {
+                write(v, Ctx::Data, ns, out)
+            }
+            (Ctx::Schema, "type" | "items" | "values") | (Ctx::Field, "type") => {
+                write(v, Ctx::Schema, own_ns, out)
+            }
+            (Ctx::Schema, "fields") => match &v.value {
+                JsonValue::Array(fs) => {
+                    out.push('[');
+                    for (n, f) in fs.iter().enumerate() {
+                        if n > 0 {
+                            out.push(',');
+                        }
+                        write(f, Ctx::Field, own_ns, out);
+                    }
+                    out.push(']');
+                }
+                _ => write(v, Ctx::Data, own_ns, out),
+            },
+            _ => write(v, Ctx::Data, own_ns, out),
+        }
+    }
+    out.push('}');
 }
 
 /// The normalised canonical text (`normalize=true`), or `None` when it does not apply.
@@ -161,14 +224,29 @@ pub fn normalized_text(schema: &Schema, has_refs: bool, max_depth: usize) -> Opt
     Some(canonical_text(&doc))
 }
 
-/// The identity key of a schema.
-pub fn identity_hash(schema_type: &str, text: &str, refs: &[Reference]) -> String {
+/// The identity key of a schema: its type, canonical text and resolved references, and its
+/// data contract (metadata and rule set; an empty one counts as none).
+pub fn identity_hash(
+    schema_type: &str,
+    text: &str,
+    refs: &[Reference],
+    metadata: Option<&Metadata>,
+    rule_set: Option<&RuleSet>,
+) -> String {
     let mut h = Sha256::new();
     h.update(schema_type.as_bytes());
     h.update([0u8]);
     h.update(text.as_bytes());
     h.update([0u8]);
     h.update(serde_json::to_string(refs).unwrap_or_default().as_bytes());
+    if let Some(m) = metadata.filter(|m| !m.is_empty()) {
+        h.update(b"\0metadata\0");
+        h.update(serde_json::to_string(m).unwrap_or_default().as_bytes());
+    }
+    if let Some(r) = rule_set.filter(|r| !r.is_empty()) {
+        h.update(b"\0ruleSet\0");
+        h.update(serde_json::to_string(r).unwrap_or_default().as_bytes());
+    }
     h.finalize()
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -235,15 +313,47 @@ mod tests {
     }
 
     #[test]
+    fn namespaces_written_out_or_inherited_are_the_same_schema() {
+        let inherited = canon(
+            r#"{"type":"record","name":"Order","namespace":"shop","fields":[
+                {"name":"line","type":{"type":"record","name":"Line","fields":[{"name":"n","type":"int"}]}},
+                {"name":"lines","type":{"type":"array","items":"Line"}},
+                {"name":"status","type":["null",{"type":"enum","name":"Status","symbols":["A"]}]},
+                {"name":"again","type":"Status"}]}"#,
+        );
+        let spelled_out = canon(
+            r#"{"type":"record","name":"shop.Order","fields":[
+                {"name":"line","type":{"type":"record","name":"Line","namespace":"shop","fields":[{"name":"n","type":"int"}]}},
+                {"name":"lines","type":{"type":"array","items":"shop.Line"}},
+                {"name":"status","type":["null",{"type":"enum","name":"shop.Status","symbols":["A"]}]},
+                {"name":"again","type":"shop.Status"}]}"#,
+        );
+        assert_eq!(inherited, spelled_out);
+        assert!(inherited.starts_with(r#"{"type":"record","name":"Order","namespace":"shop","#));
+        // another namespace stays written, and a nested type leaving the namespace says so
+        let other = canon(
+            r#"{"type":"record","name":"a.R","fields":[{"name":"x","type":{"type":"fixed","name":"b.F","size":2}},{"name":"y","type":"b.F"},{"name":"z","type":{"type":"record","name":"G","namespace":"","fields":[]}}]}"#,
+        );
+        assert_eq!(
+            other,
+            r#"{"type":"record","name":"R","namespace":"a","fields":[{"name":"x","type":{"type":"fixed","name":"F","namespace":"b","size":2}},{"name":"y","type":"b.F"},{"name":"z","type":{"type":"record","name":"G","namespace":"","fields":[]}}]}"#
+        );
+    }
+
+    #[test]
     fn hash_depends_on_type_text_and_references() {
         let r = vec![Reference {
             name: "a.B".into(),
             subject: "b".into(),
             version: 1,
         }];
-        let h = identity_hash("AVRO", "\"a.B\"", &r);
+        let h = identity_hash("AVRO", "\"a.B\"", &r, None, None);
         assert_eq!(h.len(), 64);
-        assert_ne!(h, identity_hash("AVRO", "\"a.B\"", &[]));
-        assert_ne!(h, identity_hash("JSON", "\"a.B\"", &r));
+        assert_ne!(h, identity_hash("AVRO", "\"a.B\"", &[], None, None));
+        assert_ne!(h, identity_hash("JSON", "\"a.B\"", &r, None, None));
+        let mut m = Metadata::default();
+        assert_eq!(h, identity_hash("AVRO", "\"a.B\"", &r, Some(&m), None));
+        m.properties.insert("owner".into(), "a".into());
+        assert_ne!(h, identity_hash("AVRO", "\"a.B\"", &r, Some(&m), None));
     }
 }

@@ -12,6 +12,51 @@
 //!
 //! Only Avro schemas are stored; PROTOBUF and JSON submissions answer 42201.
 //!
+//! # Confluent's behaviour, and what was chosen where it is unclear
+//!
+//! Checked against Confluent's documentation and its server's source (`AbstractSchemaRegistry`,
+//! the REST entities), not against other re-implementations:
+//! - **Identity** is the normalized schema, as Avro Java's `Schema.toString()` prints it: names
+//!   relative to the enclosing namespace, so a namespace written out or inherited gives the same
+//!   id (`canon`), plus the references and the data contract (metadata and rule set): the same
+//!   text with another contract is another schema, with its own id.
+//! - **IMPORT** (mode on the subject or globally): the given `id` and `version` are honoured,
+//!   compatibility is not checked, versions may have gaps; one schema may get several ids
+//!   (another subject, another id); an id already holding another schema answers 42205
+//!   ("Overwrite new schema with id ... is not permitted"); the schema already in the subject
+//!   under another id answers 42207. Registering without an id in IMPORT, or with one outside
+//!   IMPORT, answers 42205.
+//! - **Data contracts**: a new version's metadata and rule set are
+//!   `merge(merge(defaultX, the request's or else the previous version's), overrideX)` from the
+//!   config in force; `confluent:version` in the merged metadata is set to the new version, and
+//!   a request naming another version than the next (or the existing one holding the same
+//!   schema) answers 409. A re-registration or look-up without a contract finds the version
+//!   that has the schema with the contract it would inherit; a look-up then falls back to the
+//!   newest version with the same schema whatever its contract (Confluent's `canLookup`).
+//! - **Config**: `PUT /config` updates the fields it gives and keeps the others; each field in
+//!   force for a subject comes from the subject, else from the global config. `validateFields`
+//!   checks `confluent:reserved` (a schema may not define a reserved top-level field nor drop a
+//!   reserved name; findings answer 409 like compatibility findings). `compatibilityGroup` checks
+//!   only against versions with the same value of that metadata property (absent included).
+//!   `alias` makes reads and look-ups of the subject reach the aliased one (registrations are
+//!   not redirected). `normalize` applies to registrations, look-ups and compatibility tests.
+//! - **READONLY** and READONLY_OVERRIDE refuse config writes of the subject (or, globally, of
+//!   any scope) as they refuse registrations and deletes (42205); mode writes stay allowed.
+//! - **Deletes with references**: a soft delete is refused (42206) while a live version
+//!   references the version; a permanent delete while any version, soft-deleted included, does.
+//!   A registration naming a reference that was permanently deleted answers 42201.
+//! - **`GET /contexts`** answers the default context `.` only (subject names with a context
+//!   prefix are plain names here); **`/v1/metadata/id`** answers a cluster id made once per
+//!   database; **`/v1/metadata/version`** this build's version.
+//! - **Large bodies**: a body over `Limits::max_body_bytes` answers 413 after the server read
+//!   and threw away up to 64 MiB of it, so a client still sending gets the status instead of a
+//!   reset connection.
+//! - **Caches and several servers**: answers of the hot read paths are cached until a write;
+//!   servers sharing PostgreSQL hear each other's writes through `LISTEN/NOTIFY`, servers
+//!   sharing a SQLite file poll a change counter every 0.5 s (see `service::changes`). Between
+//!   a write on one server and the notification reaching another, the other may answer from its
+//!   cache, as a Confluent follower answers from its copy of the `_schemas` log.
+//!
 //! ```no_run
 //! # async fn run() -> Result<(), evc_registry::Error> {
 //! use evc_registry::{ServerConfig, StorageUrl};
@@ -20,22 +65,33 @@
 //! # }
 //! ```
 //!
+//! # Operating it
+//!
+//! - `GET /health`: the process is alive (liveness probe); never needs credentials.
+//! - `GET /ready`: 200 when the storage answers and has every migration of this build, 503
+//!   otherwise (readiness probe, load balancers); never needs credentials.
+//! - `GET /metrics`: request counts and latencies per route template, answer-cache hits and
+//!   misses, subjects and schemas, in the OpenMetrics text format (see `http::metrics` for the
+//!   series); behind basic auth when auth is on.
+//! - Logs (`tracing`): one DEBUG line per request (an ERROR line for 5xx answers), one INFO
+//!   line per state change (registered, deleted, config or mode changed); request headers and
+//!   credentials are never logged.
+//!
 //! In-process (tests, tools): [`spawn`] binds (port 0 is fine) and answers a [`RunningServer`];
 //! or build the [`Registry`] and mount [`router`] yourself.
 
 mod canon;
 mod compat;
-mod db;
 mod error;
 mod http;
-mod registry;
+mod service;
+mod store;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::path::Path;
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -46,121 +102,13 @@ use tokio::task::JoinHandle;
 pub use canon::Reference;
 pub use compat::{CompatLevel, Mode};
 pub use error::Error;
-pub use http::router;
-pub use registry::Registry;
-
 /// The content type of every answer.
-pub const CONTENT_TYPE_V1: &str = "application/vnd.schemaregistry.v1+json";
-
-/// Where the registry keeps its data.
-#[derive(Clone, PartialEq, Eq)]
-pub enum StorageUrl {
-    /// SQLite in memory: gone when the server stops.
-    Memory,
-    /// A SQLite database file (created if missing).
-    Sqlite(PathBuf),
-    /// A PostgreSQL database. `schema` (from a `schema=NAME` URL parameter) puts the tables in
-    /// that PostgreSQL schema, created if missing; otherwise the connection's default.
-    Postgres { url: String, schema: Option<String> },
-}
-
-impl StorageUrl {
-    /// Parses `memory`, `sqlite://PATH` (`sqlite:///abs/path` for an absolute path) or
-    /// `postgres://user@host:port/db[?schema=NAME&...]`.
-    pub fn parse(s: &str) -> Result<StorageUrl, Error> {
-        let s = s.trim();
-        if s.eq_ignore_ascii_case("memory") || s == "sqlite::memory:" {
-            return Ok(StorageUrl::Memory);
-        }
-        if let Some(rest) = s
-            .strip_prefix("sqlite://")
-            .or_else(|| s.strip_prefix("sqlite:"))
-        {
-            let path = rest.split('?').next().unwrap_or("");
-            if path.is_empty() {
-                return Err(Error::Config(format!(
-                    "`{s}` names no file: write sqlite://PATH"
-                )));
-            }
-            return Ok(StorageUrl::Sqlite(PathBuf::from(path)));
-        }
-        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
-            let (base, query) = match s.split_once('?') {
-                Some((b, q)) => (b, Some(q)),
-                None => (s, None),
-            };
-            let mut schema = None;
-            let mut kept = Vec::new();
-            for pair in query.into_iter().flat_map(|q| q.split('&')) {
-                match pair.split_once('=') {
-                    Some(("schema", v)) => {
-                        let valid = !v.is_empty()
-                            && v.len() <= 63
-                            && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                            && !v.starts_with(|c: char| c.is_ascii_digit());
-                        if !valid {
-                            return Err(Error::Config(format!(
-                                "invalid PostgreSQL schema name `{v}`: use letters, digits and `_`"
-                            )));
-                        }
-                        schema = Some(v.to_string());
-                    }
-                    _ if !pair.is_empty() => kept.push(pair),
-                    _ => {}
-                }
-            }
-            let url = if kept.is_empty() {
-                base.to_string()
-            } else {
-                format!("{base}?{}", kept.join("&"))
-            };
-            return Ok(StorageUrl::Postgres { url, schema });
-        }
-        Err(Error::Config(format!(
-            "unknown storage `{s}`: use memory, sqlite://PATH or postgres://..."
-        )))
-    }
-}
-
-impl FromStr for StorageUrl {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        StorageUrl::parse(s)
-    }
-}
-
-impl fmt::Display for StorageUrl {
-    /// Shows the URL with any password hidden.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            StorageUrl::Memory => f.write_str("memory"),
-            StorageUrl::Sqlite(p) => write!(f, "sqlite://{}", p.display()),
-            StorageUrl::Postgres { url, schema } => {
-                let shown = match (url.find("://"), url.find('@')) {
-                    (Some(i), Some(at)) if at > i => {
-                        let creds = &url[i + 3..at];
-                        match creds.split_once(':') {
-                            Some((user, _)) => format!("{}{user}:***{}", &url[..i + 3], &url[at..]),
-                            None => url.clone(),
-                        }
-                    }
-                    _ => url.clone(),
-                };
-                f.write_str(&shown)?;
-                if let Some(s) = schema {
-                    write!(f, " (schema {s})")?;
-                }
-                Ok(())
-            }
-        }
-    }
-}
-
-impl fmt::Debug for StorageUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "StorageUrl({self})")
-    }
-}
+pub use evc_registry_api::CONTENT_TYPE_V1;
+/// Where the registry keeps its data: `memory`, `sqlite://PATH`, `postgres://...[?schema=NAME]`
+/// (evc's one storage URL, from `evc-storage`).
+pub use evc_storage::StorageUrl;
+pub use http::router;
+pub use service::{Registry, ServiceError};
 
 /// Size limits on requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -211,16 +159,11 @@ impl BasicAuth {
                 Some((user, password)) if !user.is_empty() => {
                     users.insert(user.to_string(), Sha256::digest(password.as_bytes()).into());
                 }
-                _ => {
-                    return Err(Error::Config(format!(
-                        "basic-auth users, line {}: expected `user:password`",
-                        n + 1
-                    )))
-                }
+                _ => return Err(Error::UsersLine { line: n + 1 }),
             }
         }
         if users.is_empty() {
-            return Err(Error::Config("basic-auth: no users given".into()));
+            return Err(Error::NoUsers);
         }
         Ok(BasicAuth { users })
     }
@@ -232,8 +175,9 @@ impl BasicAuth {
 
     /// Reads users from an environment variable holding `user:password` lines.
     pub fn from_env(var: &str) -> Result<BasicAuth, Error> {
-        let text = std::env::var(var)
-            .map_err(|_| Error::Config(format!("environment variable {var} is not set")))?;
+        let text = std::env::var(var).map_err(|_| Error::MissingEnv {
+            var: var.to_string(),
+        })?;
         BasicAuth::parse(&text)
     }
 
@@ -398,33 +342,6 @@ pub async fn spawn(config: ServerConfig) -> Result<RunningServer, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn storage_urls() {
-        assert_eq!(StorageUrl::parse("memory").unwrap(), StorageUrl::Memory);
-        assert_eq!(
-            StorageUrl::parse("sqlite://data/reg.db").unwrap(),
-            StorageUrl::Sqlite("data/reg.db".into())
-        );
-        assert_eq!(
-            StorageUrl::parse("sqlite:///tmp/reg.db").unwrap(),
-            StorageUrl::Sqlite("/tmp/reg.db".into())
-        );
-        assert_eq!(
-            StorageUrl::parse("postgres://u:pw@h:5432/db?schema=reg_1&sslmode=disable").unwrap(),
-            StorageUrl::Postgres {
-                url: "postgres://u:pw@h:5432/db?sslmode=disable".into(),
-                schema: Some("reg_1".into())
-            }
-        );
-        let shown = StorageUrl::parse("postgres://u:pw@h/db")
-            .unwrap()
-            .to_string();
-        assert_eq!(shown, "postgres://u:***@h/db");
-        assert!(StorageUrl::parse("postgres://h/db?schema=a;drop").is_err());
-        assert!(StorageUrl::parse("mysql://h/db").is_err());
-        assert!(StorageUrl::parse("sqlite://").is_err());
-    }
 
     #[test]
     fn basic_auth_file() {

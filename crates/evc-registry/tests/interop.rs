@@ -94,3 +94,12 @@ fn npm_kafkajs_confluent_schema_registry() {
         .arg(interop_dir().join("registry_node.js"))
         .arg(&s.1));
 }
+
+/// `/metrics` parsed by the Prometheus project's Python parser (`prometheus_client`).
+#[test]
+fn metrics_parse_with_the_prometheus_parser() {
+    let s = server("memory");
+    run(Command::new(python())
+        .arg(interop_dir().join("metrics_python.py"))
+        .arg(&s.1));
+}

@@ -559,17 +559,46 @@ async fn import_mode(b: Backend) {
         (r["id"].as_i64(), r["version"].as_i64()),
         (Some(101), Some(6))
     );
-    // the id of another schema
+    // the id of another schema: Confluent's "Overwrite new schema with id ... is not permitted"
     c.post(
         "/subjects/imp/versions",
         &json!({"schema": record("Z", &[("z", json!("int"))]), "id": 100}),
     )
     .await
-    .assert_error(422, 42207);
-    // an existing schema under another id
+    .assert_error(422, 42205);
+    // the same schema under its id in another subject is fine
+    let r = c
+        .post(
+            "/subjects/imp2/versions",
+            &json!({"schema": user_bad(), "id": 100, "version": 3}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        (r["id"].as_i64(), r["version"].as_i64()),
+        (Some(100), Some(3))
+    );
+    // the same schema under another id in another subject too (as Confluent: an import may
+    // give one schema several ids)
+    let r = c
+        .post(
+            "/subjects/imp4/versions",
+            &json!({"schema": user_bad(), "id": 104}),
+        )
+        .await
+        .ok();
+    assert_eq!(
+        (r["id"].as_i64(), r["version"].as_i64()),
+        (Some(104), Some(1))
+    );
+    assert_eq!(
+        c.get("/schemas/ids/104").await.ok()["schema"],
+        c.get("/schemas/ids/100").await.ok()["schema"]
+    );
+    // but not under another id in the subject that has it: 42207
     c.post(
-        "/subjects/imp2/versions",
-        &json!({"schema": user_bad(), "id": 102}),
+        "/subjects/imp/versions",
+        &json!({"schema": user_bad(), "id": 105}),
     )
     .await
     .assert_error(422, 42207);
@@ -587,7 +616,7 @@ async fn import_mode(b: Backend) {
     let (id, _) = c
         .register("fresh", &record("F", &[("f", json!("int"))]))
         .await;
-    assert_eq!(id, 102);
+    assert_eq!(id, 105);
     // subject-level IMPORT on an empty subject needs no force
     c.put("/mode/imp3", &json!({"mode": "IMPORT"})).await.ok();
     c.post(

@@ -343,3 +343,19 @@ macro_rules! on_both {
         }
     };
 }
+
+/// Declares `#[tokio::test]`s running `async fn name(Backend)` on SQLite, PostgreSQL and memory.
+#[macro_export]
+macro_rules! on_all {
+    ($($name:ident),* $(,)?) => {
+        $crate::on_both!($($name),*);
+        mod memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Backend::Memory).await
+                }
+            )*
+        }
+    };
+}

@@ -7,5 +7,8 @@
 mod api;
 mod common;
 mod concurrency;
+mod contracts;
 mod durability;
 mod malformed;
+mod multi_instance;
+mod operations;
