@@ -15,6 +15,11 @@ fn nan_infinity_and_extreme_defaults() {
     assert_eq!((d.huge_d, d.tiny_d), (f64::MAX, 5e-324));
     assert!(d.neg_zero == 0.0 && d.neg_zero.is_sign_negative());
     assert_eq!((d.big_f, d.int_f, d.exp_d), (f32::MAX, 16_777_216.0, 100.0));
+    // 1e400 and -1e39 are beyond f64 and f32: infinite, as Avro Java reads them
+    assert_eq!(
+        (d.overflow_d, d.overflow_f),
+        (f64::INFINITY, f32::NEG_INFINITY)
+    );
     assert_eq!((d.min_int, d.max_int), (i32::MIN, i32::MAX));
     assert_eq!((d.min_long, d.max_long), (i64::MIN, i64::MAX));
     assert!(d.opt_nan.is_some_and(f64::is_nan));

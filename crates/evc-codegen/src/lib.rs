@@ -40,6 +40,13 @@
 //! rules (an event is a record with a string, uuid, int or long partition key), template and
 //! rustfmt failures.
 //!
+//! **Known limits** (generated, but worth knowing): a `fixed` is an inline `[u8; N]`, so a fixed
+//! of several MiB needs a thread stack to match; values that chrono cannot hold (dates beyond
+//! ±262,000 years) are decode errors naming the field; apache-avro 0.21 cannot take some valid
+//! schemas (non-ASCII names, a null-namespace type next to a namesake, two decimal branches in
+//! one union), so for those only the generated binary codec works, and `AvroSchema::schema()`
+//! (the apache-avro path) panics with the reason; `evc_avro::load_schema` returns it as an error.
+//!
 //! ```
 //! use evc_codegen::{Templates, ModuleOptions, generate_module};
 //!

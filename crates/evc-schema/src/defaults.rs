@@ -225,6 +225,19 @@ mod tests {
     }
 
     #[test]
+    fn a_number_beyond_f64_is_written_back_as_infinity() {
+        let s = crate::Schema::parse(
+            r#"{"type":"record","name":"R","fields":[{"name":"f","type":"double","default":-1e400},{"name":"g","type":"double","default":1e400}]}"#,
+        )
+        .unwrap();
+        let text = s.to_json().to_string();
+        assert!(text.contains(r#""default":"-Infinity""#), "{text}");
+        assert!(text.contains(r#""default":"Infinity""#), "{text}");
+        let again = crate::Schema::parse(&text).unwrap();
+        assert_eq!(again.fingerprint(), s.fingerprint());
+    }
+
+    #[test]
     fn errors_are_typed_and_say_what_is_wrong() {
         assert_eq!(
             check("\"int\"", "3000000000"),

@@ -163,7 +163,17 @@ impl Json {
         match &self.value {
             JsonValue::Null => serde_json::Value::Null,
             JsonValue::Bool(b) => serde_json::Value::Bool(*b),
-            JsonValue::Number(n) => serde_json::from_str(n).unwrap_or(serde_json::Value::Null),
+            JsonValue::Number(n) => serde_json::from_str(n).unwrap_or_else(|_| {
+                // beyond f64 (`1e400`), which serde_json cannot hold: Avro Java reads it as an
+                // infinite double, written in JSON as the string Avro uses for one
+                match n.parse::<f64>() {
+                    Ok(x) if x == f64::INFINITY => serde_json::Value::String("Infinity".into()),
+                    Ok(x) if x == f64::NEG_INFINITY => {
+                        serde_json::Value::String("-Infinity".into())
+                    }
+                    _ => serde_json::Value::Null,
+                }
+            }),
             JsonValue::String(s) => serde_json::Value::String(s.clone()),
             JsonValue::Array(a) => serde_json::Value::Array(a.iter().map(Json::to_serde).collect()),
             JsonValue::Object(m) => {

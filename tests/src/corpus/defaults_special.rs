@@ -72,6 +72,16 @@ pub struct SpecialDefaults {
     /// Default: `100.0`.
     pub exp_d: f64,
     ///
+    /// Avro field `overflowD`.
+    ///
+    /// Default: `"Infinity"`.
+    pub overflow_d: f64,
+    ///
+    /// Avro field `overflowF`.
+    ///
+    /// Default: `-1e+39`.
+    pub overflow_f: f32,
+    ///
     /// Avro field `minInt`.
     ///
     /// Default: `-2147483648`.
@@ -158,6 +168,14 @@ impl ::evc_avro::AvroValue for SpecialDefaults {
                 (::evc_avro::conv::double(&self.exp_d)).map_err(|e| e.in_field("expD"))?,
             ),
             (
+                ::std::string::String::from("overflowD"),
+                (::evc_avro::conv::double(&self.overflow_d)).map_err(|e| e.in_field("overflowD"))?,
+            ),
+            (
+                ::std::string::String::from("overflowF"),
+                (::evc_avro::conv::float(&self.overflow_f)).map_err(|e| e.in_field("overflowF"))?,
+            ),
+            (
                 ::std::string::String::from("minInt"),
                 (::evc_avro::conv::int(&self.min_int)).map_err(|e| e.in_field("minInt"))?,
             ),
@@ -239,29 +257,37 @@ impl ::evc_avro::AvroValue for SpecialDefaults {
                 let v = ::evc_avro::conv::take_field(&mut fields, 11, "expD")?;
                 (::evc_avro::conv::double_from(v)).map_err(|e| e.in_field("expD"))?
             },
+            overflow_d: {
+                let v = ::evc_avro::conv::take_field(&mut fields, 12, "overflowD")?;
+                (::evc_avro::conv::double_from(v)).map_err(|e| e.in_field("overflowD"))?
+            },
+            overflow_f: {
+                let v = ::evc_avro::conv::take_field(&mut fields, 13, "overflowF")?;
+                (::evc_avro::conv::float_from(v)).map_err(|e| e.in_field("overflowF"))?
+            },
             min_int: {
-                let v = ::evc_avro::conv::take_field(&mut fields, 12, "minInt")?;
+                let v = ::evc_avro::conv::take_field(&mut fields, 14, "minInt")?;
                 (::evc_avro::conv::int_from(v)).map_err(|e| e.in_field("minInt"))?
             },
             max_int: {
-                let v = ::evc_avro::conv::take_field(&mut fields, 13, "maxInt")?;
+                let v = ::evc_avro::conv::take_field(&mut fields, 15, "maxInt")?;
                 (::evc_avro::conv::int_from(v)).map_err(|e| e.in_field("maxInt"))?
             },
             min_long: {
-                let v = ::evc_avro::conv::take_field(&mut fields, 14, "minLong")?;
+                let v = ::evc_avro::conv::take_field(&mut fields, 16, "minLong")?;
                 (::evc_avro::conv::long_from(v)).map_err(|e| e.in_field("minLong"))?
             },
             max_long: {
-                let v = ::evc_avro::conv::take_field(&mut fields, 15, "maxLong")?;
+                let v = ::evc_avro::conv::take_field(&mut fields, 17, "maxLong")?;
                 (::evc_avro::conv::long_from(v)).map_err(|e| e.in_field("maxLong"))?
             },
             opt_nan: {
-                let v = ::evc_avro::conv::take_field(&mut fields, 16, "optNan")?;
+                let v = ::evc_avro::conv::take_field(&mut fields, 18, "optNan")?;
                 (::evc_avro::conv::option_from(v, |v| ::evc_avro::conv::double_from(v)))
                     .map_err(|e| e.in_field("optNan"))?
             },
             list_inf: {
-                let v = ::evc_avro::conv::take_field(&mut fields, 17, "listInf")?;
+                let v = ::evc_avro::conv::take_field(&mut fields, 19, "listInf")?;
                 (::evc_avro::conv::array_from(v, |v| ::evc_avro::conv::float_from(v)))
                     .map_err(|e| e.in_field("listInf"))?
             },
@@ -285,6 +311,8 @@ impl ::core::default::Default for SpecialDefaults {
             big_f: 3.4028234e38f32,
             int_f: 16777217f32,
             exp_d: 1E+2f64,
+            overflow_d: f64::INFINITY,
+            overflow_f: f32::NEG_INFINITY,
             min_int: i32::MIN,
             max_int: 2147483647i32,
             min_long: i64::MIN,
@@ -313,6 +341,10 @@ impl ::evc_avro::AvroBinary for SpecialDefaults {
         (::evc_avro::binary::put_float(out, &self.big_f)).map_err(|e| e.in_field("bigF"))?;
         (::evc_avro::binary::put_float(out, &self.int_f)).map_err(|e| e.in_field("intF"))?;
         (::evc_avro::binary::put_double(out, &self.exp_d)).map_err(|e| e.in_field("expD"))?;
+        (::evc_avro::binary::put_double(out, &self.overflow_d))
+            .map_err(|e| e.in_field("overflowD"))?;
+        (::evc_avro::binary::put_float(out, &self.overflow_f))
+            .map_err(|e| e.in_field("overflowF"))?;
         (::evc_avro::binary::put_int(out, &self.min_int)).map_err(|e| e.in_field("minInt"))?;
         (::evc_avro::binary::put_int(out, &self.max_int)).map_err(|e| e.in_field("maxInt"))?;
         (::evc_avro::binary::put_long(out, &self.min_long)).map_err(|e| e.in_field("minLong"))?;
@@ -349,6 +381,10 @@ impl ::evc_avro::AvroBinary for SpecialDefaults {
             big_f: (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("bigF"))?,
             int_f: (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("intF"))?,
             exp_d: (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("expD"))?,
+            overflow_d: (::evc_avro::binary::read_double(input))
+                .map_err(|e| e.in_field("overflowD"))?,
+            overflow_f: (::evc_avro::binary::read_float(input))
+                .map_err(|e| e.in_field("overflowF"))?,
             min_int: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("minInt"))?,
             max_int: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("maxInt"))?,
             min_long: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("minLong"))?,
@@ -372,9 +408,9 @@ impl ::evc_avro::AvroBinary for SpecialDefaults {
 }
 
 impl ::evc_avro::AvroSchema for SpecialDefaults {
-    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"SpecialDefaults","namespace":"corpus.defaults","doc":"Defaults at the edges: non-finite floats, values beyond chrono's range, extreme integers.","fields":[{"name":"nanD","type":"double","default":"NaN"},{"name":"infD","type":"double","default":"Infinity"},{"name":"negInfD","type":"double","default":"-Infinity"},{"name":"nanF","type":"float","default":"NaN"},{"name":"infF","type":"float","default":"Infinity"},{"name":"negInfF","type":"float","default":"-Infinity"},{"name":"hugeD","type":"double","default":1.7976931348623157e+308},{"name":"tinyD","type":"double","default":5e-324},{"name":"negZero","type":"double","default":-0.0},{"name":"bigF","type":"float","default":3.4028234e+38},{"name":"intF","type":"float","default":16777217},{"name":"expD","type":"double","default":100.0},{"name":"minInt","type":"int","default":-2147483648},{"name":"maxInt","type":"int","default":2147483647},{"name":"minLong","type":"long","default":-9223372036854775808},{"name":"maxLong","type":"long","default":9223372036854775807},{"name":"optNan","type":["double","null"],"default":"NaN"},{"name":"listInf","type":{"type":"array","items":"float"},"default":["Infinity",1,"-Infinity"]}]}"#;
+    const SCHEMA_JSON: &'static str = r#"{"type":"record","name":"SpecialDefaults","namespace":"corpus.defaults","doc":"Defaults at the edges: non-finite floats, values beyond chrono's range, extreme integers.","fields":[{"name":"nanD","type":"double","default":"NaN"},{"name":"infD","type":"double","default":"Infinity"},{"name":"negInfD","type":"double","default":"-Infinity"},{"name":"nanF","type":"float","default":"NaN"},{"name":"infF","type":"float","default":"Infinity"},{"name":"negInfF","type":"float","default":"-Infinity"},{"name":"hugeD","type":"double","default":1.7976931348623157e+308},{"name":"tinyD","type":"double","default":5e-324},{"name":"negZero","type":"double","default":-0.0},{"name":"bigF","type":"float","default":3.4028234e+38},{"name":"intF","type":"float","default":16777217},{"name":"expD","type":"double","default":100.0},{"name":"overflowD","type":"double","default":"Infinity"},{"name":"overflowF","type":"float","default":-1e+39},{"name":"minInt","type":"int","default":-2147483648},{"name":"maxInt","type":"int","default":2147483647},{"name":"minLong","type":"long","default":-9223372036854775808},{"name":"maxLong","type":"long","default":9223372036854775807},{"name":"optNan","type":["double","null"],"default":"NaN"},{"name":"listInf","type":{"type":"array","items":"float"},"default":["Infinity",1,"-Infinity"]}]}"#;
     const FULL_NAME: &'static str = "corpus.defaults.SpecialDefaults";
-    const FINGERPRINT: u64 = 0xdd6116922d7bc933;
+    const FINGERPRINT: u64 = 0x471ec6c960579595;
 
     fn schema() -> &'static ::evc_avro::apache_avro::Schema {
         static SCHEMA: ::std::sync::LazyLock<::evc_avro::apache_avro::Schema> =
