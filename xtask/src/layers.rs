@@ -166,38 +166,44 @@ pub fn check(root: &Path) -> Result<Vec<String>, String> {
         }
     }
 
-    // transitive prohibitions
+    // transitive prohibitions, resolved per crate as `cargo build -p CRATE` would (the
+    // workspace-wide resolve of `cargo metadata` unifies features across crates, so a feature
+    // only the demo turns on would be blamed on everybody)
     for (crates, banned) in &rules.never {
         for c in crates {
-            let Some(start) = id_of(c) else {
+            if id_of(c).is_none() {
                 problems.push(format!("never: {c} is not a workspace crate"));
                 continue;
-            };
-            let mut seen = BTreeSet::new();
-            let mut reported = BTreeSet::new();
-            let mut stack = vec![(start.clone(), vec![c.clone()])];
-            while let Some((id, path)) = stack.pop() {
-                if !seen.insert(id.clone()) {
-                    continue;
-                }
-                let (_, deps, _) = &nodes[&id];
-                for d in deps {
-                    let (dn, _, df) = &nodes[d];
-                    let mut path = path.clone();
-                    path.push(dn.clone());
-                    for b in banned {
-                        let hit = match b.split_once('/') {
-                            Some((pkg, feat)) => dn == pkg && df.contains(feat),
-                            None => dn == b,
-                        };
-                        if hit && reported.insert(b.clone()) {
-                            problems.push(format!(
-                                "{c} must not depend on {b}, but does: {}",
-                                path.join(" -> ")
-                            ));
+            }
+            let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(root)
+                .args(["tree", "--locked", "-e", "normal", "--prefix", "none"])
+                .args(["--format", "{p}|{f}", "-p", c])
+                .output()
+                .map_err(|e| format!("cargo tree: {e}"))?;
+            if !out.status.success() {
+                return Err(format!(
+                    "cargo tree -p {c} failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            let tree = String::from_utf8_lossy(&out.stdout);
+            for b in banned {
+                let hit = tree.lines().find(|line| {
+                    let (pkg, features) = line.split_once('|').unwrap_or((line, ""));
+                    let name = pkg.split_whitespace().next().unwrap_or("");
+                    match b.split_once('/') {
+                        Some((want, feat)) => {
+                            name == want && features.split(',').any(|f| f.trim() == feat)
                         }
+                        None => name == b,
                     }
-                    stack.push((d.clone(), path));
+                });
+                if let Some(line) = hit {
+                    problems.push(format!(
+                        "{c} must not depend on {b}, but `cargo tree -p {c} -e normal` has {}",
+                        line.split('|').next().unwrap_or(line).trim()
+                    ));
                 }
             }
         }
