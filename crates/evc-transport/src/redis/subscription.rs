@@ -169,7 +169,36 @@ impl RedisSubscription {
             }
             cursor = next;
         }
-        self.queue_pending(shard, claimed).await
+        self.queue_pending(shard, claimed).await?;
+        self.reap(shard).await
+    }
+
+    /// Removes from the consumer list of a shard this member now holds every other consumer
+    /// with nothing pending there (dead members leave their names behind; a live member that
+    /// reads the shard again later is listed again, so nothing is lost).
+    async fn reap(&mut self, shard: u32) -> Result<(), TransportError> {
+        let key = stream(&self.topic, shard);
+        let mut conn = self.conn.clone();
+        let reply: Value = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&key)
+            .arg(&self.group)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.fail("XINFO CONSUMERS", &key, e))?;
+        for (name, pending, _idle) in entries::parse_consumers(&reply) {
+            if name != self.member && pending == 0 {
+                let _: i64 = redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&key)
+                    .arg(&self.group)
+                    .arg(&name)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail("XGROUP DELCONSUMER", &key, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Queues entries pending for this member with their delivery counts from `XPENDING`.
