@@ -342,6 +342,8 @@ impl Subscription for RedisSubscription {
 
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
         self.check_mine(delivery)?;
+        // Not held any more when its shard moved meanwhile: acked in Redis all the same.
+        let held = self.gate.check_settleable(delivery)?;
         let key = stream(&self.topic, delivery.shard);
         let mut conn = self.conn.clone();
         let _: i64 = redis::cmd("XACK")
@@ -351,8 +353,9 @@ impl Subscription for RedisSubscription {
             .query_async(&mut conn)
             .await
             .map_err(|e| self.fail("XACK", &key, e))?;
-        // Not outstanding any more when its shard moved meanwhile: acked all the same.
-        let _ = self.gate.settle(delivery);
+        if held {
+            self.gate.settle(delivery)?;
+        }
         Ok(())
     }
 
@@ -363,7 +366,7 @@ impl Subscription for RedisSubscription {
     ) -> Result<(), TransportError> {
         self.check_mine(&delivery)?;
         let (shard, id) = (delivery.shard, delivery.position.clone());
-        if self.gate.check_outstanding(&delivery).is_err() {
+        if !self.gate.check_settleable(&delivery)? {
             // Its shard moved: the new owner delivers it again.
             return Ok(());
         }
@@ -390,6 +393,7 @@ impl Subscription for RedisSubscription {
         reason: &DeadLetterReason,
     ) -> Result<(), TransportError> {
         self.check_mine(delivery)?;
+        let held = self.gate.check_settleable(delivery)?;
         let key = stream(&self.topic, delivery.shard);
         let dlq = dlq_name(&self.topic);
         let headers = dead_letter_headers(delivery, &self.group, reason);
@@ -414,7 +418,9 @@ impl Subscription for RedisSubscription {
             .query_async(&mut conn)
             .await
             .map_err(|e| self.fail("XADD", &dlq, e))?;
-        let _ = self.gate.settle(delivery);
+        if held {
+            self.gate.settle(delivery)?;
+        }
         Ok(())
     }
 
