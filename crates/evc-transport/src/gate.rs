@@ -141,6 +141,16 @@ impl Gate {
         }
     }
 
+    /// Whether `d` may be settled: `Ok(true)` when it is this gate's delivery in flight,
+    /// `Ok(false)` when its shard was taken away meanwhile (the broker side may still be
+    /// settled), an error when it was handed out by another subscription or settled already.
+    pub(crate) fn check_settleable(&self, d: &Delivery) -> Result<bool, TransportError> {
+        if d.subscription == self.id && !self.shards.contains_key(&d.shard) {
+            return Ok(false);
+        }
+        self.check(d).map(|()| true)
+    }
+
     /// Checks that `d` is this gate's delivery in flight (before settling it at the broker).
     pub(crate) fn check_outstanding(&self, d: &Delivery) -> Result<(), TransportError> {
         self.check(d)
@@ -253,5 +263,16 @@ mod tests {
         ));
         g.settle(&mine).unwrap();
         assert!(g.is_idle(0));
+        assert!(g.check_settleable(&mine).is_err(), "settled twice");
+    }
+
+    #[tokio::test]
+    async fn a_delivery_of_a_shard_taken_away_is_settleable_but_not_held() {
+        let mut g = Gate::new(TransportKind::Redis);
+        g.push(d(2, 7));
+        let out = g.take_ready().unwrap();
+        assert!(g.check_settleable(&out).unwrap());
+        g.drop_shard(2);
+        assert!(!g.check_settleable(&out).unwrap());
     }
 }

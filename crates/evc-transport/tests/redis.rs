@@ -20,3 +20,94 @@ impl Harness for Redis {
 }
 
 evc_transport::conformance_tests!(Redis);
+
+/// A member that takes over a dead member's shards claims its pending entries and removes the
+/// dead member's name from the shards' consumer lists.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_claims_and_removes_the_dead_member() {
+    use evc_transport::{Outgoing, Subscription, Transport};
+    use std::time::Duration;
+
+    let t = Redis.connect().await;
+    let topic = evc_transport::conformance::unique("reap");
+    let group = format!("{topic}-g");
+    t.declare_topic(&topic, 1).await.unwrap();
+    t.declare_group(&topic, &group).await.unwrap();
+    t.publish(&topic, Outgoing::new("k", vec![0, 0, 0, 0, 1]))
+        .await
+        .unwrap();
+    let options = Redis.options(&group);
+    let mut dead = t.subscribe(&topic, options.clone()).await.unwrap();
+    let held = dead.next().await.unwrap();
+    let dead_name = dead.member().to_string();
+    drop(dead);
+    let mut survivor = t.subscribe(&topic, options).await.unwrap();
+    let again = tokio::time::timeout(Duration::from_secs(30), survivor.next())
+        .await
+        .expect("taken over within 30 s")
+        .unwrap();
+    assert_eq!(again.position, held.position);
+    assert_eq!(again.delivery_count, 2);
+    survivor.ack(&again).await.unwrap();
+    let client = redis::Client::open(url().as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let info: redis::Value = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg(format!("{topic}:0"))
+        .arg(&group)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let listed = format!("{info:?}");
+    assert!(
+        !listed.contains(&dead_name),
+        "{dead_name} still listed: {listed}"
+    );
+    assert!(listed.contains(survivor.member()), "{listed}");
+    survivor.close().await.unwrap();
+    t.delete_group(&topic, &group).await.unwrap();
+    t.delete_topic(&topic).await.unwrap();
+}
+
+/// Retention trims the shard streams: by length (`MAXLEN ~`) or by age (`MINID ~`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_trims_by_length_and_by_age() {
+    use evc_transport::redis::Retention;
+    use evc_transport::{Outgoing, Transport};
+    use std::time::Duration;
+
+    let client = redis::Client::open(url().as_str()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    for retention in [
+        Retention::MaxLen(100),
+        Retention::MaxAge(Duration::from_millis(200)),
+    ] {
+        let t = RedisTransport::connect(RedisOptions::new(url()).retention(retention))
+            .await
+            .unwrap();
+        let topic = evc_transport::conformance::unique("retention");
+        t.declare_topic(&topic, 1).await.unwrap();
+        let batch = |n: usize| {
+            (0..n)
+                .map(|i| Outgoing::new("k", vec![0, 0, 0, 0, 1, i as u8]))
+                .collect()
+        };
+        t.publish_batch(&topic, batch(1000)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        t.publish_batch(&topic, batch(10)).await.unwrap();
+        let len: u64 = redis::cmd("XLEN")
+            .arg(format!("{topic}:0"))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        // `~` trims whole nodes of the stream (100 entries each by default).
+        assert!(
+            (10..1010).contains(&len),
+            "{retention:?}: {len} entries left of 1010"
+        );
+        if let Retention::MaxLen(max) = retention {
+            assert!(len <= max + 100, "{retention:?}: {len}");
+        }
+        t.delete_topic(&topic).await.unwrap();
+    }
+}

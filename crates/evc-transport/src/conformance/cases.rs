@@ -402,7 +402,7 @@ where
 
 /// Bad input gets typed errors: a topic declared again with another shard count, a publish
 /// to a topic never declared, an illegal name, a delivery settled through the wrong
-/// subscription.
+/// subscription or twice.
 pub async fn bad_input_is_refused_with_typed_errors<H: Harness>(h: &H) {
     let (t, topic, group) = setup(h, "bad", 2).await;
     match t.declare_topic(&topic, 3).await {
@@ -437,6 +437,10 @@ pub async fn bad_input_is_refused_with_typed_errors<H: Harness>(h: &H) {
         other => panic!("acking another subscription's delivery: {other:?}"),
     }
     a.ack(&d).await.expect("ack");
+    match a.ack(&d).await {
+        Err(TransportError::NotOutstanding { .. }) => {}
+        other => panic!("acking the same delivery twice: {other:?}"),
+    }
     a.close().await.expect("close");
     b.close().await.expect("close");
     h.cleanup(&t, &topic, &[group, other_group]).await;

@@ -202,10 +202,11 @@ impl Subscription for KafkaSubscription {
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
         self.check_mine(delivery)?;
         let offset = Self::offset(delivery)?;
-        if self.gate.settle(delivery).is_err() {
+        if !self.gate.check_settleable(delivery)? {
             // Its partition was revoked meanwhile: the new owner delivers it again.
             return Ok(());
         }
+        self.gate.settle(delivery)?;
         match self
             .consumer
             .store_offset(&self.topic, delivery.shard as i32, offset)
@@ -224,7 +225,8 @@ impl Subscription for KafkaSubscription {
         retry_after: Duration,
     ) -> Result<(), TransportError> {
         self.check_mine(&delivery)?;
-        if self.gate.check_outstanding(&delivery).is_err() {
+        if !self.gate.check_settleable(&delivery)? {
+            // Its partition was revoked meanwhile: the new owner delivers it again.
             return Ok(());
         }
         self.gate.nack(delivery, retry_after)
@@ -236,6 +238,7 @@ impl Subscription for KafkaSubscription {
         reason: &DeadLetterReason,
     ) -> Result<(), TransportError> {
         self.check_mine(delivery)?;
+        self.gate.check_settleable(delivery)?;
         let dlq = dlq_name(&self.topic);
         let headers = dead_letter_headers(delivery, &self.group, reason);
         let f = KafkaTransport::enqueue(

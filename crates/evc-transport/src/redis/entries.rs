@@ -221,6 +221,42 @@ pub(crate) fn parse_pending(v: &Value, target: &str) -> Result<Vec<(String, u32)
         .collect()
 }
 
+/// The reply of `XINFO CONSUMERS`: (name, pending entries, idle milliseconds) per consumer.
+pub(crate) fn parse_consumers(v: &Value) -> Vec<(String, u64, u64)> {
+    let Value::Array(items) = v else {
+        return Vec::new();
+    };
+    let number = |v: &Value| match v {
+        Value::Int(n) => u64::try_from(*n).ok(),
+        other => string(other).and_then(|s| s.parse().ok()),
+    };
+    items
+        .iter()
+        .filter_map(|item| {
+            let pairs: Vec<(String, &Value)> = match item {
+                Value::Array(flat) => flat
+                    .chunks(2)
+                    .filter_map(|c| match c {
+                        [k, v] => string(k).map(|k| (k, v)),
+                        _ => None,
+                    })
+                    .collect(),
+                Value::Map(map) => map
+                    .iter()
+                    .filter_map(|(k, v)| string(k).map(|k| (k, v)))
+                    .collect(),
+                _ => return None,
+            };
+            let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| *v);
+            Some((
+                string(field("name")?)?,
+                number(field("pending")?)?,
+                number(field("idle")?)?,
+            ))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -264,6 +300,35 @@ mod tests {
         assert!(parse_entries(&odd, "t").is_err());
         let deleted = Value::Array(vec![Value::Array(vec![bulk(b"1-0"), Value::Nil])]);
         assert!(parse_entries(&deleted, "t").unwrap().is_empty());
+    }
+
+    #[test]
+    fn reads_consumers_with_or_without_the_inactive_field() {
+        let v = Value::Array(vec![
+            Value::Array(vec![
+                bulk(b"name"),
+                bulk(b"g-1"),
+                bulk(b"pending"),
+                Value::Int(0),
+                bulk(b"idle"),
+                Value::Int(9000),
+            ]),
+            Value::Array(vec![
+                bulk(b"name"),
+                bulk(b"g-2"),
+                bulk(b"pending"),
+                Value::Int(2),
+                bulk(b"idle"),
+                Value::Int(5),
+                bulk(b"inactive"),
+                Value::Int(5),
+            ]),
+            Value::Int(7),
+        ]);
+        assert_eq!(
+            parse_consumers(&v),
+            [("g-1".to_string(), 0, 9000), ("g-2".to_string(), 2, 5)]
+        );
     }
 
     #[test]

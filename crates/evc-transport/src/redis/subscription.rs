@@ -169,7 +169,36 @@ impl RedisSubscription {
             }
             cursor = next;
         }
-        self.queue_pending(shard, claimed).await
+        self.queue_pending(shard, claimed).await?;
+        self.reap(shard).await
+    }
+
+    /// Removes from the consumer list of a shard this member now holds every other consumer
+    /// with nothing pending there (dead members leave their names behind; a live member that
+    /// reads the shard again later is listed again, so nothing is lost).
+    async fn reap(&mut self, shard: u32) -> Result<(), TransportError> {
+        let key = stream(&self.topic, shard);
+        let mut conn = self.conn.clone();
+        let reply: Value = redis::cmd("XINFO")
+            .arg("CONSUMERS")
+            .arg(&key)
+            .arg(&self.group)
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.fail("XINFO CONSUMERS", &key, e))?;
+        for (name, pending, _idle) in entries::parse_consumers(&reply) {
+            if name != self.member && pending == 0 {
+                let _: i64 = redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&key)
+                    .arg(&self.group)
+                    .arg(&name)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail("XGROUP DELCONSUMER", &key, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Queues entries pending for this member with their delivery counts from `XPENDING`.
@@ -313,6 +342,8 @@ impl Subscription for RedisSubscription {
 
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
         self.check_mine(delivery)?;
+        // Not held any more when its shard moved meanwhile: acked in Redis all the same.
+        let held = self.gate.check_settleable(delivery)?;
         let key = stream(&self.topic, delivery.shard);
         let mut conn = self.conn.clone();
         let _: i64 = redis::cmd("XACK")
@@ -322,8 +353,9 @@ impl Subscription for RedisSubscription {
             .query_async(&mut conn)
             .await
             .map_err(|e| self.fail("XACK", &key, e))?;
-        // Not outstanding any more when its shard moved meanwhile: acked all the same.
-        let _ = self.gate.settle(delivery);
+        if held {
+            self.gate.settle(delivery)?;
+        }
         Ok(())
     }
 
@@ -334,7 +366,7 @@ impl Subscription for RedisSubscription {
     ) -> Result<(), TransportError> {
         self.check_mine(&delivery)?;
         let (shard, id) = (delivery.shard, delivery.position.clone());
-        if self.gate.check_outstanding(&delivery).is_err() {
+        if !self.gate.check_settleable(&delivery)? {
             // Its shard moved: the new owner delivers it again.
             return Ok(());
         }
@@ -361,6 +393,7 @@ impl Subscription for RedisSubscription {
         reason: &DeadLetterReason,
     ) -> Result<(), TransportError> {
         self.check_mine(delivery)?;
+        let held = self.gate.check_settleable(delivery)?;
         let key = stream(&self.topic, delivery.shard);
         let dlq = dlq_name(&self.topic);
         let headers = dead_letter_headers(delivery, &self.group, reason);
@@ -385,7 +418,9 @@ impl Subscription for RedisSubscription {
             .query_async(&mut conn)
             .await
             .map_err(|e| self.fail("XADD", &dlq, e))?;
-        let _ = self.gate.settle(delivery);
+        if held {
+            self.gate.settle(delivery)?;
+        }
         Ok(())
     }
 
