@@ -13,9 +13,11 @@
 //! 1. Three orders are created, given items and paid through [`OrderService`].
 //! 2. The outbox [`Relay`] publishes the stored events to `orders`.
 //! 3. Two `evc-consumer` consumers read `orders`: the [`Projector`] maintaining
-//!    `order_summaries`, and a saga starter calling [`Orchestrator::start`] on `OrderPaid`.
-//!    The third order's payment charge fails (an injected [`Fault::Fail`]), so its saga
-//!    compensates (releases the inventory it reserved).
+//!    `order_summaries`, and a saga starter that starts the order's `OrderFulfillment` saga
+//!    ([`evc_order::fulfillment`]) on `OrderPaid`, inside the consumer's transaction. A
+//!    [`SagaRunner`] task runs the sagas' steps against the simulated participants
+//!    (`evc_saga::simulated`). The third order's payment charge fails (an injected
+//!    [`Fault::Fail`]), so its saga compensates (releases the inventory it reserved).
 //! 4. The orders whose saga completed are shipped through [`OrderService`] and relayed again.
 //! 5. The output: a timeline of every stored event (position, order, type, schema id and
 //!    version), the saga outcomes, the read model, and a replay that folds every order from
@@ -26,8 +28,9 @@
 //! Four files, because a consumer's handler writes inside the transaction that holds its
 //! idempotency marker (SQLite's single writer lock): `events.db` (event store and relay
 //! checkpoint), `projection.db` (the projector's processed events and `order_summaries`),
-//! `saga.db` (saga state and participants) and `saga-consumer.db` (the saga consumer's
-//! processed events).
+//! `saga-consumer.db` (the saga consumer's processed events and the saga state, which the
+//! consumer's handler writes in one transaction) and `saga.db` (the simulated participants'
+//! effect logs).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,6 +46,7 @@ use evc_consumer::{
     SqliteStore,
 };
 use evc_eventstore::EventStore;
+use evc_order::fulfillment::{self, FulfillmentParticipants};
 use evc_order::summary::{OrderStatus, OrderSummaries, OrderSummary};
 use evc_order::{
     AddItem, Command, CreateOrder, OrderService, OrderState, PayOrder, ShipOrder, Status,
@@ -51,11 +55,11 @@ use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
 use evc_projection::{migrate, rebuild, Projector};
 use evc_registry_client::RegistryClient;
+use evc_saga::simulated::{Fault, SimulatedServices};
 use evc_saga::{
-    Action, Fault, Orchestrator, Participants, SagaConfig, SagaError, SagaState, SagaStatus,
-    SagaStore, Step,
+    Action, RunnerConfig, SagaDefinition, SagaError, SagaRunner, SagaState, SagaStatus, SagaStore,
 };
-use evc_storage::Database as Db;
+use evc_storage::{Database as Db, StorageError, TxRef};
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use order_events::order_paid::v2::PaymentMethod;
@@ -66,8 +70,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use sqlx::sqlite::SqlitePool;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
+use sqlx::sqlite::{Sqlite, SqlitePool};
 use sqlx::{Database, Transaction};
 use uuid::Uuid;
 
@@ -219,11 +223,23 @@ impl Storage {
         }
     }
 
+    /// The saga state, in the saga consumer's database (its handler starts sagas in the
+    /// consumer's transaction).
     async fn saga_store(&self) -> anyhow::Result<SagaStore> {
-        Ok(match self {
-            Storage::Sqlite { saga, .. } => SagaStore::sqlite_with_pool(saga.clone()).await?,
-            Storage::Postgres { pool, .. } => SagaStore::postgres_with_pool(pool.clone()).await?,
-        })
+        let db = match self {
+            Storage::Sqlite { saga_consumer, .. } => Db::from_sqlite_pool(saga_consumer.clone()),
+            Storage::Postgres { pool, .. } => Db::from_postgres_pool(pool.clone()),
+        };
+        Ok(SagaStore::open(db).await?)
+    }
+
+    /// The simulated participants' tables.
+    async fn participants(&self) -> anyhow::Result<SimulatedServices> {
+        let db = match self {
+            Storage::Sqlite { saga, .. } => Db::from_sqlite_pool(saga.clone()),
+            Storage::Postgres { pool, .. } => Db::from_postgres_pool(pool.clone()),
+        };
+        Ok(SimulatedServices::open(db).await?)
     }
 }
 
@@ -234,33 +250,47 @@ async fn sqlite_pool(path: &Path) -> anyhow::Result<SqlitePool> {
     Ok(db.sqlite_pool().expect("a SQLite database").clone())
 }
 
-/// Starts the `OrderFulfillment` saga for every `OrderPaid`; injects a payment failure for
-/// the orders listed in `fail_payment`. Messages are handled one at a time, so the injected
-/// fault is seen by that order's saga only.
+/// Starts the `OrderFulfillment` saga of every `OrderPaid` in the consumer's transaction (a
+/// redelivered `OrderPaid` starts nothing); the [`SagaRunner`] task runs it.
 struct SagaStarter {
-    orchestrator: Orchestrator,
-    participants: Participants,
-    fail_payment: Vec<Uuid>,
+    store: SagaStore,
+    definition: SagaDefinition,
 }
 
-impl<DB: Database> Handler<OrderEvent, DB> for SagaStarter {
-    async fn handle(
-        &self,
-        _tx: &mut Transaction<'static, DB>,
-        event: &OrderEvent,
-        _meta: &MessageMeta,
-    ) -> Result<(), HandlerError> {
+impl SagaStarter {
+    async fn start(&self, mut tx: TxRef<'_>, event: &OrderEvent) -> Result<(), HandlerError> {
         let OrderEvent::OrderPaid(paid) = event else {
             return Ok(());
         };
-        if self.fail_payment.contains(&paid.order_id) {
-            self.participants
-                .inject(Step::ChargePayment, Action::Do, Fault::Fail);
+        match fulfillment::start_in(&self.store, &mut tx, &self.definition, paid).await {
+            Ok(_) => Ok(()),
+            // a database failure stays transient for the consumer (retried, never
+            // dead-lettered)
+            Err(SagaError::Storage(StorageError::Database(e))) => Err(e.into_sqlx().into()),
+            Err(e) => Err(e.into()),
         }
-        let result = self.orchestrator.start(paid).await;
-        self.participants.clear_faults();
-        result?;
-        Ok(())
+    }
+}
+
+impl Handler<OrderEvent, Sqlite> for SagaStarter {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        event: &OrderEvent,
+        _meta: &MessageMeta,
+    ) -> Result<(), HandlerError> {
+        self.start(TxRef::from(tx), event).await
+    }
+}
+
+impl Handler<OrderEvent, Postgres> for SagaStarter {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        event: &OrderEvent,
+        _meta: &MessageMeta,
+    ) -> Result<(), HandlerError> {
+        self.start(TxRef::from(tx), event).await
     }
 }
 
@@ -425,18 +455,16 @@ fn order_id_of(e: &OrderEvent) -> Uuid {
     }
 }
 
-fn steps(steps: &[Step], compensation: bool) -> String {
+/// `a > b > c`, or `-`; with `compensation`, the steps' compensation names.
+fn steps(definition: &SagaDefinition, steps: &[String], compensation: bool) -> String {
     if steps.is_empty() {
         return "-".into();
     }
     steps
         .iter()
-        .map(|s| {
-            if compensation {
-                s.compensation_name()
-            } else {
-                s.name()
-            }
+        .map(|s| match definition.get(s) {
+            Some(spec) if compensation => spec.compensation(),
+            _ => s.as_str(),
         })
         .collect::<Vec<_>>()
         .join(" > ")
@@ -531,24 +559,33 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     let projector = Projector::new(OrderSummaries::with_table(READ_MODEL)?);
     migrate::<OrderEvent, _>(&projection_db, projector.model()).await?;
     let saga_store = storage.saga_store().await?;
-    let participants = Participants::new(saga_store.clone());
+    let services = storage.participants().await?;
+    let definition = fulfillment::definition(
+        FulfillmentParticipants {
+            inventory: services.participant("inventory"),
+            payment: services.participant("payment"),
+            shipping: services.participant("shipping"),
+            notification: services.participant("notification"),
+        },
+        Duration::from_secs(5),
+    );
     let orders: Vec<Uuid> = PLANS.iter().map(|_| Uuid::new_v4()).collect();
+    for (id, _) in orders.iter().zip(&PLANS).filter(|(_, p)| p.fail_payment) {
+        services.inject_for(*id, fulfillment::CHARGE_PAYMENT, Action::Do, Fault::Fail);
+    }
+    let runner = SagaRunner::new(saga_store.clone(), RunnerConfig::new("evc-demo"))
+        .register(definition.clone())?;
+    let (stop_runner, runner_stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner_task = tokio::spawn(async move {
+        runner
+            .run(async {
+                let _ = runner_stopped.await;
+            })
+            .await
+    });
     let starter = SagaStarter {
-        orchestrator: Orchestrator::new(
-            saga_store.clone(),
-            participants.clone(),
-            SagaConfig {
-                step_timeout: Duration::from_secs(5),
-                ..SagaConfig::default()
-            },
-        ),
-        participants,
-        fail_payment: orders
-            .iter()
-            .zip(&PLANS)
-            .filter(|(_, p)| p.fail_payment)
-            .map(|(id, _)| *id)
-            .collect(),
+        store: saga_store.clone(),
+        definition: definition.clone(),
     };
     let projector = OnlyOrders {
         orders: orders.clone(),
@@ -604,11 +641,17 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         &registry,
         &projection_db,
         &saga_store,
+        &definition,
         &orders,
         &mut report,
     )
     .await;
 
+    let _ = stop_runner.send(());
+    runner_task
+        .await
+        .map_err(|e| anyhow!("saga runner task: {e}"))?
+        .context("saga runner")?;
     for c in &consumers {
         c.shutdown();
     }
@@ -640,6 +683,7 @@ async fn flow(
     registry: &RegistryClient,
     projection_db: &Db,
     saga_store: &SagaStore,
+    definition: &SagaDefinition,
     orders: &[Uuid],
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
@@ -699,10 +743,9 @@ async fn flow(
     let mut sagas: Vec<SagaState> = Vec::new();
     for id in orders {
         let state = wait_for("the saga of an order", || async {
-            match saga_store.load(*id).await {
-                Ok(s) if s.status.is_final() => Ok(Some(s)),
-                Ok(_) | Err(SagaError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e.into()),
+            match saga_store.find(*id).await? {
+                Some(s) if s.status.is_final() => Ok(Some(s)),
+                _ => Ok(None),
             }
         })
         .await?;
@@ -719,14 +762,14 @@ async fn flow(
     for s in sagas.iter().filter(|s| s.status == SagaStatus::Completed) {
         service
             .execute(&Command::Ship(ShipOrder {
-                order_id: s.order_id,
+                order_id: s.saga_id,
                 carrier: "DHL".into(),
-                tracking_number: format!("TRK-{}", &short(s.order_id)[..6].to_uppercase()),
+                tracking_number: format!("TRK-{}", &short(s.saga_id)[..6].to_uppercase()),
                 estimated_delivery: None,
             }))
             .await?;
         report.shipped += 1;
-        writeln!(out, "  order {}  shipped", short(s.order_id))?;
+        writeln!(out, "  order {}  shipped", short(s.saga_id))?;
     }
     let n = relay.catch_up().await?;
     report.published += n;
@@ -789,7 +832,7 @@ async fn flow(
     writeln!(out, "\n== OrderFulfillment sagas")?;
     let width = sagas
         .iter()
-        .map(|s| steps(&s.completed, false).len())
+        .map(|s| steps(definition, &s.completed, false).len())
         .max()
         .unwrap_or(0)
         .max("STEPS DONE".len());
@@ -802,10 +845,10 @@ async fn flow(
         writeln!(
             out,
             "  {:<8}  {:<11}  {:<width$}  {}",
-            short(s.order_id),
+            short(s.saga_id),
             s.status.name(),
-            steps(&s.completed, false),
-            steps(&s.compensated, true)
+            steps(definition, &s.completed, false),
+            steps(definition, &s.compensated, true)
         )?;
         if let Some(e) = &s.last_error {
             writeln!(out, "  {:<8}  cause: {e}", "")?;
@@ -913,14 +956,36 @@ mod tests {
         assert_eq!(money(5, "EUR"), "0.05 EUR");
         let id = Uuid::parse_str("0123abcd-0000-0000-0000-000000000000").unwrap();
         assert_eq!(short(id), "0123abcd");
-        assert_eq!(steps(&[], false), "-");
+        let services = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                SimulatedServices::open(Db::sqlite_in_memory().await.unwrap())
+                    .await
+                    .unwrap()
+            });
+        let def = fulfillment::definition(
+            FulfillmentParticipants {
+                inventory: services.participant("inventory"),
+                payment: services.participant("payment"),
+                shipping: services.participant("shipping"),
+                notification: services.participant("notification"),
+            },
+            Duration::from_secs(1),
+        );
+        assert_eq!(steps(&def, &[], false), "-");
+        let done = [
+            fulfillment::RESERVE_INVENTORY.to_string(),
+            fulfillment::CHARGE_PAYMENT.to_string(),
+        ];
         assert_eq!(
-            steps(&[Step::ReserveInventory, Step::ChargePayment], false),
-            format!(
-                "{} > {}",
-                Step::ReserveInventory.name(),
-                Step::ChargePayment.name()
-            )
+            steps(&def, &done, false),
+            "reserve_inventory > charge_payment"
+        );
+        assert_eq!(
+            steps(&def, &done, true),
+            "release_inventory > refund_payment"
         );
     }
 }
