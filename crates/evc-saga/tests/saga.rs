@@ -734,3 +734,125 @@ async fn killed_mid_saga_resumes_on_postgres() {
     env.assert_no_duplicates().await;
     pg.drop_schema().await;
 }
+
+/// A runner named `name` that dies (its task aborted: no more lease renewals) while calling
+/// `step`; answers once its lease expired.
+async fn die_mid_call(env: &Env, definition: SagaDefinition, name: &str, step: &str) {
+    let dead = SagaRunner::new(
+        env.store.clone(),
+        RunnerConfig::new(name).lease(Duration::from_millis(150)),
+    )
+    .register(definition)
+    .unwrap();
+    let task = tokio::spawn(async move { dead.run_until_idle().await });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let unfinished = env.store.unfinished().await.unwrap();
+        if unfinished.iter().any(|s| {
+            s.lease_owner.as_deref() == Some(name) && s.current_step.as_deref() == Some(step)
+        }) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{name} never took the saga");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    task.abort();
+    let _ = task.await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn attempts_cut_short_by_crashes_count_and_end_in_compensation() {
+    let (_dir, db) = sqlite().await;
+    let env = env_on(db).await;
+    env.services
+        .inject("book_hotel", Action::Do, Fault::HangBeforeEffect);
+    let id = env.start().await;
+    let hanging = env
+        .services
+        .definition("trip", &TRIP, Duration::from_secs(3600));
+    // book_hotel gets 3 attempts; three runners die during them
+    for n in 0..3 {
+        die_mid_call(&env, hanging.clone(), &format!("dead-{n}"), "book_hotel").await;
+    }
+    let s = env.store.load(id).await.unwrap();
+    assert_eq!(
+        (s.current_step.as_deref(), s.attempts),
+        (Some("book_hotel"), 3)
+    );
+    env.services.clear_faults();
+    env.runner.run_until_idle().await.unwrap();
+    let end = env.store.load(id).await.unwrap();
+    // no fourth call: the uncertain step is compensated with the completed one
+    assert_eq!(end.status, SagaStatus::Compensated);
+    assert_eq!(
+        end.compensation_plan,
+        strings(&["book_hotel", "book_flight"])
+    );
+    assert!(end
+        .last_error
+        .as_deref()
+        .unwrap()
+        .contains("attempted 3 times"));
+    let log = env.store.step_log(id).await.unwrap();
+    assert!(log
+        .iter()
+        .any(|e| e.step == "book_hotel" && e.outcome == Outcome::AttemptsSpent));
+    assert_eq!(
+        env.effect_names().await,
+        strings(&["book_flight", "cancel_flight"])
+    );
+}
+
+#[tokio::test]
+async fn a_saga_that_no_longer_matches_its_definition_fails_with_a_reason() {
+    let (_dir, db) = sqlite().await;
+    let env = env_on(db).await;
+    let id = env.start().await;
+    assert!(env.runner.run_once().await.unwrap().is_some()); // book_flight done
+    let renamed = env.services.definition(
+        "trip",
+        &[("fly", "unfly", "airline"), ("sleep", "wake", "hotel")],
+        Duration::from_secs(1),
+    );
+    let other = SagaRunner::new(env.store.clone(), RunnerConfig::default())
+        .register(renamed)
+        .unwrap();
+    other.run_until_idle().await.unwrap();
+    let end = env.store.load(id).await.unwrap();
+    assert_eq!(end.status, SagaStatus::Failed);
+    let reason = end.last_error.unwrap();
+    assert!(
+        reason.contains("no longer matches definition `trip`") && reason.contains("book_flight"),
+        "{reason}"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_row_is_reported_with_its_column() {
+    let (_dir, db) = sqlite().await;
+    let env = env_on(db.clone()).await;
+    let id = env.start().await;
+    let mut tx = db.write().await.unwrap();
+    tx.exec(
+        "UPDATE saga_instances SET outputs = 'not json' WHERE saga_id = $1",
+        &evc_storage::args![id.to_string()],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let err = env.store.load(id).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            evc_saga::SagaError::Corrupt {
+                column: "outputs",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains(&id.to_string()), "{err}");
+    // the runner reports it too instead of running on a state it cannot read
+    assert!(env.runner.run_once().await.is_err());
+}
