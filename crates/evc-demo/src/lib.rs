@@ -456,14 +456,14 @@ fn order_id_of(e: &OrderEvent) -> Uuid {
 }
 
 /// `a > b > c`, or `-`; with `compensation`, the steps' compensation names.
-fn steps(definition: &SagaDefinition, steps: &[String], compensation: bool) -> String {
+fn steps(steps: &[String], compensation: bool) -> String {
     if steps.is_empty() {
         return "-".into();
     }
     steps
         .iter()
-        .map(|s| match definition.get(s) {
-            Some(spec) if compensation => spec.compensation(),
+        .map(|s| match fulfillment::compensation_of(s) {
+            Some(undo) if compensation => undo,
             _ => s.as_str(),
         })
         .collect::<Vec<_>>()
@@ -641,7 +641,6 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         &registry,
         &projection_db,
         &saga_store,
-        &definition,
         &orders,
         &mut report,
     )
@@ -683,7 +682,6 @@ async fn flow(
     registry: &RegistryClient,
     projection_db: &Db,
     saga_store: &SagaStore,
-    definition: &SagaDefinition,
     orders: &[Uuid],
     report: &mut DemoReport,
 ) -> anyhow::Result<()> {
@@ -832,7 +830,7 @@ async fn flow(
     writeln!(out, "\n== OrderFulfillment sagas")?;
     let width = sagas
         .iter()
-        .map(|s| steps(definition, &s.completed, false).len())
+        .map(|s| steps(&s.completed, false).len())
         .max()
         .unwrap_or(0)
         .max("STEPS DONE".len());
@@ -847,8 +845,8 @@ async fn flow(
             "  {:<8}  {:<11}  {:<width$}  {}",
             short(s.saga_id),
             s.status.name(),
-            steps(definition, &s.completed, false),
-            steps(definition, &s.compensated, true)
+            steps(&s.completed, false),
+            steps(&s.compensated, true)
         )?;
         if let Some(e) = &s.last_error {
             writeln!(out, "  {:<8}  cause: {e}", "")?;
@@ -956,36 +954,12 @@ mod tests {
         assert_eq!(money(5, "EUR"), "0.05 EUR");
         let id = Uuid::parse_str("0123abcd-0000-0000-0000-000000000000").unwrap();
         assert_eq!(short(id), "0123abcd");
-        let services = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                SimulatedServices::open(Db::sqlite_in_memory().await.unwrap())
-                    .await
-                    .unwrap()
-            });
-        let def = fulfillment::definition(
-            FulfillmentParticipants {
-                inventory: services.participant("inventory"),
-                payment: services.participant("payment"),
-                shipping: services.participant("shipping"),
-                notification: services.participant("notification"),
-            },
-            Duration::from_secs(1),
-        );
-        assert_eq!(steps(&def, &[], false), "-");
+        assert_eq!(steps(&[], false), "-");
         let done = [
             fulfillment::RESERVE_INVENTORY.to_string(),
             fulfillment::CHARGE_PAYMENT.to_string(),
         ];
-        assert_eq!(
-            steps(&def, &done, false),
-            "reserve_inventory > charge_payment"
-        );
-        assert_eq!(
-            steps(&def, &done, true),
-            "release_inventory > refund_payment"
-        );
+        assert_eq!(steps(&done, false), "reserve_inventory > charge_payment");
+        assert_eq!(steps(&done, true), "release_inventory > refund_payment");
     }
 }

@@ -37,6 +37,22 @@ pub const SEND_CONFIRMATION: &str = "send_confirmation";
 /// Tell the customer the order is cancelled.
 pub const SEND_CANCELLATION: &str = "send_cancellation";
 
+/// The steps in order, with their compensations.
+pub const STEPS: [(&str, &str); 4] = [
+    (RESERVE_INVENTORY, RELEASE_INVENTORY),
+    (CHARGE_PAYMENT, REFUND_PAYMENT),
+    (CREATE_SHIPMENT, CANCEL_SHIPMENT),
+    (SEND_CONFIRMATION, SEND_CANCELLATION),
+];
+
+/// The compensation of `step`, if it is one of [`STEPS`].
+pub fn compensation_of(step: &str) -> Option<&'static str> {
+    STEPS
+        .iter()
+        .find(|(s, _)| *s == step)
+        .map(|(_, undo)| *undo)
+}
+
 /// The services the saga calls.
 #[derive(Clone)]
 pub struct FulfillmentParticipants {
@@ -54,16 +70,13 @@ pub struct FulfillmentParticipants {
 /// (evc-saga's default attempts and backoff otherwise).
 pub fn definition(participants: FulfillmentParticipants, step_timeout: Duration) -> SagaDefinition {
     let p = participants;
-    [
-        (RESERVE_INVENTORY, RELEASE_INVENTORY, p.inventory),
-        (CHARGE_PAYMENT, REFUND_PAYMENT, p.payment),
-        (CREATE_SHIPMENT, CANCEL_SHIPMENT, p.shipping),
-        (SEND_CONFIRMATION, SEND_CANCELLATION, p.notification),
-    ]
-    .into_iter()
-    .fold(SagaDefinition::new(DEFINITION), |d, (step, undo, who)| {
-        d.step(StepSpec::new(step, undo, who).timeout(step_timeout))
-    })
+    let who = [p.inventory, p.payment, p.shipping, p.notification];
+    STEPS
+        .into_iter()
+        .zip(who)
+        .fold(SagaDefinition::new(DEFINITION), |d, ((step, undo), who)| {
+            d.step(StepSpec::new(step, undo, who).timeout(step_timeout))
+        })
 }
 
 /// What the saga needs to know about the order.
@@ -153,5 +166,11 @@ mod tests {
         let err = FulfillmentInput::from_json(&json!({ "order_id": "x" })).unwrap_err();
         assert_eq!(err.field, "order_id");
         assert!(err.to_string().contains("UUID"), "{err}");
+    }
+
+    #[test]
+    fn every_step_has_its_compensation() {
+        assert_eq!(compensation_of(CHARGE_PAYMENT), Some(REFUND_PAYMENT));
+        assert_eq!(compensation_of("teleport"), None);
     }
 }

@@ -89,6 +89,7 @@
 //! ```
 
 mod definition;
+mod hooks;
 mod runner;
 #[cfg(feature = "simulated")]
 pub mod simulated;
@@ -99,6 +100,7 @@ pub use definition::{
     step_key, Action, Backoff, DefinitionError, Participant, SagaDefinition, StepError, StepFuture,
     StepOutput, StepRequest, StepSpec,
 };
-pub use runner::{HookError, HookFuture, RunnerConfig, SagaHooks, SagaRunner, StepCompleted};
+pub use hooks::{HookError, HookFuture, SagaHooks, StepCompleted};
+pub use runner::{RunnerConfig, SagaRunner};
 pub use state::{Outcome, SagaError, SagaState, SagaStatus, StepLogEntry};
 pub use store::{SagaStore, COMPONENT, MIGRATIONS};
