@@ -20,7 +20,8 @@
 //!   of compensation attempts, takes over sagas whose runner died; an observer
 //!   ([`SagaRunner::on_persisted`]) and at-least-once hooks ([`SagaHooks`]) for step results
 //!   and outcomes;
-//! - simulated participants for tests and demos ([`simulated`], feature `simulated`).
+//! - simulated participants for tests and demos (module `simulated`, behind the feature
+//!   `simulated`).
 //!
 //! **Does not own:** any domain (a domain crate builds its definitions: the order domain's
 //! fulfillment saga lives in `evc-order`), consuming messages (`evc-consumer`; call

@@ -856,3 +856,38 @@ async fn a_corrupt_row_is_reported_with_its_column() {
     // the runner reports it too instead of running on a state it cannot read
     assert!(env.runner.run_once().await.is_err());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_background_runner_picks_up_sagas_started_later_and_stops_on_request() {
+    let (_dir, db) = sqlite().await;
+    let env = env_on(db).await;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner = env.runner.clone();
+    let task = tokio::spawn(async move {
+        runner
+            .run(async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    let id = env.start().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !env.store.load(id).await.unwrap().status.is_final() {
+        assert!(
+            Instant::now() < deadline,
+            "the background runner never finished"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the runner stops")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        env.store.load(id).await.unwrap().status,
+        SagaStatus::Completed
+    );
+    assert_eq!(env.effect_names().await, strings(&DO));
+}
