@@ -59,8 +59,9 @@ pub type HookFuture<'a> = Pin<Box<dyn Future<Output = Result<(), HookError>> + S
 /// in the same transaction as the transition, and removed only after the hook answered `Ok`;
 /// the runner delivers pending notifications after each transition and at the start of each
 /// [`SagaRunner::run_once`]. A hook that fails, or a process that dies before the removal,
-/// gets the notification again (after the saga's earlier ones, never after its later ones);
-/// two runners may deliver one notification twice. Hooks must therefore be idempotent (for
+/// gets the notification again (a runner delivers a saga's notifications oldest first and
+/// stops at a failed one); two runners may deliver one notification twice, so a duplicate can
+/// arrive after a later notification. Hooks must therefore be idempotent (for
 /// example a command keyed by saga and step). Notifications are recorded only by runners that
 /// have hooks: give every runner of a database the same hooks.
 pub trait SagaHooks: Send + Sync + 'static {
