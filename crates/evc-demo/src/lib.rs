@@ -46,7 +46,7 @@ use evc_consumer::{
     SqliteStore,
 };
 use evc_eventstore::EventStore;
-use evc_order::fulfillment::{self, FulfillmentParticipants};
+use evc_order::fulfillment::{self, FulfillmentParticipants, SagaStarter};
 use evc_order::summary::{OrderStatus, OrderSummaries, OrderSummary};
 use evc_order::{
     AddItem, Command, CreateOrder, OrderService, OrderState, PayOrder, ShipOrder, Status,
@@ -56,10 +56,8 @@ use evc_producer::ProducerConfig;
 use evc_projection::{migrate, rebuild, Projector};
 use evc_registry_client::RegistryClient;
 use evc_saga::simulated::{Fault, SimulatedServices};
-use evc_saga::{
-    Action, RunnerConfig, SagaDefinition, SagaError, SagaRunner, SagaState, SagaStatus, SagaStore,
-};
-use evc_storage::{Database as Db, StorageError, TxRef};
+use evc_saga::{Action, RunnerConfig, SagaRunner, SagaState, SagaStatus, SagaStore};
+use evc_storage::Database as Db;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use order_events::order_paid::v2::PaymentMethod;
@@ -70,8 +68,8 @@ use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientConfig;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, Postgres};
-use sqlx::sqlite::{Sqlite, SqlitePool};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::SqlitePool;
 use sqlx::{Database, Transaction};
 use uuid::Uuid;
 
@@ -248,50 +246,6 @@ async fn sqlite_pool(path: &Path) -> anyhow::Result<SqlitePool> {
         .await
         .with_context(|| format!("opening {}", path.display()))?;
     Ok(db.sqlite_pool().expect("a SQLite database").clone())
-}
-
-/// Starts the `OrderFulfillment` saga of every `OrderPaid` in the consumer's transaction (a
-/// redelivered `OrderPaid` starts nothing); the [`SagaRunner`] task runs it.
-struct SagaStarter {
-    store: SagaStore,
-    definition: SagaDefinition,
-}
-
-impl SagaStarter {
-    async fn start(&self, mut tx: TxRef<'_>, event: &OrderEvent) -> Result<(), HandlerError> {
-        let OrderEvent::OrderPaid(paid) = event else {
-            return Ok(());
-        };
-        match fulfillment::start_in(&self.store, &mut tx, &self.definition, paid).await {
-            Ok(_) => Ok(()),
-            // a database failure stays transient for the consumer (retried, never
-            // dead-lettered)
-            Err(SagaError::Storage(StorageError::Database(e))) => Err(e.into_sqlx().into()),
-            Err(e) => Err(e.into()),
-        }
-    }
-}
-
-impl Handler<OrderEvent, Sqlite> for SagaStarter {
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Sqlite>,
-        event: &OrderEvent,
-        _meta: &MessageMeta,
-    ) -> Result<(), HandlerError> {
-        self.start(TxRef::from(tx), event).await
-    }
-}
-
-impl Handler<OrderEvent, Postgres> for SagaStarter {
-    async fn handle(
-        &self,
-        tx: &mut Transaction<'static, Postgres>,
-        event: &OrderEvent,
-        _meta: &MessageMeta,
-    ) -> Result<(), HandlerError> {
-        self.start(TxRef::from(tx), event).await
-    }
 }
 
 /// Hands `inner` only the events of this run's orders: on a real broker, `orders` may hold
@@ -583,10 +537,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
             })
             .await
     });
-    let starter = SagaStarter {
-        store: saga_store.clone(),
-        definition: definition.clone(),
-    };
+    let starter = SagaStarter::new(saga_store.clone(), definition.clone());
     let projector = OnlyOrders {
         orders: orders.clone(),
         inner: projector,

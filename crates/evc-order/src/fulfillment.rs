@@ -6,14 +6,17 @@
 //! The saga id is the order id, so an `OrderPaid` delivered twice starts one saga
 //! ([`start_in`] inside the consumer's transaction). Its input is [`FulfillmentInput`] as JSON;
 //! the participants (inventory, payment, shipping, notification) are whatever implements
-//! [`Participant`]: the demo and the tests use `evc_saga::simulated`.
+//! [`Participant`]: the demo and the tests use `evc_saga::simulated`. [`SagaStarter`] is the
+//! consumer handler that starts it.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use evc_consumer::{Handler, HandlerError, MessageMeta};
 use evc_saga::{Participant, SagaDefinition, SagaError, SagaStore, StepSpec};
-use evc_storage::TxRef;
-use order_events::OrderPaid;
+use evc_storage::sqlx::{Postgres, Sqlite, Transaction};
+use evc_storage::{StorageError, TxRef};
+use order_events::{OrderEvent, OrderPaid};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -149,6 +152,59 @@ pub async fn start_in(
 ) -> Result<bool, SagaError> {
     let input = FulfillmentInput::from_paid(paid).to_json();
     store.start_in(tx, paid.order_id, definition, &input).await
+}
+
+/// An `evc-consumer` handler of `orders` that starts the fulfillment saga of every
+/// `OrderPaid` inside the consumer's transaction (so the saga exists exactly when the
+/// processed-event marker commits, and a redelivered `OrderPaid` starts nothing); other
+/// events are ignored. The store's tables must be in the consumer's database. A
+/// `evc_saga::SagaRunner` runs the sagas.
+#[derive(Debug, Clone)]
+pub struct SagaStarter {
+    store: SagaStore,
+    definition: SagaDefinition,
+}
+
+impl SagaStarter {
+    /// Starts sagas of `definition` in `store`.
+    pub fn new(store: SagaStore, definition: SagaDefinition) -> SagaStarter {
+        SagaStarter { store, definition }
+    }
+
+    async fn start(&self, mut tx: TxRef<'_>, event: &OrderEvent) -> Result<(), HandlerError> {
+        let OrderEvent::OrderPaid(paid) = event else {
+            return Ok(());
+        };
+        match start_in(&self.store, &mut tx, &self.definition, paid).await {
+            Ok(_) => Ok(()),
+            // a database failure stays transient for the consumer (retried, never
+            // dead-lettered)
+            Err(SagaError::Storage(StorageError::Database(e))) => Err(e.into_sqlx().into()),
+            Err(e) => Err(HandlerError::new("evc_saga::SagaError", e.to_string()).permanent()),
+        }
+    }
+}
+
+impl Handler<OrderEvent, Sqlite> for SagaStarter {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Sqlite>,
+        event: &OrderEvent,
+        _meta: &MessageMeta,
+    ) -> Result<(), HandlerError> {
+        self.start(TxRef::from(tx), event).await
+    }
+}
+
+impl Handler<OrderEvent, Postgres> for SagaStarter {
+    async fn handle(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        event: &OrderEvent,
+        _meta: &MessageMeta,
+    ) -> Result<(), HandlerError> {
+        self.start(TxRef::from(tx), event).await
+    }
 }
 
 #[cfg(test)]
