@@ -243,10 +243,14 @@ impl SagaRunner {
                 Some("lease lost during the call".to_string()),
             ),
             Some(Ok(_)) => (Outcome::Succeeded, None),
-            Some(Err(Failure::Step(e @ StepError::Rejected { .. }))) => {
-                (Outcome::Rejected, Some(e.to_string()))
-            }
-            Some(Err(Failure::Step(e))) => (Outcome::Unknown, Some(e.to_string())),
+            Some(Err(Failure::Step(e @ StepError::Rejected { .. }))) => (
+                Outcome::Rejected,
+                Some(format!("{}: {e}", spec.operation(action))),
+            ),
+            Some(Err(Failure::Step(e))) => (
+                Outcome::Unknown,
+                Some(format!("{}: {e}", spec.operation(action))),
+            ),
             Some(Err(Failure::Timeout)) => (
                 Outcome::TimedOut,
                 Some(format!(
