@@ -23,8 +23,8 @@
 //! - simulated participants for tests and demos (module `simulated`, behind the feature
 //!   `simulated`).
 //!
-//! **Does not own:** any domain (a domain crate builds its definitions: the order domain's
-//! fulfillment saga lives in `evc-order`), consuming messages (`evc-consumer`; call
+//! **Does not own:** any domain (a domain crate builds its own definitions from these types),
+//! consuming messages (`evc-consumer`; call
 //! [`SagaStore::start_in`] from a handler), real participant services, turning step results
 //! into events (a [`SagaHooks`] implementation of the application does that).
 //!
