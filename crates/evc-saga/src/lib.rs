@@ -24,9 +24,9 @@
 //!   `simulated`).
 //!
 //! **Does not own:** any domain (a domain crate builds its own definitions from these types),
-//! consuming messages (`evc-consumer`; call
-//! [`SagaStore::start_in`] from a handler), real participant services, turning step results
-//! into events (a [`SagaHooks`] implementation of the application does that).
+//! consuming messages (`evc-consumer`; call [`SagaStore::start_in`] from a handler), real
+//! participant services, turning step results into events (a [`SagaHooks`] implementation of
+//! the application does that).
 //!
 //! # Design choices
 //!
