@@ -13,9 +13,11 @@
 //! 1. Three orders are created, given items and paid through [`OrderService`].
 //! 2. The outbox [`Relay`] publishes the stored events to `orders`.
 //! 3. Two `evc-consumer` consumers read `orders`: the [`Projector`] maintaining
-//!    `order_summaries`, and a saga starter calling [`Orchestrator::start`] on `OrderPaid`.
-//!    The third order's payment charge fails (an injected [`Fault::Fail`]), so its saga
-//!    compensates (releases the inventory it reserved).
+//!    `order_summaries`, and a saga starter that starts the order's `OrderFulfillment` saga
+//!    ([`evc_order::fulfillment`]) on `OrderPaid`, inside the consumer's transaction. A
+//!    [`SagaRunner`] task runs the sagas' steps against the simulated participants
+//!    (`evc_saga::simulated`). The third order's payment charge fails (an injected
+//!    [`Fault::Fail`]), so its saga compensates (releases the inventory it reserved).
 //! 4. The orders whose saga completed are shipped through [`OrderService`] and relayed again.
 //! 5. The output: a timeline of every stored event (position, order, type, schema id and
 //!    version), the saga outcomes, the read model, and a replay that folds every order from
@@ -26,8 +28,9 @@
 //! Four files, because a consumer's handler writes inside the transaction that holds its
 //! idempotency marker (SQLite's single writer lock): `events.db` (event store and relay
 //! checkpoint), `projection.db` (the projector's processed events and `order_summaries`),
-//! `saga.db` (saga state and participants) and `saga-consumer.db` (the saga consumer's
-//! processed events).
+//! `saga-consumer.db` (the saga consumer's processed events and the saga state, which the
+//! consumer's handler writes in one transaction) and `saga.db` (the simulated participants'
+//! effect logs).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -43,6 +46,7 @@ use evc_consumer::{
     SqliteStore,
 };
 use evc_eventstore::EventStore;
+use evc_order::fulfillment::{self, FulfillmentParticipants, SagaStarter};
 use evc_order::summary::{OrderStatus, OrderSummaries, OrderSummary};
 use evc_order::{
     AddItem, Command, CreateOrder, OrderService, OrderState, PayOrder, ShipOrder, Status,
@@ -51,10 +55,8 @@ use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
 use evc_projection::{migrate, rebuild, Projector};
 use evc_registry_client::RegistryClient;
-use evc_saga::{
-    Action, Fault, Orchestrator, Participants, SagaConfig, SagaError, SagaState, SagaStatus,
-    SagaStore, Step,
-};
+use evc_saga::simulated::{Fault, SimulatedServices};
+use evc_saga::{Action, RunnerConfig, SagaRunner, SagaState, SagaStatus, SagaStore};
 use evc_storage::Database as Db;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
@@ -219,11 +221,23 @@ impl Storage {
         }
     }
 
+    /// The saga state, in the saga consumer's database (its handler starts sagas in the
+    /// consumer's transaction).
     async fn saga_store(&self) -> anyhow::Result<SagaStore> {
-        Ok(match self {
-            Storage::Sqlite { saga, .. } => SagaStore::sqlite_with_pool(saga.clone()).await?,
-            Storage::Postgres { pool, .. } => SagaStore::postgres_with_pool(pool.clone()).await?,
-        })
+        let db = match self {
+            Storage::Sqlite { saga_consumer, .. } => Db::from_sqlite_pool(saga_consumer.clone()),
+            Storage::Postgres { pool, .. } => Db::from_postgres_pool(pool.clone()),
+        };
+        Ok(SagaStore::open(db).await?)
+    }
+
+    /// The simulated participants' tables.
+    async fn participants(&self) -> anyhow::Result<SimulatedServices> {
+        let db = match self {
+            Storage::Sqlite { saga, .. } => Db::from_sqlite_pool(saga.clone()),
+            Storage::Postgres { pool, .. } => Db::from_postgres_pool(pool.clone()),
+        };
+        Ok(SimulatedServices::open(db).await?)
     }
 }
 
@@ -232,36 +246,6 @@ async fn sqlite_pool(path: &Path) -> anyhow::Result<SqlitePool> {
         .await
         .with_context(|| format!("opening {}", path.display()))?;
     Ok(db.sqlite_pool().expect("a SQLite database").clone())
-}
-
-/// Starts the `OrderFulfillment` saga for every `OrderPaid`; injects a payment failure for
-/// the orders listed in `fail_payment`. Messages are handled one at a time, so the injected
-/// fault is seen by that order's saga only.
-struct SagaStarter {
-    orchestrator: Orchestrator,
-    participants: Participants,
-    fail_payment: Vec<Uuid>,
-}
-
-impl<DB: Database> Handler<OrderEvent, DB> for SagaStarter {
-    async fn handle(
-        &self,
-        _tx: &mut Transaction<'static, DB>,
-        event: &OrderEvent,
-        _meta: &MessageMeta,
-    ) -> Result<(), HandlerError> {
-        let OrderEvent::OrderPaid(paid) = event else {
-            return Ok(());
-        };
-        if self.fail_payment.contains(&paid.order_id) {
-            self.participants
-                .inject(Step::ChargePayment, Action::Do, Fault::Fail);
-        }
-        let result = self.orchestrator.start(paid).await;
-        self.participants.clear_faults();
-        result?;
-        Ok(())
-    }
 }
 
 /// Hands `inner` only the events of this run's orders: on a real broker, `orders` may hold
@@ -425,18 +409,16 @@ fn order_id_of(e: &OrderEvent) -> Uuid {
     }
 }
 
-fn steps(steps: &[Step], compensation: bool) -> String {
+/// `a > b > c`, or `-`; with `compensation`, the steps' compensation names.
+fn steps(steps: &[String], compensation: bool) -> String {
     if steps.is_empty() {
         return "-".into();
     }
     steps
         .iter()
-        .map(|s| {
-            if compensation {
-                s.compensation_name()
-            } else {
-                s.name()
-            }
+        .map(|s| match fulfillment::compensation_of(s) {
+            Some(undo) if compensation => undo,
+            _ => s.as_str(),
         })
         .collect::<Vec<_>>()
         .join(" > ")
@@ -531,25 +513,31 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     let projector = Projector::new(OrderSummaries::with_table(READ_MODEL)?);
     migrate::<OrderEvent, _>(&projection_db, projector.model()).await?;
     let saga_store = storage.saga_store().await?;
-    let participants = Participants::new(saga_store.clone());
+    let services = storage.participants().await?;
+    let definition = fulfillment::definition(
+        FulfillmentParticipants {
+            inventory: services.participant("inventory"),
+            payment: services.participant("payment"),
+            shipping: services.participant("shipping"),
+            notification: services.participant("notification"),
+        },
+        Duration::from_secs(5),
+    );
     let orders: Vec<Uuid> = PLANS.iter().map(|_| Uuid::new_v4()).collect();
-    let starter = SagaStarter {
-        orchestrator: Orchestrator::new(
-            saga_store.clone(),
-            participants.clone(),
-            SagaConfig {
-                step_timeout: Duration::from_secs(5),
-                ..SagaConfig::default()
-            },
-        ),
-        participants,
-        fail_payment: orders
-            .iter()
-            .zip(&PLANS)
-            .filter(|(_, p)| p.fail_payment)
-            .map(|(id, _)| *id)
-            .collect(),
-    };
+    for (id, _) in orders.iter().zip(&PLANS).filter(|(_, p)| p.fail_payment) {
+        services.inject_for(*id, fulfillment::CHARGE_PAYMENT, Action::Do, Fault::Fail);
+    }
+    let runner = SagaRunner::new(saga_store.clone(), RunnerConfig::new("evc-demo"))
+        .register(definition.clone())?;
+    let (stop_runner, runner_stopped) = tokio::sync::oneshot::channel::<()>();
+    let runner_task = tokio::spawn(async move {
+        runner
+            .run(async {
+                let _ = runner_stopped.await;
+            })
+            .await
+    });
+    let starter = SagaStarter::new(saga_store.clone(), definition.clone());
     let projector = OnlyOrders {
         orders: orders.clone(),
         inner: projector,
@@ -609,6 +597,11 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     )
     .await;
 
+    let _ = stop_runner.send(());
+    runner_task
+        .await
+        .map_err(|e| anyhow!("saga runner task: {e}"))?
+        .context("saga runner")?;
     for c in &consumers {
         c.shutdown();
     }
@@ -699,10 +692,9 @@ async fn flow(
     let mut sagas: Vec<SagaState> = Vec::new();
     for id in orders {
         let state = wait_for("the saga of an order", || async {
-            match saga_store.load(*id).await {
-                Ok(s) if s.status.is_final() => Ok(Some(s)),
-                Ok(_) | Err(SagaError::NotFound(_)) => Ok(None),
-                Err(e) => Err(e.into()),
+            match saga_store.find(*id).await? {
+                Some(s) if s.status.is_final() => Ok(Some(s)),
+                _ => Ok(None),
             }
         })
         .await?;
@@ -719,14 +711,14 @@ async fn flow(
     for s in sagas.iter().filter(|s| s.status == SagaStatus::Completed) {
         service
             .execute(&Command::Ship(ShipOrder {
-                order_id: s.order_id,
+                order_id: s.saga_id,
                 carrier: "DHL".into(),
-                tracking_number: format!("TRK-{}", &short(s.order_id)[..6].to_uppercase()),
+                tracking_number: format!("TRK-{}", &short(s.saga_id)[..6].to_uppercase()),
                 estimated_delivery: None,
             }))
             .await?;
         report.shipped += 1;
-        writeln!(out, "  order {}  shipped", short(s.order_id))?;
+        writeln!(out, "  order {}  shipped", short(s.saga_id))?;
     }
     let n = relay.catch_up().await?;
     report.published += n;
@@ -802,7 +794,7 @@ async fn flow(
         writeln!(
             out,
             "  {:<8}  {:<11}  {:<width$}  {}",
-            short(s.order_id),
+            short(s.saga_id),
             s.status.name(),
             steps(&s.completed, false),
             steps(&s.compensated, true)
@@ -914,13 +906,11 @@ mod tests {
         let id = Uuid::parse_str("0123abcd-0000-0000-0000-000000000000").unwrap();
         assert_eq!(short(id), "0123abcd");
         assert_eq!(steps(&[], false), "-");
-        assert_eq!(
-            steps(&[Step::ReserveInventory, Step::ChargePayment], false),
-            format!(
-                "{} > {}",
-                Step::ReserveInventory.name(),
-                Step::ChargePayment.name()
-            )
-        );
+        let done = [
+            fulfillment::RESERVE_INVENTORY.to_string(),
+            fulfillment::CHARGE_PAYMENT.to_string(),
+        ];
+        assert_eq!(steps(&done, false), "reserve_inventory > charge_payment");
+        assert_eq!(steps(&done, true), "release_inventory > refund_payment");
     }
 }

@@ -7,7 +7,9 @@
 //! (the `Deserializer` resolves old versions into the latest types). [`OrderService`] loads a
 //! stream from the event store, folds, decides and appends with the expected version,
 //! retrying once on a concurrency conflict. [`summary::OrderSummaries`] is the order domain's
-//! read model (`order_summaries`) for `evc-projection`.
+//! read model (`order_summaries`) for `evc-projection`. [`fulfillment`] is the
+//! `OrderFulfillment` saga (reserve inventory → charge payment → create shipment → send
+//! confirmation, compensated in reverse), one definition of `evc-saga`'s orchestrator.
 //!
 //! **Does not own:** storage and concurrency ([`evc_eventstore`]), encoding
 //! ([`evc_wire`]), publishing to Kafka, pricing or payment capture.
@@ -16,6 +18,7 @@
 //! over its items; no item is added after payment; paid means non-empty and paid exactly the
 //! total in the order's currency; shipped implies paid.
 
+pub mod fulfillment;
 mod order;
 mod service;
 pub mod summary;

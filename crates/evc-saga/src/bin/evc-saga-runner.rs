@@ -1,88 +1,84 @@
-//! Runs one `OrderFulfillment` saga on a SQLite file, for tests that kill it mid-saga.
+//! Starts one saga of the simulated trip definition and runs it, for tests that SIGKILL it
+//! mid-saga (feature `simulated`).
 //!
-//! `evc-saga-runner DB ORDER_ID [--hang-after N] [--hang-in STEP] [--pg-schema S]`
+//! `evc-saga-runner DB SAGA_ID [--hang-after N] [--hang-in STEP] [--pg-schema S] [--lease-ms N]`
 //!
-//! DB is a SQLite file, or a `postgres://` URL (tables in `--pg-schema`, which must exist).
+//! DB is a SQLite file, or a `postgres://` URL (tables in `--pg-schema`, created if missing).
 //!
-//! Prints `persisted <status> <completed steps>` after every save. `--hang-after N` blocks
-//! forever once N steps are completed and persisted; `--hang-in STEP` makes STEP's participant
-//! apply its effect and then never answer (the step timeout is an hour).
+//! Prints `persisted <status> <completed steps>` after every committed save. `--hang-after N`
+//! blocks forever once N steps are completed and persisted; `--hang-in STEP` makes STEP's
+//! service apply its effect and then never answer (the step timeout is an hour; the lease,
+//! `--lease-ms`, default 1000, is renewed until the process dies).
 
 use std::time::Duration;
 
-use evc_saga::{Action, Fault, Orchestrator, Participants, SagaConfig, SagaStore, Step};
-use order_events::order_paid::v2::{Money, OrderPaid, PaymentMethod};
+use evc_saga::simulated::{Fault, SimulatedServices, TRIP};
+use evc_saga::{Action, RunnerConfig, SagaRunner, SagaStore};
+use evc_storage::Database;
 
 fn usage() -> ! {
     eprintln!(
-        "usage: evc-saga-runner DB ORDER_ID [--hang-after N] [--hang-in STEP] [--pg-schema S]"
+        "usage: evc-saga-runner DB SAGA_ID [--hang-after N] [--hang-in STEP] [--pg-schema S] [--lease-ms N]"
     );
     std::process::exit(2)
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let mut args = std::env::args().skip(1);
     let db = args.next().unwrap_or_else(|| usage());
-    let order_id = args
+    let saga_id = args
         .next()
         .and_then(|s| uuid::Uuid::parse_str(&s).ok())
         .unwrap_or_else(|| usage());
     let mut hang_after: Option<usize> = None;
-    let mut hang_in: Option<Step> = None;
+    let mut hang_in: Option<String> = None;
     let mut pg_schema: Option<String> = None;
+    let mut lease_ms = 1000;
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
         match flag.as_str() {
             "--hang-after" => hang_after = Some(value.parse().unwrap_or_else(|_| usage())),
-            "--hang-in" => {
-                hang_in = Some(
-                    Step::ALL
-                        .into_iter()
-                        .find(|s| s.name() == value)
-                        .unwrap_or_else(|| usage()),
-                )
-            }
+            "--hang-in" if TRIP.iter().any(|(s, _, _)| *s == value) => hang_in = Some(value),
             "--pg-schema" => pg_schema = Some(value),
+            "--lease-ms" => lease_ms = value.parse().unwrap_or_else(|_| usage()),
             _ => usage(),
         }
     }
-    let store = if db.starts_with("postgres://") || db.starts_with("postgresql://") {
-        SagaStore::connect_postgres(&db, pg_schema.as_deref()).await
+    let db = if db.starts_with("postgres://") || db.starts_with("postgresql://") {
+        Database::open_postgres(&db, pg_schema.as_deref(), "evc-saga-runner").await
     } else {
-        SagaStore::open_sqlite(&db).await
+        Database::open_sqlite(&db).await
     }
     .expect("open the database");
-    let participants = Participants::new(store.clone());
-    if let Some(step) = hang_in {
-        participants.inject(step, Action::Do, Fault::HangAfterEffect);
+    let store = SagaStore::open(db.clone()).await.expect("saga tables");
+    let services = SimulatedServices::open(db).await.expect("simulated tables");
+    if let Some(step) = &hang_in {
+        services.inject(step, Action::Do, Fault::HangAfterEffect);
     }
-    let config = SagaConfig {
-        step_timeout: Duration::from_secs(3600),
-        ..SagaConfig::default()
-    };
-    let orchestrator = Orchestrator::new(store, participants, config).on_persisted(move |s| {
-        let done: Vec<&str> = s.completed.iter().map(|s| s.name()).collect();
-        println!("persisted {} {}", s.status.name(), done.join(","));
-        if hang_after == Some(s.completed.len()) && s.current_step.is_none() {
-            println!("hanging");
-            loop {
-                std::thread::sleep(Duration::from_secs(3600));
+    let trip = services.definition("trip", &TRIP, Duration::from_secs(3600));
+    store
+        .start(
+            saga_id,
+            &trip,
+            &serde_json::json!({ "traveller": "ada", "nights": 3 }),
+        )
+        .await
+        .expect("start the saga");
+    let config = RunnerConfig::new(format!("child-{}", std::process::id()))
+        .lease(Duration::from_millis(lease_ms));
+    let runner = SagaRunner::new(store, config)
+        .register(trip)
+        .expect("a valid definition")
+        .on_persisted(move |s| {
+            println!("persisted {} {}", s.status.name(), s.completed.join(","));
+            if hang_after == Some(s.completed.len()) && s.current_step.is_none() {
+                println!("hanging");
+                loop {
+                    std::thread::sleep(Duration::from_secs(3600));
+                }
             }
-        }
-    });
-    let paid = OrderPaid {
-        event_id: uuid::Uuid::new_v4(),
-        order_id,
-        occurred_at: evc_avro::chrono::Utc::now(),
-        amount: Money {
-            amount_minor: 1999,
-            currency: "EUR".to_string(),
-        },
-        method: PaymentMethod::Card,
-        payment_reference: None,
-        tax_rate: None,
-    };
-    let end = orchestrator.start(&paid).await.expect("run the saga");
-    println!("final {}", end.status.name());
+        });
+    runner.run_until_idle().await.expect("run the saga");
+    println!("final");
 }
