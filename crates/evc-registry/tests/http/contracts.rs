@@ -22,6 +22,7 @@ on_all!(
     readonly_refuses_config_writes,
     config_fields_round_trip,
     a_30_mib_body_gets_413,
+    malformed_contracts_and_config,
 );
 
 fn props(v: &Value) -> Value {
@@ -509,28 +510,19 @@ async fn a_30_mib_body_gets_413(b: Backend) {
     env.finish().await;
 }
 
-on_both_adoption!();
+mod adoption {
+    use crate::common::Backend;
 
-/// Declares the adoption test on SQLite and PostgreSQL (it writes the old tables itself).
-macro_rules! on_both_adoption {
-    () => {
-        mod adoption {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::a_database_from_before_migrations_is_adopted(crate::common::Backend::Sqlite)
-                    .await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::a_database_from_before_migrations_is_adopted(
-                    crate::common::Backend::Postgres,
-                )
-                .await
-            }
-        }
-    };
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::a_database_from_before_migrations_is_adopted(Backend::Sqlite).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_database_from_before_migrations_is_adopted(Backend::Postgres).await
+    }
 }
-use on_both_adoption;
 
 /// Tables made by a build from before migrations (and before identities): the server adopts
 /// them, computes identities, and answers the stored ids for the same schema however its
@@ -587,4 +579,49 @@ async fn a_database_from_before_migrations_is_adopted(b: Backend) {
     assert_eq!(db.schema_version("evc-registry").await.unwrap(), Some(2));
     db.close().await;
     store.cleanup().await;
+}
+
+async fn malformed_contracts_and_config(b: Backend) {
+    let env = Env::start(b).await;
+    let c = &env.client;
+    // bodies of the wrong shape: 422 with the field named
+    for body in [
+        json!({"schema": user_v1(), "metadata": {"properties": {"owner": 5}}}),
+        json!({"schema": user_v1(), "metadata": {"tags": {"**.x": "PII"}}}),
+        json!({"schema": user_v1(), "ruleSet": {"domainRules": [{"kind": "CONDITION"}]}}),
+        json!({"schema": user_v1(), "ruleSet": {"domainRules": {"name": "a"}}}),
+    ] {
+        let msg = c
+            .post("/subjects/s/versions", &body)
+            .await
+            .assert_error(422, 422);
+        assert!(msg.contains("Invalid request body"), "{msg}");
+    }
+    for body in [
+        json!({"validateFields": "yes"}),
+        json!({"normalize": 1}),
+        json!({"alias": ["a"]}),
+        json!({"defaultMetadata": "owner=a"}),
+    ] {
+        c.put("/config/s", &body).await.assert_error(422, 422);
+    }
+    c.put(
+        "/config/s",
+        &json!({"compatibility": "SIDEWAYS", "normalize": true}),
+    )
+    .await
+    .assert_error(422, 42203);
+    // nothing was half-written
+    c.get("/config/s").await.assert_error(404, 40408);
+    c.get("/subjects/s/versions").await.assert_error(404, 40401);
+    // the metadata query on an unknown subject, and without a match
+    c.get("/subjects/s/metadata?key=owner&value=a")
+        .await
+        .assert_error(404, 40401);
+    c.register("s", &user_v1()).await;
+    c.get("/subjects/s/metadata?key=owner&value=a")
+        .await
+        .assert_error(404, 40403);
+    assert_eq!(c.get("/subjects/s/metadata").await.ok()["version"], 1);
+    env.finish().await;
 }
