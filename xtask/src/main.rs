@@ -247,18 +247,30 @@ fn succeeds(cmd: &mut std::process::Command) -> bool {
 fn prepare(root: &Path) -> Result<(), String> {
     use std::process::Command;
     let interop = root.join("tests/interop");
-    // Python peers: confluent-kafka and fastavro, in a virtualenv under target/.
+    // Python peers (confluent-kafka, fastavro, prometheus-client), in a virtualenv under
+    // target/. Installed again whenever requirements.txt changes (a stamp of its contents is
+    // kept in the venv), so a machine that had an older venv gets the new peers too.
     let venv = root.join("target/interop/venv");
     let py = venv.join("bin/python");
-    if !succeeds(Command::new(&py).args(["-c", "import confluent_kafka, fastavro"])) {
+    let requirements = interop.join("requirements.txt");
+    let wanted = fs::read_to_string(&requirements)
+        .map_err(|e| format!("{}: {e}", requirements.display()))?;
+    let stamp = venv.join("evc-requirements.txt");
+    let current = fs::read_to_string(&stamp).ok();
+    if current.as_deref() != Some(wanted.as_str())
+        || !succeeds(Command::new(&py).args(["-c", "import confluent_kafka, fastavro"]))
+    {
         println!(
             "xtask: installing the Python interop clients into {}",
             venv.display()
         );
-        run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        if !py.exists() {
+            run(Command::new("python3").args(["-m", "venv"]).arg(&venv))?;
+        }
         run(Command::new(venv.join("bin/pip"))
             .args(["install", "--quiet", "--disable-pip-version-check", "-r"])
-            .arg(interop.join("requirements.txt")))?;
+            .arg(&requirements))?;
+        fs::write(&stamp, &wanted).map_err(|e| format!("{}: {e}", stamp.display()))?;
     }
     // npm peer: @kafkajs/confluent-schema-registry, from the committed lock file.
     if !interop
