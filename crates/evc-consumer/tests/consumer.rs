@@ -1,5 +1,9 @@
 //! The consumer against librdkafka's mock cluster, the in-process and the real registry server,
 //! SQLite and the machine's PostgreSQL.
+//!
+//! Why one file of ~870 lines: every test drives the same consumer loop through the shared
+//! fixtures of `common/`; it is grouped by behaviour (ordering, evolution, idempotence,
+//! poison, retries, outages, rebalance, replay), each group a few tests.
 
 mod common;
 

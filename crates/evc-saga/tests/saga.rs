@@ -1,6 +1,10 @@
 //! The saga runner on SQLite (a temp file) and PostgreSQL (`EVC_TEST_POSTGRES_URL`, default
 //! `postgres://postgres@127.0.0.1:5432/test`; each test in its own schema), driving the
 //! simulated trip saga (`simulated::TRIP`: four services with effect logs and dedup tables).
+//!
+//! Why one file of ~890 lines: the cases share the runner, the simulated services and the
+//! kill-test child process; each section (happy path, failure at every step, timeouts,
+//! kills, leases, hooks) is a few tests over those fixtures.
 
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;

@@ -1,4 +1,8 @@
 //! Avro schema parsing (specification 1.12), with the checks Avro Java's parser makes.
+//!
+//! Why one file of ~800 lines: it is one recursive-descent parser over one grammar (the
+//! schema JSON), whose functions call each other; default validation already lives apart
+//! (`defaults.rs`). Splitting it by type kind would scatter the name-resolution state.
 
 use std::collections::{HashMap, HashSet};
 

@@ -1,4 +1,8 @@
 //! Every route and every error code, over real HTTP, on SQLite and PostgreSQL.
+//!
+//! Why one file of ~1,150 lines: it is the route-by-route table of Confluent's REST contract
+//! (one test per route and error code, each on SQLite and PostgreSQL); the newer behaviours
+//! have their own files (`contracts.rs`, ...).
 
 use serde_json::{json, Value};
 
