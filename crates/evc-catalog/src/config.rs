@@ -46,6 +46,17 @@ impl SubjectNameStrategy {
     }
 }
 
+impl Config {
+    /// The subject name strategy of `fullname` on `topic`: its override, else its topic's.
+    pub fn strategy_of(&self, topic: &str, fullname: &str) -> SubjectNameStrategy {
+        self.events
+            .get(fullname)
+            .and_then(|o| o.subject_name_strategy)
+            .or_else(|| self.topics.get(topic).map(|t| t.subject_name_strategy))
+            .unwrap_or(SubjectNameStrategy::TopicNameStrategy)
+    }
+}
+
 /// The whole `evc.toml`.
 #[derive(Debug, Clone, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

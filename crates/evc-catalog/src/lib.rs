@@ -68,6 +68,30 @@ impl Event {
     }
 }
 
+/// Which event folders [`Catalog::load_with`] reads.
+#[derive(Default, Clone, Copy)]
+pub struct LoadOptions<'a> {
+    /// Called with each event folder's full name and the names of its files; `false` leaves
+    /// the folder unread. `None` reads every folder.
+    pub read: Option<&'a ReadFilter<'a>>,
+}
+
+/// See [`LoadOptions::read`]: an event folder's full name and file names in, read it or not out.
+pub type ReadFilter<'a> = dyn Fn(&str, &[String]) -> bool + Sync + 'a;
+
+/// An event [`Catalog::load_with`] did not read: it is configured and its folder exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unread {
+    pub fullname: String,
+    pub topic: String,
+    pub subject: String,
+    pub compatibility: String,
+    pub strategy: SubjectNameStrategy,
+    pub partition_key: String,
+    /// How many version files its folder holds.
+    pub versions: usize,
+}
+
 /// A loaded, validated schema directory.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -76,6 +100,8 @@ pub struct Catalog {
     pub config_text: String,
     /// Sorted by topic, then by the order the topic lists them.
     pub events: Vec<Event>,
+    /// Events whose folders [`Catalog::load_with`] was told not to read, sorted like `events`.
+    pub unread: Vec<Unread>,
     /// The lint rules `[lint] disable` switches off (validated: each is a lint rule).
     pub disabled: BTreeSet<Code>,
     /// Findings that do not stop the tree from loading (deprecated spellings in the config).
@@ -85,6 +111,17 @@ pub struct Catalog {
 impl Catalog {
     /// Loads `root` (the directory holding `evc.toml`), reporting every problem found.
     pub fn load(root: impl AsRef<Path>) -> Result<Catalog, Diagnostics> {
+        Catalog::load_with(root, &LoadOptions::default())
+    }
+
+    /// [`Catalog::load`], reading only the event folders `opts` selects: the others are listed
+    /// (their file names are checked) but their files are neither read nor parsed, and they are
+    /// counted in [`Catalog::unread`] instead of [`Catalog::events`]. For a gate that knows which
+    /// folders are unchanged since a checked base.
+    pub fn load_with(
+        root: impl AsRef<Path>,
+        opts: &LoadOptions<'_>,
+    ) -> Result<Catalog, Diagnostics> {
         let root = root.as_ref().to_path_buf();
         let mut diags = Vec::new();
         let config_path = root.join(CONFIG_FILE);
@@ -113,7 +150,8 @@ impl Catalog {
                 return Err(Diagnostics(vec![d]));
             }
         };
-        let (on_disk, broken) = scan(&root, &mut diags);
+        let (on_disk, broken, unread_on_disk) = scan(&root, opts, &mut diags);
+        let mut unread = Vec::new();
 
         // Config cross-checks.
         let cfg_span = |needle: &str| -> Option<evc_schema::json::Span> {
@@ -160,6 +198,18 @@ impl Catalog {
                     .partition_key
                     .clone()
                     .unwrap_or_else(|| tc.partition_key.clone());
+                if let Some(&versions) = unread_on_disk.get(fullname) {
+                    unread.push(Unread {
+                        fullname: fullname.clone(),
+                        topic: topic.clone(),
+                        subject: strategy.subject(topic, fullname),
+                        compatibility,
+                        strategy,
+                        partition_key,
+                        versions,
+                    });
+                    continue;
+                }
                 let Some(versions) = on_disk.get(fullname) else {
                     if broken.contains(fullname) {
                         continue; // its files are already reported
@@ -195,13 +245,14 @@ impl Catalog {
                 ));
             }
         }
-        for (fullname, versions) in &on_disk {
+        let present = on_disk.keys().chain(unread_on_disk.keys());
+        for fullname in present {
             if !claimed.contains_key(fullname) {
-                let v = &versions[0];
+                let (ns, name) = split(fullname);
                 diags.push(
                     Diagnostic::error(
                         Code::EventNotConfigured,
-                        &v.path,
+                        root.join(ns).join(name).join("v1.avsc"),
                         format!(
                             "event `{fullname}` is not listed under any topic in {CONFIG_FILE}"
                         ),
@@ -212,7 +263,27 @@ impl Catalog {
                 );
             }
         }
-        subject_conflicts(&events, &mut diags, &config_diag);
+        let subjects: Vec<(&str, &str, SubjectNameStrategy, &str)> = events
+            .iter()
+            .map(|e| {
+                (
+                    e.fullname.as_str(),
+                    e.topic.as_str(),
+                    e.strategy,
+                    e.subject.as_str(),
+                )
+            })
+            .chain(unread.iter().map(|u| {
+                let strategy = config.strategy_of(&u.topic, &u.fullname);
+                (
+                    u.fullname.as_str(),
+                    u.topic.as_str(),
+                    strategy,
+                    u.subject.as_str(),
+                )
+            }))
+            .collect();
+        subject_conflicts(&subjects, &mut diags, &config_diag);
         let mut warnings = Vec::new();
         let disabled = lint_disable(
             &config,
@@ -223,34 +294,7 @@ impl Catalog {
         );
         // Partition key present in every version.
         for ev in &events {
-            for v in &ev.versions {
-                let Some(rec) = v.schema.root_named() else {
-                    continue;
-                };
-                match rec.fields().iter().find(|f| f.name == ev.partition_key) {
-                    None => diags.push(
-                        Diagnostic::error(
-                            Code::PartitionKeyMissing,
-                            &v.path,
-                            format!("`{}` v{} has no field `{}`, its partition key", ev.fullname, v.number, ev.partition_key),
-                        )
-                        .at(&v.text, rec.name_span)
-                        .with_help("every version must carry the partition key so that one entity's events stay in order"),
-                    ),
-                    Some(f) => {
-                        if !matches!(f.ty.kind, TyKind::String | TyKind::Long | TyKind::Int) {
-                            diags.push(
-                                Diagnostic::error(
-                                    Code::PartitionKeyType,
-                                    &v.path,
-                                    format!("partition key `{}` must be a string, uuid, int or long, found {}", f.name, f.ty.describe(&v.schema)),
-                                )
-                                .at(&v.text, f.ty.span),
-                            );
-                        }
-                    }
-                }
-            }
+            partition_keys(ev, &mut diags);
         }
         if diags.iter().any(|d| d.severity == Severity::Error) {
             diags.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
@@ -262,9 +306,40 @@ impl Catalog {
             config,
             config_text,
             events,
+            unread,
             disabled,
             warnings,
         })
+    }
+
+    /// Reads, parses and validates an unread event's folder now, as [`Catalog::load`] would
+    /// have: for callers that check a large tree one event at a time, so that only the events
+    /// being checked are in memory.
+    pub fn read_event(&self, unread: &Unread) -> Result<Event, Vec<Diagnostic>> {
+        let (namespace, name) = split(&unread.fullname);
+        let dir = self.root.join(&namespace).join(&name);
+        let (_, folder, mut diags) = scan_event(&namespace, &name, &dir, &LoadOptions::default());
+        let versions = match folder {
+            Folder::Parsed(v) if diags.is_empty() && !v.is_empty() => v,
+            _ => return Err(diags),
+        };
+        let event = Event {
+            fullname: unread.fullname.clone(),
+            namespace,
+            name,
+            topic: unread.topic.clone(),
+            compatibility: unread.compatibility.clone(),
+            strategy: unread.strategy,
+            subject: unread.subject.clone(),
+            partition_key: unread.partition_key.clone(),
+            versions,
+        };
+        partition_keys(&event, &mut diags);
+        if diags.is_empty() {
+            Ok(event)
+        } else {
+            Err(diags)
+        }
     }
 
     /// False when `[lint] disable` switches the rule off.
@@ -288,6 +363,38 @@ impl Catalog {
     }
 }
 
+/// Every version carries the partition key, of a type that can be a key.
+fn partition_keys(ev: &Event, diags: &mut Vec<Diagnostic>) {
+    for v in &ev.versions {
+        let Some(rec) = v.schema.root_named() else {
+            continue;
+        };
+        match rec.fields().iter().find(|f| f.name == ev.partition_key) {
+            None => diags.push(
+                Diagnostic::error(
+                    Code::PartitionKeyMissing,
+                    &v.path,
+                    format!("`{}` v{} has no field `{}`, its partition key", ev.fullname, v.number, ev.partition_key),
+                )
+                .at(&v.text, rec.name_span)
+                .with_help("every version must carry the partition key so that one entity's events stay in order"),
+            ),
+            Some(f) => {
+                if !matches!(f.ty.kind, TyKind::String | TyKind::Long | TyKind::Int) {
+                    diags.push(
+                        Diagnostic::error(
+                            Code::PartitionKeyType,
+                            &v.path,
+                            format!("partition key `{}` must be a string, uuid, int or long, found {}", f.name, f.ty.describe(&v.schema)),
+                        )
+                        .at(&v.text, f.ty.span),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Two events with one subject would share one version history in the registry: refused.
 ///
 /// Only TopicNameStrategy can do this (`<topic>-value` for every event of the topic). Confluent
@@ -295,26 +402,26 @@ impl Catalog {
 /// under the topic's mode; evc's layout gives each event its own numbered history, which that
 /// subject cannot hold.
 fn subject_conflicts(
-    events: &[Event],
+    subjects: &[(&str, &str, SubjectNameStrategy, &str)],
     diags: &mut Vec<Diagnostic>,
     config_diag: &dyn Fn(Code, &str, String) -> Diagnostic,
 ) {
-    let mut by_subject: BTreeMap<&str, Vec<&Event>> = BTreeMap::new();
-    for ev in events {
-        by_subject.entry(&ev.subject).or_default().push(ev);
+    let mut by_subject: BTreeMap<&str, Vec<&(&str, &str, SubjectNameStrategy, &str)>> =
+        BTreeMap::new();
+    for s in subjects {
+        by_subject.entry(s.3).or_default().push(s);
     }
     for (subject, evs) in by_subject.into_iter().filter(|(_, e)| e.len() > 1) {
-        let names: Vec<String> = evs.iter().map(|e| format!("`{}`", e.fullname)).collect();
-        let first = evs[0];
+        let names: Vec<String> = evs.iter().map(|e| format!("`{}`", e.0)).collect();
+        let (_, topic, strategy, _) = *evs[0];
         diags.push(
             config_diag(
                 Code::SubjectConflict,
-                &format!("[topics.{}]", first.topic),
+                &format!("[topics.{topic}]"),
                 format!(
-                    "events {} all map to subject `{subject}` ({} on topic `{}`), so they would share one version history",
+                    "events {} all map to subject `{subject}` ({} on topic `{topic}`), so they would share one version history",
                     names.join(", "),
-                    first.strategy.name(),
-                    first.topic
+                    strategy.name(),
                 ),
             )
             .with_help("give a topic with several event types TopicRecordNameStrategy (subject <topic>-<record>) or RecordNameStrategy (subject <record>)"),
@@ -402,10 +509,15 @@ fn is_ignored_file(name: &str) -> bool {
 }
 
 /// Reads `root/<namespace>/<Name>/v<N>.avsc`, returning versions by full name.
-fn scan(
-    root: &Path,
-    diags: &mut Vec<Diagnostic>,
-) -> (BTreeMap<String, Vec<Version>>, BTreeSet<String>) {
+/// Event folders by full name: parsed versions, folders with problems, unread folders'
+/// version counts.
+type Scanned = (
+    BTreeMap<String, Vec<Version>>,
+    BTreeSet<String>,
+    BTreeMap<String, usize>,
+);
+
+fn scan(root: &Path, opts: &LoadOptions<'_>, diags: &mut Vec<Diagnostic>) -> Scanned {
     let mut out = BTreeMap::new();
     let mut broken = BTreeSet::new();
     let mut jobs: Vec<(String, String, PathBuf)> = Vec::new();
@@ -474,13 +586,13 @@ fn scan(
         .map_or(1, |n| n.get())
         .min(jobs.len().max(1));
     let chunk = jobs.len().div_ceil(threads).max(1);
-    let results: Vec<(String, Vec<Version>, Vec<Diagnostic>)> = std::thread::scope(|sc| {
+    let results: Vec<(String, Folder, Vec<Diagnostic>)> = std::thread::scope(|sc| {
         let handles: Vec<_> = jobs
             .chunks(chunk)
             .map(|part| {
                 sc.spawn(move || {
                     part.iter()
-                        .map(|(ns, rec, dir)| scan_event(ns, rec, dir))
+                        .map(|(ns, rec, dir)| scan_event(ns, rec, dir, opts))
                         .collect::<Vec<_>>()
                 })
             })
@@ -490,16 +602,36 @@ fn scan(
             .flat_map(|h| h.join().expect("scan thread"))
             .collect()
     });
-    for (fullname, versions, event_diags) in results {
-        let bad = !event_diags.is_empty() || versions.is_empty();
+    let mut unread = BTreeMap::new();
+    for (fullname, folder, event_diags) in results {
+        let bad = !event_diags.is_empty();
         diags.extend(event_diags);
-        if bad {
-            broken.insert(fullname);
-        } else {
-            out.insert(fullname, versions);
+        match folder {
+            _ if bad => {
+                broken.insert(fullname);
+            }
+            Folder::Parsed(versions) if versions.is_empty() => {
+                broken.insert(fullname);
+            }
+            Folder::Parsed(versions) => {
+                out.insert(fullname, versions);
+            }
+            Folder::Unread(0) => {
+                broken.insert(fullname);
+            }
+            Folder::Unread(n) => {
+                unread.insert(fullname, n);
+            }
         }
     }
-    (out, broken)
+    (out, broken, unread)
+}
+
+/// What [`scan_event`] found in a folder.
+enum Folder {
+    Parsed(Vec<Version>),
+    /// Not read (by [`LoadOptions::read`]); the number of version files.
+    Unread(usize),
 }
 
 /// Reads and parses one event folder's version files (run in parallel across folders).
@@ -507,17 +639,24 @@ fn scan_event(
     ns_name: &str,
     rec_name: &str,
     rec_entry: &Path,
-) -> (String, Vec<Version>, Vec<Diagnostic>) {
+    opts: &LoadOptions<'_>,
+) -> (String, Folder, Vec<Diagnostic>) {
     let mut diags = Vec::new();
     let diags = &mut diags;
     let fullname = format!("{ns_name}.{rec_name}");
     let mut versions: Vec<Version> = Vec::new();
     let mut numbers = Vec::new();
-    for file in sorted_dir(rec_entry, diags) {
-        let fname = file
-            .file_name()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
+    let files = sorted_dir(rec_entry, diags);
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.file_name()
+                .map(|s| s.to_string_lossy().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    let read = opts.read.is_none_or(|read| read(&fullname, &names));
+    for (file, fname) in files.into_iter().zip(names) {
         if is_ignored_file(&fname) {
             continue;
         }
@@ -533,6 +672,9 @@ fn scan_event(
             continue;
         };
         numbers.push((n, file.clone()));
+        if !read {
+            continue;
+        }
         let text = match fs::read_to_string(&file) {
             Ok(t) => t,
             Err(e) => {
@@ -622,10 +764,17 @@ fn scan_event(
             rec_entry,
             format!("`{fullname}` has no version files"),
         ));
-        return (fullname, versions, std::mem::take(diags));
+        return (fullname, Folder::Parsed(versions), std::mem::take(diags));
+    }
+    if !read {
+        return (
+            fullname,
+            Folder::Unread(numbers.len()),
+            std::mem::take(diags),
+        );
     }
     versions.sort_by_key(|v| v.number);
-    (fullname, versions, std::mem::take(diags))
+    (fullname, Folder::Parsed(versions), std::mem::take(diags))
 }
 
 fn parse_version_file(name: &str) -> Option<u32> {

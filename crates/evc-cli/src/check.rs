@@ -12,6 +12,7 @@ use crate::{Format, Outcome};
 pub fn run(
     root: PathBuf,
     against: Option<String>,
+    incremental: bool,
     format: Format,
     no_generated: bool,
 ) -> anyhow::Result<Outcome> {
@@ -19,6 +20,7 @@ pub fn run(
         root,
         against,
         check_generated: !no_generated,
+        incremental,
     };
     let report = match evc_gate::check(&opts) {
         Ok(r) => r,
@@ -68,6 +70,7 @@ fn print_all(diags: &[evc_catalog::Diagnostic], format: Format, report: Option<&
                     "ok": errors == 0 && report.is_some(),
                     "subjects": report.map(|r| r.subjects),
                     "versions": report.map(|r| r.versions),
+                    "checked": report.map(|r| r.checked),
                     "errors": errors,
                     "warnings": warnings,
                     "diagnostics": items,
@@ -96,8 +99,17 @@ fn print_all(diags: &[evc_catalog::Diagnostic], format: Format, report: Option<&
 
 fn summary(errors: usize, warnings: usize, report: Option<&evc_gate::Report>) {
     if let Some(r) = report {
+        let unchanged = if r.checked < r.subjects {
+            format!(
+                " ({} checked, {} unchanged since the base)",
+                r.checked,
+                r.subjects - r.checked
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "evc check: {} subject(s), {} version(s): {errors} error(s), {warnings} warning(s)",
+            "evc check: {} subject(s), {} version(s){unchanged}: {errors} error(s), {warnings} warning(s)",
             r.subjects, r.versions
         );
     }

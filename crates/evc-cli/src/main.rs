@@ -68,9 +68,13 @@ enum Command {
         /// The schema directory (holding evc.toml).
         #[arg(long, default_value = "schemas")]
         root: PathBuf,
-        /// A git ref to compare published versions with, e.g. origin/main.
+        /// A git ref to compare published versions with, e.g. origin/main. Only subjects that
+        /// changed since it are then linted and checked (see --full).
         #[arg(long)]
         against: Option<String>,
+        /// With --against, check every subject, not only those that changed.
+        #[arg(long, requires = "against")]
+        full: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
         /// Skip the generated-code freshness check (it needs rustfmt).
@@ -295,9 +299,10 @@ fn main() -> ExitCode {
         Command::Check {
             root,
             against,
+            full,
             format,
             no_generated,
-        } => check::run(root, against, format, no_generated),
+        } => check::run(root, against, !full, format, no_generated),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

@@ -195,7 +195,8 @@ enum Slot {
     Done {
         /// Length of the location stack when the pair was computed.
         base: usize,
-        found: Rc<Vec<Found>>,
+        /// `None` when the pair is compatible.
+        found: Option<Rc<Vec<Found>>>,
     },
 }
 
@@ -260,6 +261,22 @@ pub(crate) fn describe(schema: &Schema, t: &Ty) -> String {
     }
 }
 
+/// Both are the same primitive type (which always resolve).
+fn same_primitive(a: &Ty, b: &Ty) -> bool {
+    use TyKind::*;
+    matches!(
+        (&a.kind, &b.kind),
+        (Null, Null)
+            | (Boolean, Boolean)
+            | (Int, Int)
+            | (Long, Long)
+            | (Float, Float)
+            | (Double, Double)
+            | (Bytes, Bytes)
+            | (String, String)
+    )
+}
+
 fn record_fields(n: &Named) -> &[Field] {
     match &n.kind {
         NamedKind::Record { fields, .. } => fields,
@@ -282,7 +299,11 @@ impl<'a> Checker<'a> {
         }
         match self.memo.get(&k) {
             Some(Slot::InProgress) => return Ok(Vec::new()),
-            Some(Slot::Done { base, found }) => {
+            Some(Slot::Done { found: None, .. }) => return Ok(Vec::new()),
+            Some(Slot::Done {
+                base,
+                found: Some(found),
+            }) => {
                 // Unlike Java (which hands back the locations of the first visit), report the
                 // memoized incompatibilities where this visit is.
                 let base = *base;
@@ -310,7 +331,8 @@ impl<'a> Checker<'a> {
             k,
             Slot::Done {
                 base: self.stack.len(),
-                found: Rc::new(found.clone()),
+                // Most pairs are compatible: no allocation for them.
+                found: (!found.is_empty()).then(|| Rc::new(found.clone())),
             },
         );
         Ok(found)
@@ -430,7 +452,12 @@ impl<'a> Checker<'a> {
             return Ok(out);
         }
         if let TyKind::Union(rbranches) = &rt.kind {
-            // A non-union writer is read by the first reader branch that reads it.
+            // A non-union writer is read by the first reader branch that reads it. Only whether
+            // one does matters, so a branch of the very same primitive type settles it without
+            // checking (and describing the mismatch of) the branches before it.
+            if rbranches.iter().any(|rb| same_primitive(rb, wt)) {
+                return Ok(out);
+            }
             for rb in rbranches {
                 if self.pair(rb, rext, wt)?.is_empty() {
                     return Ok(out);
@@ -446,8 +473,11 @@ impl<'a> Checker<'a> {
     /// Java's `schemaNameEquals`: the unqualified names are equal, or the writer's full name is
     /// one of the reader's aliases.
     fn names(&self, rn: &Named, wn: &Named, rtype: AvroType) -> Option<Found> {
+        if rn.name.name == wn.name.name {
+            return None; // the common case, decided without building full names
+        }
         let wfull = wn.name.fullname();
-        if rn.name.name == wn.name.name || rn.aliases.iter().any(|a| a.fullname() == wfull) {
+        if rn.aliases.iter().any(|a| a.fullname() == wfull) {
             return None;
         }
         let rfull = rn.name.fullname();
@@ -566,8 +596,27 @@ impl<'a> Checker<'a> {
             // Java's `lookupWriterField`: by the reader field's name, then by each alias (a
             // set: repeats count once); more than one hit, even the same writer field twice
             // (an alias equal to the field's own name), is an error.
+            //
+            // Field names are unique within a record, so the writer field at the same position,
+            // when it has the name, is the one a search would find (the common case: versions
+            // append fields). Only aliases need more than one lookup.
+            let by_name = match wfields.get(i) {
+                Some(f) if f.name == rf.name => Some(f),
+                _ => wfields.iter().find(|f| f.name == rf.name),
+            };
+            if rf.aliases.is_empty() {
+                if let Some(wf) = by_name {
+                    out.extend(self.child(
+                        &[Tok::Fields, Tok::Index(i), Tok::Type],
+                        &rf.ty,
+                        fext,
+                        &wf.ty,
+                    )?);
+                    continue;
+                }
+            }
             let mut hits: Vec<&'a Field> = Vec::new();
-            hits.extend(wfields.iter().find(|f| f.name == rf.name));
+            hits.extend(by_name);
             for (k, alias) in rf.aliases.iter().enumerate() {
                 if rf.aliases[..k].contains(alias) {
                     continue;

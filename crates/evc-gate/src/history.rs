@@ -3,7 +3,9 @@
 
 use std::str::FromStr;
 
-use evc_catalog::{Catalog, Code, Diagnostic, Severity};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use evc_catalog::{Catalog, Code, Diagnostic, Event, Severity, Unread};
 use evc_compat::{
     check_mode_all, Detail, Direction, IncompatibilityKind, Mode, ModeIncompatibility,
 };
@@ -43,32 +45,66 @@ pub fn hint(detail: &Detail) -> String {
     }
 }
 
-/// Checks the history of every event; results go to `out`. Returns the exceptions used.
-pub fn history(catalog: &Catalog, out: &mut Vec<Diagnostic>) -> Vec<(String, u32)> {
-    let mut used = Vec::new();
-    // Subjects are independent: check them in parallel.
+/// One subject to check: an event already loaded, or one to read first (and drop after).
+pub enum Item<'a> {
+    Loaded(&'a Event),
+    Unread(&'a Unread),
+}
+
+/// Lints and checks the history of each item (in parallel: subjects are independent), then
+/// reports the `[[exceptions]]` that matched no incompatibility. Findings go to `out`; problems
+/// reading an unread event (what [`Catalog::load`] would have reported) are returned.
+///
+/// `items` must include every event whose subject has an exception, or those exceptions are
+/// reported unused.
+pub fn check_events(
+    catalog: &Catalog,
+    items: &[Item<'_>],
+    out: &mut Vec<Diagnostic>,
+) -> Vec<Diagnostic> {
+    let next = AtomicUsize::new(0);
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
-        .min(catalog.events.len().max(1));
-    let chunk = catalog.events.len().div_ceil(threads).max(1);
-    let results: Vec<EventResult> = std::thread::scope(|sc| {
-        let handles: Vec<_> = catalog
-            .events
-            .chunks(chunk)
-            .map(|part| {
-                sc.spawn(move || {
-                    part.iter()
-                        .map(|ev| event_history(catalog, ev))
-                        .collect::<Vec<_>>()
+        .min(items.len().max(1));
+    // Work stealing one subject at a time: histories differ a lot in length. An unread event
+    // is read, checked and dropped by the thread that takes it, so memory holds only the
+    // events being checked.
+    let results: Vec<(usize, EventResult, Vec<Diagnostic>)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                sc.spawn(|| {
+                    let mut mine = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(item) = items.get(i) else { break };
+                        let check = |ev: &Event| {
+                            let (mut diags, used) = event_history(catalog, ev);
+                            crate::lint::lint_event(catalog, ev, &mut diags);
+                            (diags, used)
+                        };
+                        match item {
+                            Item::Loaded(ev) => mine.push((i, check(ev), Vec::new())),
+                            Item::Unread(u) => match catalog.read_event(u) {
+                                Ok(ev) => mine.push((i, check(&ev), Vec::new())),
+                                Err(problems) => mine.push((i, (Vec::new(), Vec::new()), problems)),
+                            },
+                        }
+                    }
+                    mine
                 })
             })
             .collect();
         handles
             .into_iter()
-            .flat_map(|h| h.join().expect("history thread"))
+            .flat_map(|h| h.join().expect("check thread"))
             .collect()
     });
-    for (diags, exceptions) in results {
+    let mut unreadable = Vec::new();
+    let mut results = results;
+    results.sort_by_key(|(i, _, _)| *i);
+    let mut used: Vec<(String, u32)> = Vec::new();
+    for (_, (diags, exceptions), problems) in results {
+        unreadable.extend(problems);
         out.extend(diags);
         for x in exceptions {
             if !used.contains(&x) {
@@ -91,7 +127,7 @@ pub fn history(catalog: &Catalog, out: &mut Vec<Diagnostic>) -> Vec<(String, u32
             );
         }
     }
-    used
+    unreadable
 }
 
 fn diagnostic(
@@ -134,7 +170,7 @@ fn diagnostic(
 type EventResult = (Vec<Diagnostic>, Vec<(String, u32)>);
 
 /// One subject's history.
-fn event_history(catalog: &Catalog, ev: &evc_catalog::Event) -> EventResult {
+fn event_history(catalog: &Catalog, ev: &Event) -> EventResult {
     let mut out = Vec::new();
     let mut used: Vec<(String, u32)> = Vec::new();
     let Ok(mode) = Mode::from_str(&ev.compatibility) else {

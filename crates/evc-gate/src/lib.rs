@@ -10,11 +10,16 @@
 //! **Does not own:** the compatibility rules themselves (`evc-compat`), loading the tree
 //! (`evc-catalog`), or how findings are printed (the `evc` CLI).
 //!
+//! With a base ref, the check is **incremental** unless asked otherwise: only subjects whose
+//! files or settings changed since the base are linted and checked (see [`Options::incremental`]);
+//! the base is read in a fixed number of git processes whatever the size of the tree.
+//!
 //! ```no_run
 //! let report = evc_gate::check(&evc_gate::Options {
 //!     root: "schemas".into(),
 //!     against: Some("origin/main".into()),
 //!     check_generated: true,
+//!     incremental: true,
 //! })
 //! .expect("the schema directory loads");
 //! for d in &report.diagnostics {
@@ -26,11 +31,13 @@
 mod generated;
 mod git;
 mod history;
+mod incremental;
 pub mod lint;
 
 use std::path::PathBuf;
 
-use evc_catalog::{Catalog, Diagnostic, Diagnostics, Severity};
+use evc_catalog::{Catalog, Diagnostic, Diagnostics, LoadOptions, Severity};
+use history::Item;
 
 pub use evc_catalog::Code;
 pub use git::GitError;
@@ -45,6 +52,12 @@ pub struct Options {
     pub against: Option<String>,
     /// Also check that generated code is fresh (needs rustfmt).
     pub check_generated: bool,
+    /// With `against`: lint and check only the subjects whose files or settings changed since
+    /// the base (plus those with reviewed exceptions), trusting the base as checked when it was
+    /// merged; the rest are proven unchanged by git's blob ids and not even read (unless
+    /// `check_generated` needs every schema). Published versions are compared in both modes.
+    /// `false` checks every subject. Ignored without `against`.
+    pub incremental: bool,
 }
 
 /// The gate's findings.
@@ -54,6 +67,8 @@ pub struct Report {
     pub diagnostics: Vec<Diagnostic>,
     pub subjects: usize,
     pub versions: usize,
+    /// Subjects linted and checked: all of them, or in an incremental check those that changed.
+    pub checked: usize,
 }
 
 impl Report {
@@ -89,20 +104,62 @@ pub enum GateError {
 
 /// Runs the whole gate.
 pub fn check(opts: &Options) -> Result<Report, GateError> {
-    let catalog = Catalog::load(&opts.root)?;
-    let mut diagnostics = catalog.warnings.clone();
-    if let Some(r) = &opts.against {
-        git::against(&catalog, r, &mut diagnostics)?;
+    let base = match &opts.against {
+        Some(r) => Some(git::Base::read(&opts.root, r)?),
+        None => None,
+    };
+    let plan = match &base {
+        Some(b) if opts.incremental => Some(incremental::Plan::new(&opts.root, b)?),
+        _ => None,
+    };
+    // Event folders are listed, not read: a full check reads each event when it checks it (so
+    // a large tree is never in memory at once), an incremental one reads only what changed.
+    let read =
+        |fullname: &str, files: &[String]| plan.as_ref().is_some_and(|p| p.read(fullname, files));
+    let listed = Catalog::load_with(&opts.root, &LoadOptions { read: Some(&read) });
+    let mut catalog = match listed {
+        Ok(c) => c,
+        // Report every problem of the tree, as a full load finds them.
+        Err(listing) => return Err(Catalog::load(&opts.root).err().unwrap_or(listing).into()),
+    };
+    if opts.check_generated && catalog.config.codegen.is_some() {
+        catalog = Catalog::load(&opts.root)?; // generating code needs every schema
     }
-    lint::lint(&catalog, &mut diagnostics);
-    history::history(&catalog, &mut diagnostics);
+    let mut diagnostics = catalog.warnings.clone();
+    if let Some(b) = &base {
+        git::published(&catalog.root, b, &mut diagnostics)?;
+    }
+    let mut items: Vec<Item<'_>> = catalog
+        .events
+        .iter()
+        .filter(|e| plan.as_ref().is_none_or(|p| p.selects(e)))
+        .map(Item::Loaded)
+        .collect();
+    if plan.is_none() {
+        items.extend(catalog.unread.iter().map(Item::Unread));
+    }
+    let unreadable = history::check_events(&catalog, &items, &mut diagnostics);
+    if !unreadable.is_empty() {
+        let mut problems = unreadable;
+        problems.sort_by(|a, b| (&a.file, a.position).cmp(&(&b.file, b.position)));
+        return Err(Diagnostics(problems).into());
+    }
     if opts.check_generated {
         generated::generated(&catalog, &mut diagnostics);
     }
-    diagnostics.sort_by(|a, b| (&a.file, a.position, &a.code).cmp(&(&b.file, b.position, &b.code)));
+    diagnostics.sort_by(|a, b| {
+        (&a.file, a.position, a.code, a.version, &a.message)
+            .cmp(&(&b.file, b.position, b.code, b.version, &b.message))
+    });
     Ok(Report {
         diagnostics,
-        subjects: catalog.events.len(),
-        versions: catalog.events.iter().map(|e| e.versions.len()).sum(),
+        subjects: catalog.events.len() + catalog.unread.len(),
+        versions: catalog
+            .events
+            .iter()
+            .map(|e| e.versions.len())
+            .sum::<usize>()
+            + catalog.unread.iter().map(|u| u.versions).sum::<usize>(),
+        checked: items.len(),
     })
 }

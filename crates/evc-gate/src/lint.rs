@@ -1,6 +1,8 @@
 //! Lint rules: each is a [`Code`] of [`Family::Lint`](evc_catalog::Family::Lint), documented in
 //! `docs/diagnostics.md`, and can be switched off in `evc.toml` (`[lint] disable = ["FIELD_DOC"]`).
 
+use std::collections::HashSet;
+
 use evc_catalog::{Catalog, Code, Diagnostic, Event, Version};
 use evc_schema::{Logical, NamedKind, Ty, TyKind};
 
@@ -42,6 +44,15 @@ fn to_snake(s: &str) -> String {
 }
 
 fn is_money_name(name: &str) -> bool {
+    // Most names contain no money word at all: decide those without allocating.
+    let lower = |w: &str| {
+        name.as_bytes()
+            .windows(w.len())
+            .any(|x| x.eq_ignore_ascii_case(w.as_bytes()))
+    };
+    if !MONEY_WORDS.iter().any(|w| lower(w)) {
+        return false;
+    }
     let snake = to_snake(name);
     snake.split('_').any(|w| MONEY_WORDS.contains(&w))
 }
@@ -57,10 +68,20 @@ fn is_float(ty: &Ty) -> bool {
 
 /// Runs the enabled rules over every version of every event.
 pub fn lint(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
-    let on = |rule: Code| catalog.lint_enabled(rule);
     for ev in &catalog.events {
-        for (i, v) in ev.versions.iter().enumerate() {
-            lint_version(catalog, ev, &ev.versions[..i], v, &on, out);
+        lint_event(catalog, ev, out);
+    }
+}
+
+/// Runs the enabled rules over every version of one event.
+pub fn lint_event(catalog: &Catalog, ev: &Event, out: &mut Vec<Diagnostic>) {
+    let on = |rule: Code| catalog.lint_enabled(rule);
+    // Top-level field names of the versions before the one being linted.
+    let mut earlier: HashSet<&str> = HashSet::new();
+    for (i, v) in ev.versions.iter().enumerate() {
+        lint_version(catalog, ev, i > 0, &earlier, v, &on, out);
+        if let Some(root) = v.schema.root_named() {
+            earlier.extend(root.fields().iter().map(|f| f.name.as_str()));
         }
     }
 }
@@ -68,7 +89,8 @@ pub fn lint(catalog: &Catalog, out: &mut Vec<Diagnostic>) {
 fn lint_version(
     catalog: &Catalog,
     ev: &Event,
-    earlier: &[Version],
+    has_earlier: bool,
+    earlier: &HashSet<&str>,
     v: &Version,
     on: &dyn Fn(Code) -> bool,
     out: &mut Vec<Diagnostic>,
@@ -110,8 +132,11 @@ fn lint_version(
             );
         }
         if on(Code::NestedNamespace) {
-            let ns = n.name.namespace.clone().unwrap_or_default();
-            if ns != ev.namespace && !ns.starts_with(&format!("{}.", ev.namespace)) {
+            let ns = n.name.namespace.as_deref().unwrap_or_default();
+            let inside = ns
+                .strip_prefix(ev.namespace.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
+            if !inside {
                 out.push(
                     diag(
                         Code::NestedNamespace,
@@ -226,15 +251,10 @@ fn lint_version(
             _ => {}
         }
     }
-    if on(Code::DefaultAfterV1) && !earlier.is_empty() {
+    if on(Code::DefaultAfterV1) && has_earlier {
         for f in root.fields() {
-            let existed = earlier.iter().any(|e| {
-                e.schema.root_named().is_some_and(|r| {
-                    r.fields()
-                        .iter()
-                        .any(|g| g.name == f.name || f.aliases.contains(&g.name))
-                })
-            });
+            let existed = earlier.contains(f.name.as_str())
+                || f.aliases.iter().any(|a| earlier.contains(a.as_str()));
             if !existed && f.default.is_none() {
                 out.push(
                     diag(Code::DefaultAfterV1, format!("field `{}` is new in v{} and has no default", f.name, v.number), f.name_span)

@@ -82,6 +82,7 @@ impl Repo {
             root: root.clone(),
             against: against.map(str::to_string),
             check_generated: true,
+            incremental: false,
         })
         .unwrap();
         report
@@ -318,6 +319,7 @@ fn published_versions_are_append_only() {
         root: r.root(),
         against: Some("no-such-branch".into()),
         check_generated: false,
+        incremental: false,
     })
     .unwrap_err();
     assert!(
@@ -387,6 +389,7 @@ fn an_unknown_lint_rule_is_an_error_with_where_and_the_list() {
         root: r.root(),
         against: None,
         check_generated: false,
+        incremental: false,
     })
     .unwrap_err();
     let evc_gate::GateError::Catalog(d) = err else {
