@@ -65,7 +65,7 @@ async fn writer_for_type(
 
 fn encode(w: &Writer, line: &Json) -> Result<Vec<u8>, String> {
     let value = line.get("value").ok_or("the line has no \"value\"")?;
-    let avro = evc_wire::json_to_avro(value, &w.model)?;
+    let avro = evc_wire::json_to_avro(value, &w.model).map_err(|e| e.to_string())?;
     let body = evc_avro::apache_avro::to_avro_datum(&w.avro, avro).map_err(|e| e.to_string())?;
     Ok(evc_wire::frame(w.id, &body))
 }

@@ -299,7 +299,8 @@ async fn duplicates_and_a_crash_before_the_commit_give_one_effect_on_postgres() 
     let kafka = Kafka::start();
     kafka.create_topic("orders", 2);
     let pool = pg_pool().await;
-    let schema = pg_schema(&pool).await;
+    let pg = pg_schema().await;
+    let schema = pg.schema.clone();
     let store = PostgresStore::with_pool(pool.clone(), &format!("{schema}.processed_events"))
         .await
         .unwrap();
@@ -312,7 +313,8 @@ async fn duplicates_and_a_crash_before_the_commit_give_one_effect_on_postgres() 
         async move { e.count_pg(&pool, &key).await }
     })
     .await;
-    drop_pg_schema(&pool, &schema).await;
+    pool.close().await;
+    pg.drop_schema().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -140,23 +140,68 @@ fn bytes(b: &[u8]) -> String {
 /// The inverse of [`avro_to_json`]: a JSON value in that form, as an Avro value of `schema`
 /// (what apache-avro encodes with evc's lowered schema). Unions take the first branch the JSON
 /// fits, as Avro JSON without type tags must. The error says where and why it does not fit.
-pub fn json_to_avro(json: &Json, schema: &Schema) -> Result<Value, String> {
+pub fn json_to_avro(json: &Json, schema: &Schema) -> Result<Value, JsonToAvroError> {
     to_avro(json, &schema.root, schema, "")
 }
 
-fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, String> {
+/// A JSON value that does not fit the schema: where (`at`, a path such as `items[0].sku`;
+/// empty for the whole value) and why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JsonToAvroError {
+    /// The value is not of the JSON form the schema's type takes there.
+    #[error("{} should be {expected}, found {found}", shown(.at))]
+    Mismatch {
+        at: String,
+        expected: String,
+        found: String,
+    },
+    /// A record's field is missing (Avro JSON names every field).
+    #[error("{} has no field `{field}`", shown(.at))]
+    MissingField { at: String, field: String },
+    /// No branch of a union fits; the reason of each branch, in order.
+    #[error("{} fits no branch of {union}: {}", shown(.at), join(.branches))]
+    NoBranch {
+        at: String,
+        union: String,
+        branches: Vec<JsonToAvroError>,
+    },
+    /// The value has the right form but its logical type refuses it (a decimal with more
+    /// places than its scale, ...).
+    #[error("{}: {source}", shown(.at))]
+    Logical {
+        at: String,
+        #[source]
+        source: evc_avro::EncodeError,
+    },
+}
+
+fn shown(at: &str) -> String {
+    if at.is_empty() {
+        "the value".to_string()
+    } else {
+        format!("`{}`", &at[1..])
+    }
+}
+
+fn join(branches: &[JsonToAvroError]) -> String {
+    branches
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, JsonToAvroError> {
     use evc_avro::conv;
-    let here = || {
-        if at.is_empty() {
-            "the value".to_string()
-        } else {
-            format!("`{}`", &at[1..])
-        }
+    let bad = |want: &str| JsonToAvroError::Mismatch {
+        at: at.to_string(),
+        expected: want.to_string(),
+        found: j.to_string(),
     };
-    let bad = |want: &str| format!("{} should be {want}, found {j}", here());
     let num_i64 = || j.as_i64().ok_or_else(|| bad("an integer"));
     let text = || j.as_str().ok_or_else(|| bad("a string"));
-    let code_points = |t: &str| -> Result<Vec<u8>, String> {
+    let code_points = |t: &str| -> Result<Vec<u8>, JsonToAvroError> {
         t.chars()
             .map(|c| u8::try_from(c as u32).map_err(|_| bad("bytes as code points 0-255")))
             .collect()
@@ -165,7 +210,12 @@ fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, String> {
         t.parse::<BigDecimal>()
             .map_err(|_| bad("a decimal number as a string"))
     };
-    let enc = |r: Result<Value, evc_avro::EncodeError>| r.map_err(|e| format!("{}: {e}", here()));
+    let enc = |r: Result<Value, evc_avro::EncodeError>| {
+        r.map_err(|source| JsonToAvroError::Logical {
+            at: at.to_string(),
+            source,
+        })
+    };
     Ok(match (&ty.kind, ty.logical) {
         (TyKind::Null, _) if j.is_null() => Value::Null,
         (TyKind::Null, _) => return Err(bad("null")),
@@ -227,7 +277,7 @@ fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, String> {
                 .ok_or_else(|| bad("an object"))?
                 .iter()
                 .map(|(k, x)| Ok((k.clone(), to_avro(x, values, s, &format!("{at}.{k}"))?)))
-                .collect::<Result<_, String>>()?,
+                .collect::<Result<_, JsonToAvroError>>()?,
         ),
         (TyKind::Union(branches), _) => {
             let mut why = Vec::new();
@@ -237,12 +287,11 @@ fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, String> {
                     Err(e) => why.push(e),
                 }
             }
-            return Err(format!(
-                "{} fits no branch of {}: {}",
-                here(),
-                ty.describe(s),
-                why.join("; ")
-            ));
+            return Err(JsonToAvroError::NoBranch {
+                at: at.to_string(),
+                union: ty.describe(s),
+                branches: why,
+            });
         }
         (TyKind::Named(id), _) => {
             let n = &s.named[*id];
@@ -302,7 +351,10 @@ fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, String> {
                     for f in fields {
                         let x = obj
                             .get(&f.name)
-                            .ok_or_else(|| format!("{} has no field `{}`", here(), f.name))?;
+                            .ok_or_else(|| JsonToAvroError::MissingField {
+                                at: at.to_string(),
+                                field: f.name.clone(),
+                            })?;
                         out.push((
                             f.name.clone(),
                             to_avro(x, &f.ty, s, &format!("{at}.{}", f.name))?,

@@ -55,5 +55,5 @@ pub use error::WireError;
 pub use frame::{
     frame, schema_id, unframe, write_header, FrameError, Framed, HEADER_LEN, MAGIC_BYTE,
 };
-pub use json::{avro_to_json, json_to_avro};
+pub use json::{avro_to_json, json_to_avro, JsonToAvroError};
 pub use serializer::{encode_framed, encode_framed_into, Serializer};

@@ -463,36 +463,24 @@ impl Handler<OrderEvent, Postgres> for Effects {
     }
 }
 
-pub const PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// The machine's PostgreSQL. A test that needs it fails here when it is not reachable.
+/// The machine's PostgreSQL (evc-storage's test harness: `EVC_TEST_POSTGRES_URL` or the
+/// default). A test that needs it fails here when it is not reachable.
 pub async fn pg_pool() -> PgPool {
+    let url = evc_storage::testing::postgres_base_url();
     match PgPoolOptions::new()
         .max_connections(5)
         .acquire_timeout(Duration::from_secs(10))
-        .connect(PG_URL)
+        .connect(&url)
         .await
     {
         Ok(pool) => pool,
-        Err(e) => panic!("this test needs PostgreSQL at {PG_URL} (trust auth): {e}"),
+        Err(e) => panic!("this test needs PostgreSQL at {url} (trust auth): {e}"),
     }
 }
 
-/// A fresh schema of this test's own.
-pub async fn pg_schema(pool: &PgPool) -> String {
-    let schema = format!("evc_consumer_{}", Uuid::new_v4().simple());
-    sqlx::query(&format!("CREATE SCHEMA {schema}"))
-        .execute(pool)
-        .await
-        .unwrap();
-    schema
-}
-
-pub async fn drop_pg_schema(pool: &PgPool, schema: &str) {
-    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
-        .execute(pool)
-        .await
-        .unwrap();
+/// A fresh schema of this test's own (the shared harness names and creates it).
+pub async fn pg_schema() -> evc_storage::testing::PgTestSchema {
+    evc_storage::testing::PgTestSchema::create("evc_consumer").await
 }
 
 /// Runs `f` with a timeout, failing the test when it takes too long.
