@@ -2,33 +2,9 @@
 //! scaffold passes the gate, its generated code is fresh, and its events crate builds.
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod scaffold;
 
-fn evc(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run evc")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf()
-}
+use scaffold::{cargo_in_scaffold, evc, text, workspace};
 
 #[test]
 fn init_scaffolds_a_repository_that_passes_the_gate_and_builds() {
@@ -126,17 +102,7 @@ fn init_scaffolds_a_repository_that_passes_the_gate_and_builds() {
 
     // the events crate compiles against evc's runtime (this workspace's lock file keeps the
     // dependency versions the ones CI has already fetched)
-    fs::copy(workspace().join("Cargo.lock"), repo.join("Cargo.lock")).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let o = Command::new(cargo)
-        .args(["build", "--quiet", "--offline"])
-        .env(
-            "CARGO_TARGET_DIR",
-            workspace().join("target").join("scaffold-test"),
-        )
-        .current_dir(&repo)
-        .output()
-        .unwrap();
+    let o = cargo_in_scaffold(&repo, &["build", "--quiet", "--offline"]);
     assert!(o.status.success(), "{}", text(&o));
 }
 

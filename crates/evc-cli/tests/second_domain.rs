@@ -5,37 +5,15 @@
 //! model, with a v2 of one event added midway (old and new versions both consumed).
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod scaffold;
 
-fn evc(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_evc"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run evc")
-}
+use std::path::Path;
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use scaffold::{cargo_in_scaffold, evc, text, workspace};
 
-fn ok(o: Output) -> Output {
+fn ok(o: std::process::Output) -> std::process::Output {
     assert!(o.status.success(), "{}", text(&o));
     o
-}
-
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .to_path_buf()
 }
 
 fn fixture(name: &str) -> String {
@@ -156,27 +134,21 @@ fn a_payments_domain_from_the_public_surface_only() {
         ),
     )
     .unwrap();
-    fs::copy(workspace().join("Cargo.lock"), repo.join("Cargo.lock")).unwrap();
     let data = tmp.path().join("data");
     fs::create_dir_all(&data).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let run = Command::new(cargo)
-        .args([
+    let data_arg = data.to_str().unwrap();
+    let run = cargo_in_scaffold(
+        &repo,
+        &[
             "run",
             "--quiet",
             "--offline",
             "-p",
             "payments-service",
             "--",
-        ])
-        .arg(&data)
-        .env(
-            "CARGO_TARGET_DIR",
-            workspace().join("target").join("scaffold-test"),
-        )
-        .current_dir(&repo)
-        .output()
-        .unwrap();
+            data_arg,
+        ],
+    );
     assert!(run.status.success(), "{}", text(&run));
     assert!(
         String::from_utf8_lossy(&run.stdout).contains("read model equals its rebuild"),

@@ -76,12 +76,11 @@ pub const MIGRATIONS: &[Migration] = &[
             CONSTRAINT evc_events_stream_version UNIQUE (stream_id, version)
         )",
     },
-    Migration {
-        version: 2,
-        name: "evc_events.partition_key",
-        sqlite: "ALTER TABLE evc_events ADD COLUMN partition_key TEXT",
-        postgres: "ALTER TABLE evc_events ADD COLUMN partition_key TEXT",
-    },
+    Migration::portable(
+        2,
+        "evc_events.partition_key",
+        "ALTER TABLE evc_events ADD COLUMN partition_key TEXT",
+    ),
 ];
 
 /// The component name the migrations are recorded under.

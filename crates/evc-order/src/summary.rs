@@ -31,10 +31,10 @@ use uuid::Uuid;
 /// The default table name.
 pub const DEFAULT_TABLE: &str = "order_summaries";
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "order summaries",
-    sqlite: "CREATE TABLE IF NOT EXISTS {table} (
+const MIGRATIONS: &[Migration] = &[Migration::portable(
+    1,
+    "order summaries",
+    "CREATE TABLE IF NOT EXISTS {table} (
         order_id      TEXT    PRIMARY KEY,
         customer_id   TEXT    NOT NULL,
         status        TEXT    NOT NULL CHECK (status IN ('created', 'paid', 'shipped')),
@@ -45,18 +45,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
         last_event_at BIGINT  NOT NULL,
         event_count   BIGINT  NOT NULL
     )",
-    postgres: "CREATE TABLE IF NOT EXISTS {table} (
-        order_id      TEXT    PRIMARY KEY,
-        customer_id   TEXT    NOT NULL,
-        status        TEXT    NOT NULL CHECK (status IN ('created', 'paid', 'shipped')),
-        final         BOOLEAN NOT NULL,
-        item_count    BIGINT  NOT NULL,
-        total_minor   BIGINT  NOT NULL,
-        currency      TEXT    NOT NULL,
-        last_event_at BIGINT  NOT NULL,
-        event_count   BIGINT  NOT NULL
-    )",
-}];
+)];
 
 /// Where an order is in its life, as the read model shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

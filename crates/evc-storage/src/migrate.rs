@@ -29,6 +29,16 @@ pub struct Migration {
 }
 
 impl Migration {
+    /// A migration whose SQL is the same on both backends.
+    pub const fn portable(version: u32, name: &'static str, sql: &'static str) -> Migration {
+        Migration {
+            version,
+            name,
+            sqlite: sql,
+            postgres: sql,
+        }
+    }
+
     fn sql(&self, dialect: Dialect) -> &'static str {
         match dialect {
             Dialect::Sqlite => self.sqlite,
