@@ -30,8 +30,10 @@ fn constants() {
         [
             "com.acme.orders.OrderCreated",
             "com.acme.orders.ItemAdded",
+            "com.acme.orders.OrderPlaced",
             "com.acme.orders.OrderPaid",
-            "com.acme.orders.OrderShipped"
+            "com.acme.orders.OrderShipped",
+            "com.acme.orders.OrderCancelled"
         ]
     );
     // the fingerprint is of the canonical form of the checked-in schema file
@@ -92,6 +94,8 @@ proptest! {
         arb::<order_events::ItemAdded>().prop_map(OrderEvent::from),
         arb::<order_events::OrderPaid>().prop_map(OrderEvent::from),
         arb::<order_events::OrderShipped>().prop_map(OrderEvent::from),
+        arb::<order_events::OrderPlaced>().prop_map(OrderEvent::from),
+        arb::<order_events::OrderCancelled>().prop_map(OrderEvent::from),
     ]) {
         let name = e.full_name();
         let bytes = apache_avro::to_avro_datum(e.schema(), e.to_avro_value().unwrap()).unwrap();

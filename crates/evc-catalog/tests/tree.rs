@@ -276,7 +276,14 @@ fn the_repository_schema_directory_loads() {
     let names: Vec<&str> = c.events.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(
         names,
-        ["OrderCreated", "ItemAdded", "OrderPaid", "OrderShipped"]
+        [
+            "OrderCreated",
+            "ItemAdded",
+            "OrderPlaced",
+            "OrderPaid",
+            "OrderShipped",
+            "OrderCancelled"
+        ]
     );
     assert!(c
         .events

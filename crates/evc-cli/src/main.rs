@@ -86,16 +86,20 @@ enum Command {
         #[command(subcommand)]
         command: RegistryCommand,
     },
-    /// Run the order domain end to end: orders through the event store, the outbox relay to
-    /// Kafka, the read model, the fulfillment saga (one compensates), then the timeline, the
-    /// read model and a state replay. With no flags everything is embedded: an in-process
-    /// registry, librdkafka's in-process broker and SQLite files in a temporary folder.
+    /// Run the order domain end to end: the schema history pushed to the registry, orders
+    /// placed through the event store (one by an old producer of `OrderCreated` v1), the
+    /// outbox relay to Kafka, the read model, the fulfillment saga driving each order to
+    /// shipped or (one) cancelled, readers of two schema versions, then each order's state
+    /// timeline, the read model and a state replay. With no flags everything is embedded: an
+    /// in-process registry, librdkafka's in-process broker and SQLite files in a temporary
+    /// folder.
     Demo {
         /// Kafka brokers, `host:port[,host:port...]` (topics `orders` and `orders.dlq` are
         /// created if missing).
         #[arg(long)]
         bootstrap: Option<String>,
-        /// A schema registry URL (the demo registers its schemas there).
+        /// A schema registry URL (the demo registers the schema history there, as
+        /// `evc registry push` does).
         #[arg(long)]
         registry: Option<String>,
         /// `sqlite://DIR` (a missing or empty folder) or `postgres://...`.

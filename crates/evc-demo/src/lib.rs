@@ -6,37 +6,51 @@
 //! the consumers' idempotency stores, the read model and the saga state are SQLite files in a
 //! temporary directory. [`DemoOptions`] points the same flow at real servers instead.
 //!
-//! **Does not own:** any rule of the domain (`evc-order`, `evc-saga`, `evc-projection`).
+//! **Does not own:** any rule of the domain (`evc-order`, `evc-saga`, `evc-projection`), the
+//! participant services (the simulated ones of `evc_saga::simulated`, with the demo's
+//! injected fault).
 //!
 //! # The flow
 //!
-//! 1. Three orders are created, given items and paid through [`OrderService`].
-//! 2. The outbox [`Relay`] publishes the stored events to `orders`.
-//! 3. Two `evc-consumer` consumers read `orders`: the [`Projector`] maintaining
-//!    `order_summaries`, and a saga starter that starts the order's `OrderFulfillment` saga
-//!    ([`evc_order::fulfillment`]) on `OrderPaid`, inside the consumer's transaction. A
-//!    [`SagaRunner`] task runs the sagas' steps against the simulated participants
-//!    (`evc_saga::simulated`). The third order's payment charge fails (an injected
-//!    [`Fault::Fail`]), so its saga compensates (releases the inventory it reserved).
-//! 4. The orders whose saga completed are shipped through [`OrderService`] and relayed again.
-//! 5. The output: a timeline of every stored event (position, order, type, schema id and
-//!    version), the saga outcomes, the read model, and a replay that folds every order from
-//!    the event store and compares it with the read model.
+//! 1. The schema directory's whole history is registered, as `evc registry push` does in CI:
+//!    every subject at `FULL_TRANSITIVE`, each `vN.avsc` as registry version N. Producers
+//!    then only look ids up (no auto-registration).
+//! 2. Three orders are created, given items and placed (`PlaceOrder` → `OrderPlaced`) through
+//!    [`OrderService`]. Alice's order is created by an "old shop" that still writes
+//!    `OrderCreated` v1; the others with the latest version (v2: channel, shipping address).
+//! 3. The outbox [`Relay`] publishes the stored events to `orders`. Four `evc-consumer`
+//!    consumers read it: the [`Projector`] maintaining `order_summaries`; the saga starter,
+//!    which starts the order's `OrderFulfillment` saga on `OrderPlaced` inside its transaction;
+//!    and two readers, one built on the v1 types and one on the latest, each recording what it
+//!    read in its transaction.
+//! 4. A [`SagaRunner`] task runs the sagas against the simulated participants, outside every
+//!    consumer; its hooks ([`FulfillmentHooks`]) turn step results into order commands:
+//!    payment charged → `PayOrder` (the payment reference), shipment created → `ShipOrder` (the
+//!    tracking number), saga compensated → `CancelOrder` (reason and failed step). Carol's
+//!    shipment fails (an injected [`Fault::Fail`]): her payment is refunded, her stock
+//!    released, in that order, and her order cancelled.
+//! 5. The output: per order, its state timeline from the event store (each event with its
+//!    schema id and the `vN` it was written with) and its saga; what each reader read; the
+//!    read model; and a replay that folds every order from the event store and compares it,
+//!    and a rebuild of the read model, with the live table.
 //!
 //! # SQLite layout
 //!
-//! Four files, because a consumer's handler writes inside the transaction that holds its
-//! idempotency marker (SQLite's single writer lock): `events.db` (event store and relay
-//! checkpoint), `projection.db` (the projector's processed events and `order_summaries`),
-//! `saga-consumer.db` (the saga consumer's processed events and the saga state, which the
-//! consumer's handler writes in one transaction) and `saga.db` (the simulated participants'
-//! effect logs).
+//! A consumer's handler writes inside the transaction that holds its idempotency marker
+//! (SQLite's single writer lock), so each consumer has its own file: `events.db` (event store
+//! and relay checkpoint), `projection.db` (the projector's processed events and
+//! `order_summaries`), `saga-consumer.db` (the saga consumer's processed events and the saga
+//! state, which its handler writes in one transaction), `reader-v1.db` and
+//! `reader-latest.db` (the readers' processed events and what they read), and `saga.db` (the
+//! simulated participants' effect logs).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context};
@@ -46,11 +60,9 @@ use evc_consumer::{
     SqliteStore,
 };
 use evc_eventstore::EventStore;
-use evc_order::fulfillment::{self, FulfillmentParticipants, SagaStarter};
+use evc_order::fulfillment::{self, FulfillmentHooks, FulfillmentParticipants, SagaStarter};
 use evc_order::summary::{OrderStatus, OrderSummaries, OrderSummary};
-use evc_order::{
-    AddItem, Command, CreateOrder, OrderService, OrderState, PayOrder, ShipOrder, Status,
-};
+use evc_order::{AddItem, Command, CreateOrder, Order, OrderService, PlaceOrder, Status};
 use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
 use evc_projection::{migrate, rebuild, Projector};
@@ -60,7 +72,6 @@ use evc_saga::{Action, RunnerConfig, SagaRunner, SagaState, SagaStatus, SagaStor
 use evc_storage::Database as Db;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
-use order_events::order_paid::v2::PaymentMethod;
 use order_events::OrderEvent;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -78,9 +89,11 @@ pub const TOPIC: &str = "orders";
 /// Its dead-letter topic.
 pub const DLQ_TOPIC: &str = "orders.dlq";
 
+mod evolution;
 mod infra;
 mod show;
 
+use evolution::*;
 use infra::*;
 use show::*;
 
@@ -96,9 +109,10 @@ pub struct DemoOptions {
     /// A Kafka bootstrap list; topics `orders` and `orders.dlq` are created (3 partitions,
     /// replication 1) when missing. Default: librdkafka's mock cluster.
     pub bootstrap: Option<String>,
-    /// A schema registry URL (schemas are registered). Default: `mock://demo-<uuid>`.
+    /// A schema registry URL (the schema history is registered there). Default:
+    /// `mock://demo-<uuid>`.
     pub registry: Option<String>,
-    /// `sqlite://DIR` (a directory that is missing or empty; the four SQLite files go there)
+    /// `sqlite://DIR` (a directory that is missing or empty; the SQLite files go there)
     /// or `postgres://...` (the demo creates a fresh schema `evc_demo_<uuid>` and leaves it).
     /// Default: SQLite files in a temporary directory removed afterwards.
     pub database: Option<String>,
@@ -115,46 +129,94 @@ pub struct DemoReport {
     pub sagas_completed: usize,
     /// Sagas that compensated.
     pub sagas_compensated: usize,
-    /// Orders shipped (those whose saga completed).
+    /// Orders shipped.
     pub shipped: usize,
+    /// Orders cancelled.
+    pub cancelled: usize,
     /// Rows of `order_summaries`.
     pub summaries: usize,
     /// Events the outbox relay published.
     pub published: usize,
+    /// Events each reader of `orders` read, by reader (`v1`, `latest`).
+    pub reads: Vec<(String, usize)>,
     /// Whether every order folded from the event store equals its read-model row, and a
     /// rebuild of the read model from the store equals the live table.
     pub replay_matches: bool,
     /// The PostgreSQL schema the run created and left (with a `postgres://` database).
     pub postgres_schema: Option<String>,
+    /// Every order, in the order placed.
+    pub order_reports: Vec<OrderReport>,
+}
+
+/// One order at the end of the run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OrderReport {
+    pub order_id: Uuid,
+    pub customer: String,
+    /// `shipped`, `cancelled`, ... (the folded state).
+    pub status: String,
+    /// The cancellation reason and the failed step, when cancelled.
+    pub cancellation: Option<(String, Option<String>)>,
+    /// The event types in its stream, in order, with the `vN` each was written with
+    /// (`OrderCreated v1`).
+    pub events: Vec<String>,
+    /// Its saga's outcome.
+    pub saga: String,
+    /// The participants' effects for it, in the order applied (`payment:refund_payment`).
+    pub effects: Vec<String>,
 }
 
 /// One order the demo places.
 struct Plan {
     customer: &'static str,
     items: &'static [(&'static str, i32, i64)],
-    /// Fail the saga's payment charge for this order.
-    fail_payment: bool,
+    /// Created by the old shop (writes `OrderCreated` v1).
+    old_shop: bool,
+    /// Where it ships (written only with `OrderCreated` v2).
+    city: &'static str,
+    /// Fail the saga's shipment creation for this order.
+    fail_shipment: bool,
 }
 
 const PLANS: [Plan; 3] = [
     Plan {
         customer: "alice",
         items: &[("BOOK-042", 2, 1250), ("MUG-007", 1, 899)],
-        fail_payment: false,
+        old_shop: true,
+        city: "Lyon",
+        fail_shipment: false,
     },
     Plan {
         customer: "bob",
         items: &[("LAMP-310", 1, 4500), ("BULB-E27", 3, 350)],
-        fail_payment: false,
+        old_shop: false,
+        city: "Berlin",
+        fail_shipment: false,
     },
     Plan {
         customer: "carol",
         items: &[("CHAIR-12", 1, 12900), ("DESK-003", 1, 24900)],
-        fail_payment: true,
+        old_shop: false,
+        city: "Porto",
+        fail_shipment: true,
     },
 ];
 
 const CURRENCY: &str = "EUR";
+
+/// Everything `flow` works with.
+struct Ctx<'a> {
+    service: &'a OrderService,
+    old_serializer: &'a Serializer,
+    relay: &'a Relay,
+    registry: &'a RegistryClient,
+    projection_db: &'a Db,
+    reader_dbs: &'a [Db],
+    saga_store: &'a SagaStore,
+    services: &'a SimulatedServices,
+    written: &'a Written,
+    orders: &'a [Uuid],
+}
 
 /// Runs the demo (see the [crate] docs), writing its output to `out`.
 pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoReport> {
@@ -224,14 +286,22 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         "  database  {}",
         storage.describe(sqlite_dir.as_deref())
     )?;
-    writeln!(out)?;
 
+    // --- schemas ----------------------------------------------------------------------------
+    writeln!(
+        out,
+        "\n== Schemas (the schema directory's history, registered as `evc registry push` does)"
+    )?;
+    let written = push_history(&registry, out).await?;
+
+    // producers look ids up; nothing is registered on the fly
     let store = storage.event_store().await?;
-    let service = OrderService::new(
+    let service = Arc::new(OrderService::new(
         store.clone(),
-        Serializer::new(registry.clone()).auto_register(true),
+        Serializer::new(registry.clone()),
         Deserializer::new(registry.clone()),
-    );
+    ));
+    let old_serializer = Serializer::new(registry.clone());
     let relay = Relay::new(
         store.clone(),
         &ProducerConfig::new(&broker.bootstrap),
@@ -239,7 +309,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     )
     .await?;
 
-    // --- consumers -------------------------------------------------------------------------
+    // --- consumers and the saga runner -----------------------------------------------------
     let run_id = Uuid::new_v4().simple().to_string();
     let projection_db = storage.projection_db();
     let projector = Projector::new(OrderSummaries::with_table(READ_MODEL)?);
@@ -256,11 +326,12 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         Duration::from_secs(5),
     );
     let orders: Vec<Uuid> = PLANS.iter().map(|_| Uuid::new_v4()).collect();
-    for (id, _) in orders.iter().zip(&PLANS).filter(|(_, p)| p.fail_payment) {
-        services.inject_for(*id, fulfillment::CHARGE_PAYMENT, Action::Do, Fault::Fail);
+    for (id, _) in orders.iter().zip(&PLANS).filter(|(_, p)| p.fail_shipment) {
+        services.inject_for(*id, fulfillment::CREATE_SHIPMENT, Action::Do, Fault::Fail);
     }
     let runner = SagaRunner::new(saga_store.clone(), RunnerConfig::new("evc-demo"))
-        .register(definition.clone())?;
+        .register(definition.clone())?
+        .with_hooks(Arc::new(FulfillmentHooks::new(service.clone())));
     let (stop_runner, runner_stopped) = tokio::sync::oneshot::channel::<()>();
     let runner_task = tokio::spawn(async move {
         runner
@@ -278,56 +349,101 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         orders: orders.clone(),
         inner: starter,
     };
-    let projection_cfg = consumer_config(&broker.bootstrap, &format!("demo-projection-{run_id}"));
-    let saga_cfg = consumer_config(&broker.bootstrap, &format!("demo-saga-{run_id}"));
-    let (consumers, tasks) = match &storage {
+    let reader = |name| ReadLog {
+        reader: name,
+        orders: orders.clone(),
+    };
+    let cfg = |role: &str| consumer_config(&broker.bootstrap, &format!("demo-{role}-{run_id}"));
+    let (consumers, tasks, reader_dbs) = match &storage {
         Storage::Sqlite {
             projection,
             saga_consumer,
             ..
         } => {
+            let dir = sqlite_dir
+                .as_deref()
+                .ok_or_else(|| anyhow!("SQLite storage without a directory"))?;
+            let v1_pool = sqlite_pool(&dir.join("reader-v1.db")).await?;
+            let latest_pool = sqlite_pool(&dir.join("reader-latest.db")).await?;
+            let dbs = vec![
+                Db::from_sqlite_pool(v1_pool.clone()),
+                Db::from_sqlite_pool(latest_pool.clone()),
+            ];
+            for db in &dbs {
+                create_read_log(db).await?;
+            }
+            let store =
+                |pool: &SqlitePool| SqliteStore::with_pool(pool.clone(), "processed_events");
             let p = spawn_consumer(
-                projection_cfg,
+                cfg("projection"),
                 &registry,
-                SqliteStore::with_pool(projection.clone(), "processed_events").await?,
+                store(projection).await?,
                 projector,
             )?;
-            let s = spawn_consumer(
-                saga_cfg,
+            let s = spawn_consumer(cfg("saga"), &registry, store(saga_consumer).await?, starter)?;
+            let v1 = spawn_reader::<OrderEventV1, _>(
+                cfg("reader-v1"),
                 &registry,
-                SqliteStore::with_pool(saga_consumer.clone(), "processed_events").await?,
-                starter,
+                store(&v1_pool).await?,
+                reader("v1"),
             )?;
-            (vec![p.0, s.0], vec![p.1, s.1])
+            let l = spawn_consumer(
+                cfg("reader-latest"),
+                &registry,
+                store(&latest_pool).await?,
+                reader("latest"),
+            )?;
+            (vec![p.0, s.0, v1.0, l.0], vec![p.1, s.1, v1.1, l.1], dbs)
         }
         Storage::Postgres { pool, .. } => {
+            let db = Db::from_postgres_pool(pool.clone());
+            create_read_log(&db).await?;
+            let store = |table: &'static str| PostgresStore::with_pool(pool.clone(), table);
             let p = spawn_consumer(
-                projection_cfg,
+                cfg("projection"),
                 &registry,
-                PostgresStore::with_pool(pool.clone(), "processed_events_projection").await?,
+                store("processed_events_projection").await?,
                 projector,
             )?;
             let s = spawn_consumer(
-                saga_cfg,
+                cfg("saga"),
                 &registry,
-                PostgresStore::with_pool(pool.clone(), "processed_events_saga").await?,
+                store("processed_events_saga").await?,
                 starter,
             )?;
-            (vec![p.0, s.0], vec![p.1, s.1])
+            let v1 = spawn_reader::<OrderEventV1, _>(
+                cfg("reader-v1"),
+                &registry,
+                store("processed_events_reader_v1").await?,
+                reader("v1"),
+            )?;
+            let l = spawn_consumer(
+                cfg("reader-latest"),
+                &registry,
+                store("processed_events_reader_latest").await?,
+                reader("latest"),
+            )?;
+            (
+                vec![p.0, s.0, v1.0, l.0],
+                vec![p.1, s.1, v1.1, l.1],
+                vec![db],
+            )
         }
     };
 
-    let result = flow(
-        out,
-        &service,
-        &relay,
-        &registry,
-        &projection_db,
-        &saga_store,
-        &orders,
-        &mut report,
-    )
-    .await;
+    let ctx = Ctx {
+        service: &service,
+        old_serializer: &old_serializer,
+        relay: &relay,
+        registry: &registry,
+        projection_db: &projection_db,
+        reader_dbs: &reader_dbs,
+        saga_store: &saga_store,
+        services: &services,
+        written: &written,
+        orders: &orders,
+    };
+    let result = flow(out, &ctx, &mut report).await;
 
     let _ = stop_runner.send(());
     runner_task
@@ -357,32 +473,50 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     Ok(report)
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn flow(
-    out: &mut dyn Write,
-    service: &OrderService,
-    relay: &Relay,
+/// Starts a consumer of `orders` reading with `E`'s types.
+fn spawn_reader<E, S>(
+    config: ConsumerConfig,
     registry: &RegistryClient,
-    projection_db: &Db,
-    saga_store: &SagaStore,
-    orders: &[Uuid],
-    report: &mut DemoReport,
-) -> anyhow::Result<()> {
+    store: S,
+    handler: ReadLog,
+) -> anyhow::Result<(
+    evc_consumer::Control,
+    tokio::task::JoinHandle<Result<Metrics, evc_consumer::ConsumeError>>,
+)>
+where
+    E: TopicEvent + Send + Sync + 'static,
+    S: evc_consumer::ProcessedStore,
+    ReadLog: Handler<E, S::Db>,
+{
+    let consumer = EventConsumer::<E, _, _>::new(config, registry.clone(), store, handler)?;
+    let control = consumer.control();
+    Ok((control, tokio::spawn(consumer.run())))
+}
+
+async fn flow(out: &mut dyn Write, c: &Ctx<'_>, report: &mut DemoReport) -> anyhow::Result<()> {
     // --- commands ---------------------------------------------------------------------------
-    writeln!(out, "== Commands")?;
-    for (id, plan) in orders.iter().zip(&PLANS) {
-        service
-            .execute(&Command::Create(CreateOrder {
-                order_id: *id,
-                customer_id: plan.customer.into(),
-                currency: CURRENCY.into(),
-                channel: SalesChannel::Web,
-                shipping_address: None,
-            }))
-            .await?;
+    writeln!(out, "\n== Commands (CreateOrder, AddItem, PlaceOrder)")?;
+    for (id, plan) in c.orders.iter().zip(&PLANS) {
+        let create = CreateOrder {
+            order_id: *id,
+            customer_id: plan.customer.into(),
+            currency: CURRENCY.into(),
+            channel: SalesChannel::Web,
+            shipping_address: Some((
+                "1 Main Street".into(),
+                plan.city.into(),
+                "10001".into(),
+                "FR".into(),
+            )),
+        };
+        if plan.old_shop {
+            create_with_old_shop(c.service, c.old_serializer, &create).await?;
+        } else {
+            c.service.execute(&Command::Create(create)).await?;
+        }
         let mut total = 0;
         for (sku, quantity, price) in plan.items {
-            service
+            c.service
                 .execute(&Command::AddItem(AddItem {
                     order_id: *id,
                     sku: (*sku).into(),
@@ -392,177 +526,244 @@ async fn flow(
                 .await?;
             total += i64::from(*quantity) * price;
         }
-        service
-            .execute(&Command::Pay(PayOrder {
-                order_id: *id,
-                amount_minor: total,
-                currency: CURRENCY.into(),
-                method: PaymentMethod::Card,
-                payment_reference: Some(format!("pay-{}", short(*id))),
-            }))
+        c.service
+            .execute(&Command::Place(PlaceOrder { order_id: *id }))
             .await?;
         writeln!(
             out,
-            "  order {}  {:<6} created, {} items, paid {}{}",
+            "  order {}  {:<6} created by the {} shop, {} items, placed: {}{}",
             short(*id),
             plan.customer,
+            if plan.old_shop { "old" } else { "new" },
             plan.items.len(),
             money(total, CURRENCY),
-            if plan.fail_payment {
-                "  (saga fault injected: payment charge fails)"
+            if plan.fail_shipment {
+                "  (fault injected: the shipping service rejects it)"
             } else {
                 ""
             }
         )?;
     }
-    report.orders = orders.len();
-    let n = relay.catch_up().await?;
+    report.orders = c.orders.len();
+    let n = c.relay.catch_up().await?;
     report.published += n;
     writeln!(out, "  relay published {n} events to `{TOPIC}`")?;
 
-    // --- sagas ------------------------------------------------------------------------------
-    let mut sagas: Vec<SagaState> = Vec::new();
-    for id in orders {
-        let state = wait_for("the saga of an order", || async {
-            match saga_store.find(*id).await? {
-                Some(s) if s.status.is_final() => Ok(Some(s)),
-                _ => Ok(None),
+    // --- fulfillment ------------------------------------------------------------------------
+    writeln!(
+        out,
+        "\n== Fulfillment (OrderPlaced starts the saga in the consumer's transaction; the saga \
+         runner calls the participants; step results become PayOrder, ShipOrder, CancelOrder)"
+    )?;
+    let published = AtomicUsize::new(0);
+    let sagas: Vec<SagaState> = wait_for("every order to be shipped or cancelled", || async {
+        published.fetch_add(c.relay.catch_up().await?, Ordering::Relaxed);
+        let mut sagas = Vec::new();
+        for id in c.orders {
+            let Some(s) = c.saga_store.find(*id).await? else {
+                return Ok(None);
+            };
+            let order = c.service.load(*id).await?;
+            let done = matches!(
+                order.state().map(|s| s.status),
+                Some(Status::Shipped | Status::Cancelled)
+            );
+            if !s.status.is_final() || !done {
+                return Ok(None);
             }
-        })
-        .await?;
-        sagas.push(state);
-    }
-    report.sagas_completed = sagas
-        .iter()
-        .filter(|s| s.status == SagaStatus::Completed)
-        .count();
-    report.sagas_compensated = sagas
-        .iter()
-        .filter(|s| s.status == SagaStatus::Compensated)
-        .count();
-    for s in sagas.iter().filter(|s| s.status == SagaStatus::Completed) {
-        service
-            .execute(&Command::Ship(ShipOrder {
-                order_id: s.saga_id,
-                carrier: "DHL".into(),
-                tracking_number: format!("TRK-{}", &short(s.saga_id)[..6].to_uppercase()),
-                estimated_delivery: None,
-            }))
-            .await?;
-        report.shipped += 1;
-        writeln!(out, "  order {}  shipped", short(s.saga_id))?;
-    }
-    let n = relay.catch_up().await?;
-    report.published += n;
-    writeln!(out, "  relay published {n} more events")?;
-
-    let store = service.store();
-    let events = store.last_position().await?;
-    report.events = events;
-    wait_for("the read model to apply every event", || async {
-        let applied: i64 = OrderSummaries::with_table(READ_MODEL)?
-            .all(projection_db)
-            .await?
-            .iter()
-            .map(|s| s.event_count)
-            .sum();
-        Ok((applied as u64 >= events).then_some(()))
+            sagas.push(s);
+        }
+        Ok(Some(sagas))
     })
     .await?;
-
-    // --- timeline ---------------------------------------------------------------------------
-    writeln!(out, "\n== Timeline (event store, global order)")?;
-    writeln!(
-        out,
-        "  {:>3}  {:<8}  {:<12}  {:>9}  {:>7}  DETAIL",
-        "POS", "ORDER", "EVENT", "SCHEMA ID", "VERSION"
-    )?;
-    let deserializer = Deserializer::new(registry.clone());
-    let mut versions: HashMap<u32, u32> = HashMap::new();
-    let recorded = store.read_all(1, 10_000).await?;
-    for r in &recorded {
-        let event: OrderEvent = deserializer
-            .deserialize_topic(&r.payload)
-            .await
-            .with_context(|| format!("decoding the event at position {}", r.position))?;
-        let version = match versions.get(&r.schema_id) {
-            Some(v) => *v,
-            None => {
-                let schema = registry.schema_by_id(r.schema_id).await?;
-                let found = registry.lookup(event.subject(), &schema.schema).await?;
-                let v = found.version.ok_or_else(|| {
-                    anyhow!("the registry gave no version for schema {}", r.schema_id)
-                })?;
-                versions.insert(r.schema_id, v);
-                v
-            }
-        };
-        writeln!(
-            out,
-            "  {:>3}  {:<8}  {:<12}  {:>9}  {:>7}  {}",
-            r.position,
-            short(order_id_of(&event)),
-            event_name(&event),
-            r.schema_id,
-            format!("v{version}"),
-            event_detail(&event)
-        )?;
-    }
-
-    // --- sagas ------------------------------------------------------------------------------
-    writeln!(out, "\n== OrderFulfillment sagas")?;
-    let width = sagas
-        .iter()
-        .map(|s| steps(&s.completed, false).len())
-        .max()
-        .unwrap_or(0)
-        .max("STEPS DONE".len());
-    writeln!(
-        out,
-        "  {:<8}  {:<11}  {:<width$}  COMPENSATIONS",
-        "ORDER", "OUTCOME", "STEPS DONE"
-    )?;
+    // what the hooks appended last
+    published.fetch_add(c.relay.catch_up().await?, Ordering::Relaxed);
+    let n = published.load(Ordering::Relaxed);
+    report.published += n;
+    report.sagas_completed = count(&sagas, SagaStatus::Completed);
+    report.sagas_compensated = count(&sagas, SagaStatus::Compensated);
     for s in &sagas {
         writeln!(
             out,
-            "  {:<8}  {:<11}  {:<width$}  {}",
+            "  order {}  saga {:<11}  {}",
             short(s.saga_id),
             s.status.name(),
-            steps(&s.completed, false),
-            steps(&s.compensated, true)
+            saga_line(s)
         )?;
-        if let Some(e) = &s.last_error {
-            writeln!(out, "  {:<8}  cause: {e}", "")?;
+    }
+    writeln!(out, "  relay published {n} more events")?;
+
+    let store = c.service.store();
+    let events = store.last_position().await?;
+    report.events = events;
+    wait_for(
+        "the read model and both readers to apply every event",
+        || async {
+            let applied: i64 = OrderSummaries::with_table(READ_MODEL)?
+                .all(c.projection_db)
+                .await?
+                .iter()
+                .map(|s| s.event_count)
+                .sum();
+            let reads = all_reads(c.reader_dbs).await?;
+            let per = |r: &str| reads.iter().filter(|x| x.reader == r).count() as u64;
+            Ok(
+                (applied as u64 >= events && per("v1") >= events && per("latest") >= events)
+                    .then_some(()),
+            )
+        },
+    )
+    .await?;
+
+    // --- per order timeline -----------------------------------------------------------------
+    writeln!(
+        out,
+        "\n== Orders (state timeline from the event store: schema id and the vN each event was \
+         written with)"
+    )?;
+    let deserializer = Deserializer::new(c.registry.clone());
+    let effects = c.services.effects(None).await?;
+    for ((id, plan), saga) in c.orders.iter().zip(&PLANS).zip(&sagas) {
+        writeln!(out, "  order {}  {}", short(*id), plan.customer)?;
+        writeln!(
+            out,
+            "    {:>3}  {:<14}  {:>6}  {:<9}  {:<10}  DETAIL",
+            "POS", "EVENT", "SCHEMA", "STATE", "SHOWN AS"
+        )?;
+        let mut order = Order::new();
+        let mut kinds = Vec::new();
+        for r in store.read_stream(&evc_order::stream_id(*id)).await? {
+            let event: OrderEvent = deserializer
+                .deserialize_topic(&r.payload)
+                .await
+                .with_context(|| format!("decoding the event at position {}", r.position))?;
+            order
+                .apply(&event)
+                .with_context(|| format!("folding the event at position {}", r.position))?;
+            let (name, version) = c.written.get(&r.schema_id).copied().ok_or_else(|| {
+                anyhow!(
+                    "event at position {} has schema id {}, which is not in the pushed history",
+                    r.position,
+                    r.schema_id
+                )
+            })?;
+            kinds.push(format!("{name} v{version}"));
+            let status = order
+                .state()
+                .map(|s| status_of(s.status).as_str())
+                .unwrap_or("-");
+            writeln!(
+                out,
+                "    {:>3}  {:<14}  {:>6}  {:<9}  {}",
+                r.position,
+                name,
+                format!("{} v{version}", r.schema_id),
+                status,
+                event_detail(&event)
+            )?;
+        }
+        let state = order
+            .state()
+            .ok_or_else(|| anyhow!("order {id} has no events"))?;
+        writeln!(out, "    saga {}: {}", saga.status.name(), saga_line(saga))?;
+        let now = status_of(state.status);
+        match &state.cancellation {
+            Some((reason, _)) => writeln!(out, "    now: {} (final): {reason}", now.as_str())?,
+            None if now.is_final() => writeln!(out, "    now: {} (final)", now.as_str())?,
+            None => writeln!(
+                out,
+                "    now: {} (shown as {})",
+                now.as_str(),
+                now.shown_as()
+            )?,
+        }
+        match state.status {
+            Status::Shipped => report.shipped += 1,
+            Status::Cancelled => report.cancelled += 1,
+            _ => {}
+        }
+        report.order_reports.push(OrderReport {
+            order_id: *id,
+            customer: plan.customer.into(),
+            status: now.as_str().into(),
+            cancellation: state.cancellation.clone(),
+            events: kinds,
+            saga: saga.status.name().into(),
+            effects: effects
+                .iter()
+                .filter(|e| e.saga_id == id.to_string())
+                .map(|e| format!("{}:{}", e.service, e.effect))
+                .collect(),
+        });
+    }
+
+    // --- schema evolution -------------------------------------------------------------------
+    writeln!(
+        out,
+        "\n== Schema evolution (one topic; OrderCreated written with v1 and v2; two readers)"
+    )?;
+    let by = |old: bool| {
+        PLANS
+            .iter()
+            .filter(|p| p.old_shop == old)
+            .map(|p| p.customer)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    writeln!(
+        out,
+        "  OrderCreated v1 written by the old shop ({}), v2 by the new one ({})",
+        by(true),
+        by(false)
+    )?;
+    let reads = all_reads(c.reader_dbs).await?;
+    for (reader, types) in [("v1", "v1 types"), ("latest", "latest types")] {
+        let mine: Vec<&Read> = reads.iter().filter(|r| r.reader == reader).collect();
+        report.reads.push((reader.to_string(), mine.len()));
+        writeln!(
+            out,
+            "  reader on {types:<12}  read {} of {events} events",
+            mine.len()
+        )?;
+        for (id, plan) in c.orders.iter().zip(&PLANS) {
+            if let Some(r) = mine
+                .iter()
+                .find(|r| r.order_id == id.to_string() && r.event_type == "OrderCreated")
+            {
+                writeln!(out, "    {:<6} OrderCreated: {}", plan.customer, r.seen)?;
+            }
         }
     }
 
     // --- read model -------------------------------------------------------------------------
     let live = OrderSummaries::with_table(READ_MODEL)?
-        .all(projection_db)
+        .all(c.projection_db)
         .await?;
     report.summaries = live.len();
     writeln!(out, "\n== Read model ({READ_MODEL})")?;
     writeln!(
         out,
-        "  {:<8}  {:<8}  {:<8}  {:<5}  {:>5}  {:>14}  {:>6}",
-        "ORDER", "CUSTOMER", "STATUS", "FINAL", "ITEMS", "TOTAL", "EVENTS"
+        "  {:<8}  {:<8}  {:<9}  {:<10}  {:<5}  {:>5}  {:>14}  {:>6}  REASON",
+        "ORDER", "CUSTOMER", "STATUS", "SHOWN AS", "FINAL", "ITEMS", "TOTAL", "EVENTS"
     )?;
     let by_id: HashMap<Uuid, &OrderSummary> = live.iter().map(|s| (s.order_id, s)).collect();
-    for id in orders {
+    for id in c.orders {
         let Some(s) = by_id.get(id) else {
             writeln!(out, "  {:<8}  (missing)", short(*id))?;
             continue;
         };
         writeln!(
             out,
-            "  {:<8}  {:<8}  {:<8}  {:<5}  {:>5}  {:>14}  {:>6}",
+            "  {:<8}  {:<8}  {:<9}  {:<10}  {:<5}  {:>5}  {:>14}  {:>6}  {}",
             short(s.order_id),
             s.customer_id,
             s.status.as_str(),
+            s.status.shown_as(),
             if s.is_final { "yes" } else { "no" },
             s.item_count,
             money(s.total_minor, &s.currency),
-            s.event_count
+            s.event_count,
+            s.cancel_reason.as_deref().unwrap_or("-")
         )?;
     }
 
@@ -570,39 +771,42 @@ async fn flow(
     writeln!(out, "\n== Replay (fold every order from the event store)")?;
     writeln!(
         out,
-        "  {:<8}  {:<8}  {:>5}  {:>14}  = READ MODEL",
+        "  {:<8}  {:<9}  {:>5}  {:>14}  = READ MODEL",
         "ORDER", "STATUS", "ITEMS", "TOTAL"
     )?;
-    let mut all_match = live.len() == orders.len();
-    for id in orders {
-        let order = service.load(*id).await?;
-        let state: &OrderState = order
+    let mut all_match = live.len() == c.orders.len();
+    for id in c.orders {
+        let order = c.service.load(*id).await?;
+        let state = order
             .state()
             .ok_or_else(|| anyhow!("order {id} has no events"))?;
         let items: i64 = state.items.iter().map(|i| i64::from(i.quantity)).sum();
+        let status = status_of(state.status);
         let same = by_id.get(id).is_some_and(|s| {
-            s.status == status_of(state.status)
-                && s.is_final == (state.status == Status::Shipped)
+            s.status == status
+                && s.is_final == status.is_final()
                 && s.item_count == items
                 && s.total_minor == state.total_minor
                 && s.currency == state.currency
                 && s.customer_id == state.customer_id
                 && s.event_count as u64 == order.version()
+                && s.cancel_reason.as_ref() == state.cancellation.as_ref().map(|x| &x.0)
+                && s.failed_step.as_ref() == state.cancellation.as_ref().and_then(|x| x.1.as_ref())
         });
         all_match &= same;
         writeln!(
             out,
-            "  {:<8}  {:<8}  {:>5}  {:>14}  {}",
+            "  {:<8}  {:<9}  {:>5}  {:>14}  {}",
             short(*id),
-            status_of(state.status).as_str(),
+            status.as_str(),
             items,
             money(state.total_minor, &state.currency),
             if same { "yes" } else { "NO" }
         )?;
     }
     let replay_model = OrderSummaries::with_table(REPLAY_TABLE)?;
-    let replayed = rebuild(store, &deserializer, projection_db, &replay_model).await?;
-    let rebuilt = replay_model.all(projection_db).await?;
+    let replayed = rebuild(store, &deserializer, c.projection_db, &replay_model).await?;
+    let rebuilt = replay_model.all(c.projection_db).await?;
     let rebuild_same = rebuilt == live;
     all_match &= rebuild_same && replayed == events;
     writeln!(
@@ -625,6 +829,18 @@ async fn flow(
     )?;
     report.replay_matches = all_match;
     Ok(())
+}
+
+fn count(sagas: &[SagaState], status: SagaStatus) -> usize {
+    sagas.iter().filter(|s| s.status == status).count()
+}
+
+async fn all_reads(dbs: &[Db]) -> anyhow::Result<Vec<Read>> {
+    let mut all = Vec::new();
+    for db in dbs {
+        all.extend(reads(db).await?);
+    }
+    Ok(all)
 }
 
 #[cfg(test)]

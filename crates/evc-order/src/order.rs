@@ -4,13 +4,33 @@ use evc_avro::chrono::{DateTime, Utc};
 use evc_avro::uuid::Uuid;
 use order_events::order_created::v2::{Address, SalesChannel};
 use order_events::order_paid::v2::{Money as PaidMoney, PaymentMethod};
-use order_events::{item_added, ItemAdded, OrderCreated, OrderEvent, OrderPaid, OrderShipped};
+use order_events::order_placed::v1::{Money as PlacedMoney, OrderLine};
+use order_events::{
+    item_added, ItemAdded, OrderCancelled, OrderCreated, OrderEvent, OrderPaid, OrderPlaced,
+    OrderShipped,
+};
 
+/// Where an order is in its life:
+///
+/// ```text
+/// Created --PlaceOrder--> Placed --PayOrder--> Paid --ShipOrder--> Shipped
+///    |                      |                   |                    |
+///    +------CancelOrder-----+-------------------+   (only with its shipment cancelled)
+///                           v
+///                       Cancelled
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
+    /// Open: items can be added.
     Created,
+    /// Checked out: items and total are fixed; fulfillment runs.
+    Placed,
+    /// Fulfillment captured the payment.
     Paid,
+    /// Fulfillment created the shipment.
     Shipped,
+    /// Final: fulfillment failed and was undone, or the customer cancelled.
+    Cancelled,
 }
 
 /// One `ItemAdded`, as a line of the order.
@@ -35,7 +55,11 @@ pub struct OrderState {
     pub total_minor: i64,
     /// What was paid (once paid).
     pub paid_minor: Option<i64>,
+    /// The payment provider's reference (once paid).
+    pub payment_reference: Option<String>,
     pub tracking_number: Option<String>,
+    /// Why it was cancelled, and the fulfillment step that failed (once cancelled).
+    pub cancellation: Option<(String, Option<String>)>,
 }
 
 /// The aggregate: `None` state until `OrderCreated`, and the number of events folded (the
@@ -65,6 +89,12 @@ pub struct AddItem {
     pub unit_price_minor: i64,
 }
 
+/// Checkout: the items and the total are fixed, fulfillment starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlaceOrder {
+    pub order_id: Uuid,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PayOrder {
     pub order_id: Uuid,
@@ -82,12 +112,27 @@ pub struct ShipOrder {
     pub estimated_delivery: Option<evc_avro::chrono::NaiveDate>,
 }
 
+/// Cancel the order: asked for by the customer (`failed_step: None`), or by fulfillment after
+/// it undid what it had done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CancelOrder {
+    pub order_id: Uuid,
+    pub reason: String,
+    /// The fulfillment step that failed.
+    pub failed_step: Option<String>,
+    /// The shipment was cancelled: the only way a shipped order can still be cancelled
+    /// (fulfillment failing after the shipment was created, e.g. at the confirmation).
+    pub shipment_cancelled: bool,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     Create(CreateOrder),
     AddItem(AddItem),
+    Place(PlaceOrder),
     Pay(PayOrder),
     Ship(ShipOrder),
+    Cancel(CancelOrder),
 }
 
 impl Command {
@@ -95,8 +140,10 @@ impl Command {
         match self {
             Command::Create(c) => c.order_id,
             Command::AddItem(c) => c.order_id,
+            Command::Place(c) => c.order_id,
             Command::Pay(c) => c.order_id,
             Command::Ship(c) => c.order_id,
+            Command::Cancel(c) => c.order_id,
         }
     }
 }
@@ -120,9 +167,13 @@ pub enum OrderError {
     #[error("the order total would overflow")]
     TotalOverflow,
     #[error("items cannot be added to an order that is {0:?}")]
-    ItemsAfterPayment(Status),
-    #[error("an empty order cannot be paid")]
+    ItemsAfterPlacing(Status),
+    #[error("an empty order cannot be placed")]
     EmptyOrder,
+    #[error("the order is already placed")]
+    AlreadyPlaced,
+    #[error("an order is paid after it is placed")]
+    NotPlaced,
     #[error("the order is already paid")]
     AlreadyPaid,
     #[error("paid {paid} but the total is {total}")]
@@ -133,6 +184,12 @@ pub enum OrderError {
     NotPaid,
     #[error("the order is already shipped")]
     AlreadyShipped,
+    #[error("the order is cancelled")]
+    Cancelled,
+    #[error("a shipped order cannot be cancelled unless its shipment was cancelled")]
+    ShippedNotCancelled,
+    #[error("the cancellation needs a reason")]
+    NoReason,
 }
 
 /// Events that do not make an order (a stream that was not written by [`Order::decide`]).
@@ -218,7 +275,9 @@ impl Order {
                     items: Vec::new(),
                     total_minor: 0,
                     paid_minor: None,
+                    payment_reference: None,
                     tracking_number: None,
+                    cancellation: None,
                 });
             }
             OrderEvent::ItemAdded(e) => {
@@ -236,15 +295,25 @@ impl Order {
                     unit_price_minor: e.unit_price.amount_minor,
                 });
             }
+            OrderEvent::OrderPlaced(e) => {
+                let s = self.existing(e.event_id, e.order_id, "OrderPlaced")?;
+                s.status = Status::Placed;
+            }
             OrderEvent::OrderPaid(e) => {
                 let s = self.existing(e.event_id, e.order_id, "OrderPaid")?;
                 s.status = Status::Paid;
                 s.paid_minor = Some(e.amount.amount_minor);
+                s.payment_reference = e.payment_reference.clone();
             }
             OrderEvent::OrderShipped(e) => {
                 let s = self.existing(e.event_id, e.order_id, "OrderShipped")?;
                 s.status = Status::Shipped;
                 s.tracking_number = Some(e.tracking_number.clone());
+            }
+            OrderEvent::OrderCancelled(e) => {
+                let s = self.existing(e.event_id, e.order_id, "OrderCancelled")?;
+                s.status = Status::Cancelled;
+                s.cancellation = Some((e.reason.clone(), e.failed_step.clone()));
             }
         }
         self.version += 1;
@@ -316,7 +385,7 @@ impl Order {
             Command::Create(_) => Err(OrderError::AlreadyCreated(order_id)),
             Command::AddItem(c) => {
                 if state.status != Status::Created {
-                    return Err(OrderError::ItemsAfterPayment(state.status));
+                    return Err(OrderError::ItemsAfterPlacing(state.status));
                 }
                 if c.quantity <= 0 {
                     return Err(OrderError::InvalidQuantity(c.quantity));
@@ -340,12 +409,39 @@ impl Order {
                     },
                 }))
             }
-            Command::Pay(c) => {
-                if state.status != Status::Created {
-                    return Err(OrderError::AlreadyPaid);
+            Command::Place(_) => {
+                match state.status {
+                    Status::Created => {}
+                    Status::Cancelled => return Err(OrderError::Cancelled),
+                    _ => return Err(OrderError::AlreadyPlaced),
                 }
                 if state.items.is_empty() {
                     return Err(OrderError::EmptyOrder);
+                }
+                Ok(OrderEvent::OrderPlaced(OrderPlaced {
+                    event_id,
+                    order_id,
+                    occurred_at,
+                    total: PlacedMoney {
+                        amount_minor: state.total_minor,
+                        currency: state.currency.clone(),
+                    },
+                    lines: state
+                        .items
+                        .iter()
+                        .map(|i| OrderLine {
+                            sku: i.sku.clone(),
+                            quantity: i.quantity,
+                        })
+                        .collect(),
+                }))
+            }
+            Command::Pay(c) => {
+                match state.status {
+                    Status::Placed => {}
+                    Status::Created => return Err(OrderError::NotPlaced),
+                    Status::Cancelled => return Err(OrderError::Cancelled),
+                    Status::Paid | Status::Shipped => return Err(OrderError::AlreadyPaid),
                 }
                 if c.currency != state.currency {
                     return Err(OrderError::CurrencyMismatch {
@@ -373,8 +469,9 @@ impl Order {
                 }))
             }
             Command::Ship(c) => match state.status {
-                Status::Created => Err(OrderError::NotPaid),
+                Status::Created | Status::Placed => Err(OrderError::NotPaid),
                 Status::Shipped => Err(OrderError::AlreadyShipped),
+                Status::Cancelled => Err(OrderError::Cancelled),
                 Status::Paid => Ok(OrderEvent::OrderShipped(OrderShipped {
                     event_id,
                     order_id,
@@ -384,6 +481,25 @@ impl Order {
                     estimated_delivery: c.estimated_delivery,
                 })),
             },
+            Command::Cancel(c) => {
+                match state.status {
+                    Status::Cancelled => return Err(OrderError::Cancelled),
+                    Status::Shipped if !c.shipment_cancelled => {
+                        return Err(OrderError::ShippedNotCancelled)
+                    }
+                    _ => {}
+                }
+                if c.reason.trim().is_empty() {
+                    return Err(OrderError::NoReason);
+                }
+                Ok(OrderEvent::OrderCancelled(OrderCancelled {
+                    event_id,
+                    order_id,
+                    occurred_at,
+                    reason: c.reason.clone(),
+                    failed_step: c.failed_step.clone(),
+                }))
+            }
         }
     }
 

@@ -102,10 +102,46 @@ impl OrderService {
         command: &Command,
         meta: EventMeta,
     ) -> Result<Executed, ServiceError> {
+        // without dedupe, an event id already stored is an error, never a `None`
+        self.run(command, meta, false)
+            .await?
+            .ok_or(ServiceError::Store(StoreError::DuplicateEventId {
+                event_id: meta.event_id,
+            }))
+    }
+
+    /// Runs `command` at most once for `meta.event_id`, however often it is called (a redelivered
+    /// saga hook, say): when the order's stream already holds an event with that id, nothing
+    /// is decided and the answer is `None`. A concurrent call with the same id loses on the
+    /// stream version or on the event id (unique in the store) and answers `None` too.
+    pub async fn execute_once(
+        &self,
+        command: &Command,
+        meta: EventMeta,
+    ) -> Result<Option<Executed>, ServiceError> {
+        self.run(command, meta, true).await
+    }
+
+    async fn run(
+        &self,
+        command: &Command,
+        meta: EventMeta,
+        dedupe: bool,
+    ) -> Result<Option<Executed>, ServiceError> {
         let stream = stream_id(command.order_id());
         let mut attempts = 0;
         loop {
             attempts += 1;
+            if dedupe
+                && self
+                    .store
+                    .read_stream(&stream)
+                    .await?
+                    .iter()
+                    .any(|r| r.event_id == meta.event_id)
+            {
+                return Ok(None);
+            }
             let mut order = self.load(command.order_id()).await?;
             let event = order.execute(command, meta)?;
             let payload = self
@@ -118,15 +154,16 @@ impl OrderService {
             let expected = ExpectedVersion::from_version(order.version() - 1);
             match self.store.append(&stream, expected, &[new]).await {
                 Ok(appended) => {
-                    return Ok(Executed {
+                    return Ok(Some(Executed {
                         event,
                         stream_version: appended.stream_version,
                         position: appended.positions.first().copied().unwrap_or_default(),
                         order,
                         attempts,
-                    })
+                    }))
                 }
                 Err(StoreError::Conflict { .. }) if attempts < 2 => continue,
+                Err(StoreError::DuplicateEventId { .. }) if dedupe => return Ok(None),
                 Err(e) => return Err(e.into()),
             }
         }

@@ -9,13 +9,19 @@
 //! |-----------------|---------|--------------------------------------------------|
 //! | `order_id`      | TEXT PK | UUID string                                      |
 //! | `customer_id`   | TEXT    |                                                  |
-//! | `status`        | TEXT    | `created`, `paid` or `shipped`                   |
-//! | `final`         | BOOLEAN | true only once shipped: a reader sees that any other row is still in progress |
+//! | `status`        | TEXT    | `created`, `placed`, `paid`, `shipped` or `cancelled` |
+//! | `final`         | BOOLEAN | true once shipped or cancelled: a reader sees that any other row is still in progress |
 //! | `item_count`    | BIGINT  | sum of the items' quantities                     |
 //! | `total_minor`   | BIGINT  | sum of quantity × unit price, minor units        |
 //! | `currency`      | TEXT    | ISO 4217                                         |
 //! | `last_event_at` | BIGINT  | `occurred_at` of the last applied event, µs since the epoch |
 //! | `event_count`   | BIGINT  | events applied (a duplicate would show here)     |
+//! | `cancel_reason` | TEXT    | why it was cancelled (NULL unless cancelled)     |
+//! | `failed_step`   | TEXT    | the fulfillment step that failed (NULL unless fulfillment cancelled it) |
+//!
+//! Users see `placed` and `paid` as "processing" ([`OrderStatus::shown_as`]): fulfillment is
+//! still running. Migration 2 added `placed`, `cancelled` and the two cancellation columns
+//! (SQLite rebuilds the table to change its `CHECK`; PostgreSQL alters it).
 //!
 //! An event for an order without an `OrderCreated` row (which per-key ordering rules out) is
 //! refused: the consumer dead-letters it, it is never silently dropped.
@@ -31,10 +37,11 @@ use uuid::Uuid;
 /// The default table name.
 pub const DEFAULT_TABLE: &str = "order_summaries";
 
-const MIGRATIONS: &[Migration] = &[Migration::portable(
-    1,
-    "order summaries",
-    "CREATE TABLE IF NOT EXISTS {table} (
+const MIGRATIONS: &[Migration] = &[
+    Migration::portable(
+        1,
+        "order summaries",
+        "CREATE TABLE IF NOT EXISTS {table} (
         order_id      TEXT    PRIMARY KEY,
         customer_id   TEXT    NOT NULL,
         status        TEXT    NOT NULL CHECK (status IN ('created', 'paid', 'shipped')),
@@ -45,24 +52,75 @@ const MIGRATIONS: &[Migration] = &[Migration::portable(
         last_event_at BIGINT  NOT NULL,
         event_count   BIGINT  NOT NULL
     )",
-)];
+    ),
+    Migration {
+        version: 2,
+        name: "order summaries: placed, cancelled, cancellation reason and failed step",
+        sqlite: "CREATE TABLE {table}_m2 (
+        order_id      TEXT    PRIMARY KEY,
+        customer_id   TEXT    NOT NULL,
+        status        TEXT    NOT NULL
+                      CHECK (status IN ('created', 'placed', 'paid', 'shipped', 'cancelled')),
+        final         BOOLEAN NOT NULL,
+        item_count    BIGINT  NOT NULL,
+        total_minor   BIGINT  NOT NULL,
+        currency      TEXT    NOT NULL,
+        last_event_at BIGINT  NOT NULL,
+        event_count   BIGINT  NOT NULL,
+        cancel_reason TEXT,
+        failed_step   TEXT
+    );
+    INSERT INTO {table}_m2 (order_id, customer_id, status, final, item_count, total_minor,
+        currency, last_event_at, event_count)
+        SELECT order_id, customer_id, status, final, item_count, total_minor, currency,
+        last_event_at, event_count FROM {table};
+    DROP TABLE {table};
+    ALTER TABLE {table}_m2 RENAME TO {table}",
+        postgres: "ALTER TABLE {table} DROP CONSTRAINT IF EXISTS {table}_status_check;
+    ALTER TABLE {table} ADD CONSTRAINT {table}_status_check
+        CHECK (status IN ('created', 'placed', 'paid', 'shipped', 'cancelled'));
+    ALTER TABLE {table} ADD COLUMN cancel_reason TEXT;
+    ALTER TABLE {table} ADD COLUMN failed_step TEXT",
+    },
+];
 
 /// Where an order is in its life, as the read model shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum OrderStatus {
     Created,
+    Placed,
     Paid,
     Shipped,
+    Cancelled,
 }
 
 impl OrderStatus {
+    /// As stored in `status`.
     pub fn as_str(self) -> &'static str {
         match self {
             OrderStatus::Created => "created",
+            OrderStatus::Placed => "placed",
             OrderStatus::Paid => "paid",
             OrderStatus::Shipped => "shipped",
+            OrderStatus::Cancelled => "cancelled",
         }
+    }
+
+    /// As a customer sees it: `open`, `processing` (placed or paid: fulfillment is still
+    /// running), `shipped` or `cancelled`.
+    pub fn shown_as(self) -> &'static str {
+        match self {
+            OrderStatus::Created => "open",
+            OrderStatus::Placed | OrderStatus::Paid => "processing",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// Shipped or cancelled: nothing more happens to the order.
+    pub fn is_final(self) -> bool {
+        matches!(self, OrderStatus::Shipped | OrderStatus::Cancelled)
     }
 }
 
@@ -83,8 +141,10 @@ impl FromStr for OrderStatus {
     fn from_str(s: &str) -> Result<Self, CorruptSummary> {
         match s {
             "created" => Ok(OrderStatus::Created),
+            "placed" => Ok(OrderStatus::Placed),
             "paid" => Ok(OrderStatus::Paid),
             "shipped" => Ok(OrderStatus::Shipped),
+            "cancelled" => Ok(OrderStatus::Cancelled),
             other => Err(CorruptSummary::Status(other.to_string())),
         }
     }
@@ -96,13 +156,17 @@ pub struct OrderSummary {
     pub order_id: Uuid,
     pub customer_id: String,
     pub status: OrderStatus,
-    /// True only when shipped; otherwise the order is still in progress.
+    /// True once shipped or cancelled; otherwise the order is still in progress.
     pub is_final: bool,
     pub item_count: i64,
     pub total_minor: i64,
     pub currency: String,
     pub last_event_at: DateTime<Utc>,
     pub event_count: i64,
+    /// Why it was cancelled.
+    pub cancel_reason: Option<String>,
+    /// The fulfillment step that failed, when fulfillment cancelled it.
+    pub failed_step: Option<String>,
 }
 
 /// An event for an order the read model has no row for.
@@ -184,7 +248,8 @@ pub enum SummaryError {
 
 const COLUMNS: &str =
     "order_id, customer_id, status, CAST(CASE WHEN final THEN 1 ELSE 0 END AS BIGINT), \
-                       item_count, total_minor, currency, last_event_at, event_count";
+                       item_count, total_minor, currency, last_event_at, event_count, \
+                       cancel_reason, failed_step";
 
 fn from_row(r: &Row) -> Result<OrderSummary, SummaryError> {
     let id = r.str(0)?;
@@ -202,6 +267,8 @@ fn from_row(r: &Row) -> Result<OrderSummary, SummaryError> {
         last_event_at: DateTime::from_timestamp_micros(at)
             .ok_or(CorruptSummary::LastEventAt(at))?,
         event_count: r.i64(8)?,
+        cancel_reason: r.opt_str(9)?,
+        failed_step: r.opt_str(10)?,
     })
 }
 
@@ -247,6 +314,7 @@ fn statement(table: &str, event: &OrderEvent) -> (String, Vec<Arg>, bool) {
                 vec![q.into(), q.saturating_mul(e.unit_price.amount_minor).into()],
             )
         }
+        OrderEvent::OrderPlaced(e) => touch("status = 'placed'", e.order_id, e.occurred_at, vec![]),
         OrderEvent::OrderPaid(e) => touch("status = 'paid'", e.order_id, e.occurred_at, vec![]),
         OrderEvent::OrderShipped(e) => touch(
             "status = 'shipped', final = TRUE",
@@ -254,15 +322,24 @@ fn statement(table: &str, event: &OrderEvent) -> (String, Vec<Arg>, bool) {
             e.occurred_at,
             vec![],
         ),
+        OrderEvent::OrderCancelled(e) => touch(
+            "status = 'cancelled', final = TRUE, cancel_reason = $1, failed_step = $2",
+            e.order_id,
+            e.occurred_at,
+            vec![e.reason.as_str().into(), e.failed_step.clone().into()],
+        ),
     }
 }
 
-fn order_id(event: &OrderEvent) -> Uuid {
+/// The order an event belongs to.
+pub fn order_id(event: &OrderEvent) -> Uuid {
     match event {
         OrderEvent::OrderCreated(e) => e.order_id,
         OrderEvent::ItemAdded(e) => e.order_id,
+        OrderEvent::OrderPlaced(e) => e.order_id,
         OrderEvent::OrderPaid(e) => e.order_id,
         OrderEvent::OrderShipped(e) => e.order_id,
+        OrderEvent::OrderCancelled(e) => e.order_id,
     }
 }
 

@@ -3,8 +3,8 @@
 use evc_avro::chrono::DateTime;
 use evc_avro::uuid::Uuid;
 use evc_order::{
-    AddItem, Command, CreateOrder, EventMeta, Order, OrderError, OrderEvent, PayOrder, ShipOrder,
-    Status,
+    AddItem, CancelOrder, Command, CreateOrder, EventMeta, Order, OrderError, OrderEvent, PayOrder,
+    PlaceOrder, ShipOrder, Status,
 };
 use order_events::order_created::v2::SalesChannel;
 use order_events::order_paid::v2::PaymentMethod;
@@ -43,6 +43,19 @@ fn pay(id: Uuid, amount: i64) -> Command {
         currency: "EUR".into(),
         method: PaymentMethod::Card,
         payment_reference: None,
+    })
+}
+
+fn place(id: Uuid) -> Command {
+    Command::Place(PlaceOrder { order_id: id })
+}
+
+fn cancel(id: Uuid, shipment_cancelled: bool) -> Command {
+    Command::Cancel(CancelOrder {
+        order_id: id,
+        reason: "create_shipment: rejected".into(),
+        failed_step: Some("create_shipment".into()),
+        shipment_cancelled,
     })
 }
 
@@ -92,7 +105,8 @@ fn refusals_are_typed() {
             command: other
         })
     );
-    assert_eq!(o.decide(&pay(id, 0), meta(2)), Err(OrderError::EmptyOrder));
+    assert_eq!(o.decide(&place(id), meta(2)), Err(OrderError::EmptyOrder));
+    assert_eq!(o.decide(&pay(id, 0), meta(2)), Err(OrderError::NotPlaced));
     assert_eq!(o.decide(&ship(id), meta(2)), Err(OrderError::NotPaid));
     assert_eq!(
         o.decide(&add(id, 0, 1), meta(2)),
@@ -107,8 +121,19 @@ fn refusals_are_typed() {
         o.decide(&add(id, 2, i64::MAX), meta(4)),
         Err(OrderError::TotalOverflow)
     );
+    assert_eq!(o.decide(&pay(id, 750), meta(4)), Err(OrderError::NotPlaced));
+    o.execute(&place(id), meta(4)).unwrap();
     assert_eq!(
-        o.decide(&pay(id, 749), meta(4)),
+        o.decide(&add(id, 1, 1), meta(5)),
+        Err(OrderError::ItemsAfterPlacing(Status::Placed))
+    );
+    assert_eq!(
+        o.decide(&place(id), meta(5)),
+        Err(OrderError::AlreadyPlaced)
+    );
+    assert_eq!(o.decide(&ship(id), meta(5)), Err(OrderError::NotPaid));
+    assert_eq!(
+        o.decide(&pay(id, 749), meta(5)),
         Err(OrderError::WrongAmount {
             total: 750,
             paid: 749
@@ -119,35 +144,71 @@ fn refusals_are_typed() {
         p.currency = "USD".into();
     }
     assert_eq!(
-        o.decide(&usd, meta(4)),
+        o.decide(&usd, meta(5)),
         Err(OrderError::CurrencyMismatch {
             order: "EUR".into(),
             paid: "USD".into()
         })
     );
-    o.execute(&pay(id, 750), meta(5)).unwrap();
+    o.execute(&pay(id, 750), meta(6)).unwrap();
     assert_eq!(
-        o.decide(&add(id, 1, 1), meta(6)),
-        Err(OrderError::ItemsAfterPayment(Status::Paid))
+        o.decide(&add(id, 1, 1), meta(7)),
+        Err(OrderError::ItemsAfterPlacing(Status::Paid))
     );
     assert_eq!(
-        o.decide(&pay(id, 750), meta(6)),
+        o.decide(&pay(id, 750), meta(7)),
         Err(OrderError::AlreadyPaid)
     );
-    o.execute(&ship(id), meta(7)).unwrap();
+    o.execute(&ship(id), meta(8)).unwrap();
     assert_eq!(
-        o.decide(&ship(id), meta(8)),
+        o.decide(&ship(id), meta(9)),
         Err(OrderError::AlreadyShipped)
     );
     assert_eq!(
-        o.decide(&add(id, 1, 1), meta(8)),
-        Err(OrderError::ItemsAfterPayment(Status::Shipped))
+        o.decide(&add(id, 1, 1), meta(9)),
+        Err(OrderError::ItemsAfterPlacing(Status::Shipped))
     );
-    assert_eq!(o.version(), 4);
+    // a shipped order is cancelled only with its shipment cancelled
+    assert_eq!(
+        o.decide(&cancel(id, false), meta(9)),
+        Err(OrderError::ShippedNotCancelled)
+    );
+    assert_eq!(o.version(), 5);
     let s = o.state().unwrap();
     assert_eq!(
         (s.status, s.total_minor, s.paid_minor, s.items.len()),
         (Status::Shipped, 750, Some(750), 1)
+    );
+    o.execute(&cancel(id, true), meta(10)).unwrap();
+    assert_eq!(o.state().unwrap().status, Status::Cancelled);
+    // cancelled is final
+    for c in [
+        pay(id, 750),
+        ship(id),
+        place(id),
+        add(id, 1, 1),
+        cancel(id, true),
+    ] {
+        let refused = o.decide(&c, meta(11)).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                OrderError::Cancelled | OrderError::ItemsAfterPlacing(Status::Cancelled)
+            ),
+            "{c:?}: {refused}"
+        );
+    }
+    let mut empty_reason = cancel(Uuid::from_u128(9), false);
+    if let Command::Cancel(c) = &mut empty_reason {
+        c.reason = " ".into();
+    }
+    let mut other = Order::new();
+    other
+        .execute(&create(Uuid::from_u128(9)), meta(12))
+        .unwrap();
+    assert_eq!(
+        other.decide(&empty_reason, meta(13)),
+        Err(OrderError::NoReason)
     );
 }
 
@@ -168,18 +229,22 @@ fn fold_refuses_streams_that_are_not_an_order() {
 enum Op {
     Create,
     Add(i32, i64),
+    Place,
     PayTotal,
     PayWrong(i64),
     Ship,
+    Cancel(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         1 => Just(Op::Create),
         5 => (-1i32..6, -2i64..10_000).prop_map(|(q, p)| Op::Add(q, p)),
+        2 => Just(Op::Place),
         2 => Just(Op::PayTotal),
         1 => (1i64..100).prop_map(Op::PayWrong),
         2 => Just(Op::Ship),
+        1 => any::<bool>().prop_map(Op::Cancel),
     ]
 }
 
@@ -194,9 +259,11 @@ proptest! {
             let cmd = match op {
                 Op::Create => create(id),
                 Op::Add(q, p) => add(id, *q, *p),
+                Op::Place => place(id),
                 Op::PayTotal => pay(id, total),
                 Op::PayWrong(d) => pay(id, total + d),
                 Op::Ship => ship(id),
+                Op::Cancel(shipment_cancelled) => cancel(id, *shipment_cancelled),
             };
             let before = order.clone();
             match order.execute(&cmd, meta(n as u64)) {
@@ -208,20 +275,24 @@ proptest! {
                 let sum: i64 = s.items.iter().map(|i| i64::from(i.quantity) * i.unit_price_minor).sum();
                 prop_assert_eq!(s.total_minor, sum);
                 prop_assert!(s.items.iter().all(|i| i.quantity > 0 && i.unit_price_minor >= 0));
-                if s.status != Status::Created {
+                if matches!(s.status, Status::Paid | Status::Shipped) {
                     prop_assert!(!s.items.is_empty());
                     prop_assert_eq!(s.paid_minor, Some(s.total_minor));
                 }
             }
         }
-        // event order: created first and once, no item after payment, shipped after paid
-        let mut paid = false;
+        // event order: created first and once, no item after placing, paid after placed,
+        // shipped after paid, nothing after cancelled
+        let (mut placed, mut paid, mut shipped, mut cancelled) = (false, false, false, false);
         for (i, e) in events.iter().enumerate() {
+            prop_assert!(!cancelled, "an event after the cancellation");
             match e {
                 OrderEvent::OrderCreated(_) => prop_assert_eq!(i, 0),
-                OrderEvent::ItemAdded(_) => prop_assert!(!paid),
-                OrderEvent::OrderPaid(_) => { prop_assert!(!paid); paid = true; }
-                OrderEvent::OrderShipped(_) => prop_assert!(paid),
+                OrderEvent::ItemAdded(_) => prop_assert!(!placed),
+                OrderEvent::OrderPlaced(_) => { prop_assert!(!placed); placed = true; }
+                OrderEvent::OrderPaid(_) => { prop_assert!(placed && !paid); paid = true; }
+                OrderEvent::OrderShipped(_) => { prop_assert!(paid && !shipped); shipped = true; }
+                OrderEvent::OrderCancelled(_) => cancelled = true,
             }
         }
         // the state is a fold of the events

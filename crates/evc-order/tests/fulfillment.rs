@@ -1,12 +1,13 @@
 //! The `OrderFulfillment` saga on evc-saga's runner with the simulated services, started the
-//! way a consumer handler starts it: inside a transaction, from an `OrderPaid`.
+//! way a consumer handler starts it: inside a transaction, from an `OrderPlaced`; and its hooks
+//! driving the order through its lifecycle.
 
 use std::time::{Duration, Instant};
 
 use evc_consumer::{ConsumerConfig, EventConsumer, SqliteStore, DEFAULT_TABLE};
 use evc_eventstore::EventStore;
 use evc_order::fulfillment::{self, FulfillmentInput, FulfillmentParticipants, SagaStarter};
-use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder};
+use evc_order::{AddItem, Command, CreateOrder, OrderService, PlaceOrder};
 use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
 use evc_registry_client::RegistryClient;
@@ -15,7 +16,7 @@ use evc_saga::{Action, RunnerConfig, SagaDefinition, SagaRunner, SagaStatus, Sag
 use evc_storage::Database;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
-use order_events::order_paid::v2::{Money, OrderPaid, PaymentMethod};
+use order_events::order_placed::v1::{Money, OrderLine, OrderPlaced};
 use order_events::OrderEvent;
 use rdkafka::mocking::MockCluster;
 use uuid::Uuid;
@@ -32,23 +33,24 @@ fn order_definition(services: &SimulatedServices) -> SagaDefinition {
     )
 }
 
-fn paid(order_id: Uuid) -> OrderPaid {
-    OrderPaid {
+fn placed(order_id: Uuid) -> OrderPlaced {
+    OrderPlaced {
         event_id: Uuid::new_v4(),
         order_id,
         occurred_at: evc_avro::chrono::Utc::now(),
-        amount: Money {
+        total: Money {
             amount_minor: 1999,
             currency: "EUR".to_string(),
         },
-        method: PaymentMethod::Card,
-        payment_reference: None,
-        tax_rate: None,
+        lines: vec![OrderLine {
+            sku: "BOOK".into(),
+            quantity: 1,
+        }],
     }
 }
 
 #[tokio::test]
-async fn fulfills_paid_orders_and_compensates_a_failed_charge() {
+async fn fulfills_placed_orders_and_compensates_a_failed_charge() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open_sqlite(dir.path().join("saga.db"))
         .await
@@ -60,7 +62,7 @@ async fn fulfills_paid_orders_and_compensates_a_failed_charge() {
     services.inject_for(bad, fulfillment::CHARGE_PAYMENT, Action::Do, Fault::Fail);
     for order in [good, bad, good] {
         let mut tx = db.write().await.unwrap();
-        fulfillment::start_in(&store, &mut tx.as_ref(), &definition, &paid(order))
+        fulfillment::start_in(&store, &mut tx.as_ref(), &definition, &placed(order))
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -77,6 +79,7 @@ async fn fulfills_paid_orders_and_compensates_a_failed_charge() {
     assert_eq!(done.definition, fulfillment::DEFINITION);
     let input = FulfillmentInput::from_json(&done.input).unwrap();
     assert_eq!((input.order_id, input.amount_minor), (good, 1999));
+    assert_eq!(input.lines, vec![("BOOK".to_string(), 1)]);
     assert!(done.outputs[fulfillment::CHARGE_PAYMENT]["reference"]
         .as_str()
         .unwrap()
@@ -121,12 +124,12 @@ async fn fulfills_paid_orders_and_compensates_a_failed_charge() {
     );
 }
 
-/// Paid orders relayed to the mock cluster with duplicates (the relay "crashes" after a
+/// Placed orders relayed to the mock cluster with duplicates (the relay "crashes" after a
 /// batch was acknowledged, before its checkpoint); the consumer's `SagaStarter` starts one
 /// saga per order in its transaction, without calling anybody; the runner then fulfills each
 /// once.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_consumer_starts_one_saga_per_paid_order_despite_redeliveries() {
+async fn a_consumer_starts_one_saga_per_placed_order_despite_redeliveries() {
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic("orders", 3, 1).unwrap();
     let bootstrap = cluster.bootstrap_servers();
@@ -157,13 +160,7 @@ async fn a_consumer_starts_one_saga_per_paid_order_despite_redeliveries() {
                 quantity: 2,
                 unit_price_minor: 500,
             }),
-            Command::Pay(PayOrder {
-                order_id: *id,
-                amount_minor: 1000,
-                currency: "EUR".into(),
-                method: PaymentMethod::Card,
-                payment_reference: None,
-            }),
+            Command::Place(PlaceOrder { order_id: *id }),
         ] {
             service.execute(&c).await.unwrap();
         }
@@ -186,7 +183,7 @@ async fn a_consumer_starts_one_saga_per_paid_order_despite_redeliveries() {
         first.publish_next().await.unwrap().unwrap().positions.len(),
         6
     );
-    drop(first); // crash before the checkpoint: 6 events (2 OrderPaid) go out twice
+    drop(first); // crash before the checkpoint: 6 events (2 OrderPlaced) go out twice
     let second = relay().await;
     assert_eq!(second.catch_up().await.unwrap() as u64, stored);
 

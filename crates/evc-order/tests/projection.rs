@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use evc_consumer::{ConsumerConfig, EventConsumer, PostgresStore, SqliteStore, DEFAULT_TABLE};
 use evc_eventstore::EventStore;
 use evc_order::summary::{OrderStatus, OrderSummaries};
-use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, ShipOrder};
+use evc_order::{
+    AddItem, CancelOrder, Command, CreateOrder, OrderService, PayOrder, PlaceOrder, ShipOrder,
+};
 use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
 use evc_projection::{migrate, rebuild, Projector};
@@ -50,12 +52,13 @@ fn consumer_config(bootstrap: &str) -> ConsumerConfig {
         .set("heartbeat.interval.ms", "500")
 }
 
-/// Orders: `full` shipped ones with items 1×250 and 2×100, plus one created and paid only.
-/// Answers (shipped ids, paid-only id).
-async fn append_orders(service: &OrderService, full: usize) -> (Vec<Uuid>, Uuid) {
+/// Orders with items 1×250 and 2×100, placed and paid: `full` shipped ones, one paid only, and
+/// one cancelled after it was placed. Answers (shipped ids, paid-only id, cancelled id).
+async fn append_orders(service: &OrderService, full: usize) -> (Vec<Uuid>, Uuid, Uuid) {
     let shipped: Vec<Uuid> = (0..full).map(|_| Uuid::new_v4()).collect();
     let pending = Uuid::new_v4();
-    for id in shipped.iter().chain([&pending]) {
+    let cancelled = Uuid::new_v4();
+    for id in shipped.iter().chain([&pending, &cancelled]) {
         let cmds = [
             Command::Create(CreateOrder {
                 order_id: *id,
@@ -76,17 +79,28 @@ async fn append_orders(service: &OrderService, full: usize) -> (Vec<Uuid>, Uuid)
                 quantity: 2,
                 unit_price_minor: 100,
             }),
+            Command::Place(PlaceOrder { order_id: *id }),
+        ];
+        for c in &cmds {
+            service.execute(c).await.unwrap();
+        }
+        let last = if *id == cancelled {
+            Command::Cancel(CancelOrder {
+                order_id: *id,
+                reason: "charge_payment: rejected: card declined".into(),
+                failed_step: Some("charge_payment".into()),
+                shipment_cancelled: false,
+            })
+        } else {
             Command::Pay(PayOrder {
                 order_id: *id,
                 amount_minor: 450,
                 currency: "EUR".into(),
                 method: PaymentMethod::Card,
-                payment_reference: None,
-            }),
-        ];
-        for c in &cmds {
-            service.execute(c).await.unwrap();
-        }
+                payment_reference: Some(format!("pay-{id}")),
+            })
+        };
+        service.execute(&last).await.unwrap();
     }
     for id in &shipped {
         service
@@ -99,7 +113,7 @@ async fn append_orders(service: &OrderService, full: usize) -> (Vec<Uuid>, Uuid)
             .await
             .unwrap();
     }
-    (shipped, pending)
+    (shipped, pending, cancelled)
 }
 
 async fn relay(bootstrap: &str, store: &EventStore) -> Relay {
@@ -148,10 +162,11 @@ async fn check_rows(
     registry: &RegistryClient,
     shipped: &[Uuid],
     pending: Uuid,
+    cancelled: Uuid,
 ) {
     let rebuilt_model = OrderSummaries::with_table("order_summaries_rebuild").unwrap();
     let live_rows = live().all(db).await.unwrap();
-    assert_eq!(live_rows.len(), shipped.len() + 1);
+    assert_eq!(live_rows.len(), shipped.len() + 2);
     let events = store.last_position().await.unwrap();
     let replayed = rebuild(
         store,
@@ -168,13 +183,29 @@ async fn check_rows(
     let s = live().get(db, shipped[0]).await.unwrap().unwrap();
     assert_eq!(s.status, OrderStatus::Shipped);
     assert!(s.is_final);
-    assert_eq!((s.item_count, s.total_minor, s.event_count), (3, 450, 5));
+    assert_eq!((s.item_count, s.total_minor, s.event_count), (3, 450, 6));
+    assert_eq!(
+        (s.cancel_reason.as_deref(), s.failed_step.as_deref()),
+        (None, None)
+    );
     assert_eq!(s.currency, "EUR");
     assert_eq!(s.customer_id, format!("c-{}", shipped[0]));
     let p = live().get(db, pending).await.unwrap().unwrap();
     assert_eq!(p.status, OrderStatus::Paid);
+    assert_eq!(p.status.shown_as(), "processing");
     assert!(!p.is_final, "paid but not shipped: still in progress");
-    assert_eq!((p.item_count, p.total_minor, p.event_count), (3, 450, 4));
+    assert_eq!((p.item_count, p.total_minor, p.event_count), (3, 450, 5));
+    let c = live().get(db, cancelled).await.unwrap().unwrap();
+    assert_eq!(c.status, OrderStatus::Cancelled);
+    assert!(c.is_final, "cancelled is final");
+    assert_eq!(
+        (c.cancel_reason.as_deref(), c.failed_step.as_deref()),
+        (
+            Some("charge_payment: rejected: card declined"),
+            Some("charge_payment")
+        )
+    );
+    assert_eq!(c.event_count, 5);
     assert!(live().get(db, Uuid::new_v4()).await.unwrap().is_none());
 }
 
@@ -190,7 +221,7 @@ async fn sqlite_live_equals_rebuild_with_duplicates() {
         .unwrap();
     let pool = db.sqlite_pool().unwrap().clone();
     let store = EventStore::with_database(db.clone()).await.unwrap();
-    let (shipped, pending) = append_orders(&service(store.clone(), &registry), 3).await;
+    let (shipped, pending, cancelled) = append_orders(&service(store.clone(), &registry), 3).await;
     let events = store.last_position().await.unwrap();
 
     let first = relay(&bootstrap, &store).await;
@@ -227,7 +258,7 @@ async fn sqlite_live_equals_rebuild_with_duplicates() {
     assert_eq!(m.processed, events);
     assert_eq!(m.duplicates, 7);
     assert_eq!(m.dead_lettered, 0);
-    check_rows(&db, &store, &registry, &shipped, pending).await;
+    check_rows(&db, &store, &registry, &shipped, pending, cancelled).await;
     second.close(Duration::from_secs(10)).await.unwrap();
 }
 
@@ -239,7 +270,7 @@ async fn postgres_live_equals_rebuild() {
     let (_cluster, bootstrap) = kafka();
     let registry = registry();
     let store = EventStore::with_database(db.clone()).await.unwrap();
-    let (shipped, pending) = append_orders(&service(store.clone(), &registry), 4).await;
+    let (shipped, pending, cancelled) = append_orders(&service(store.clone(), &registry), 4).await;
     let events = store.last_position().await.unwrap();
     let relay = relay(&bootstrap, &store).await;
     assert_eq!(relay.catch_up().await.unwrap() as u64, events);
@@ -263,8 +294,71 @@ async fn postgres_live_equals_rebuild() {
     control.shutdown();
     let m = task.await.unwrap().unwrap();
     assert_eq!((m.processed, m.duplicates, m.dead_lettered), (events, 0, 0));
-    check_rows(&db, &store, &registry, &shipped, pending).await;
+    check_rows(&db, &store, &registry, &shipped, pending, cancelled).await;
     relay.close(Duration::from_secs(10)).await.unwrap();
+    db.close().await;
+    schema.drop_schema().await;
+}
+
+/// A table made by migration 1 (statuses created/paid/shipped, no cancellation columns) keeps
+/// its rows through migration 2 and then takes the new statuses, on both backends.
+async fn upgrade_keeps_rows(db: &Database) {
+    use evc_projection::ReadModel;
+    let model = OrderSummaries::with_table("order_summaries_upgrade").unwrap();
+    let params: Vec<(&str, String)> = ReadModel::<OrderEvent>::params(&model);
+    let refs: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let component = ReadModel::<OrderEvent>::component(&model);
+    let migrations = ReadModel::<OrderEvent>::migrations(&model);
+    db.migrate_with(&component, &migrations[..1], &refs)
+        .await
+        .unwrap();
+    let id = Uuid::new_v4();
+    let mut tx = db.write().await.unwrap();
+    tx.exec(
+        "INSERT INTO order_summaries_upgrade (order_id, customer_id, status, final, item_count, \
+         total_minor, currency, last_event_at, event_count) \
+         VALUES ($1, 'c', 'paid', FALSE, 3, 450, 'EUR', 1, 4)",
+        &evc_storage::args![id.to_string()],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    migrate::<OrderEvent, _>(db, &model).await.unwrap();
+    let row = model.get(db, id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.event_count, row.cancel_reason),
+        (OrderStatus::Paid, 4, None)
+    );
+    let mut tx = db.write().await.unwrap();
+    tx.exec(
+        "UPDATE order_summaries_upgrade SET status = 'cancelled', final = TRUE, \
+         cancel_reason = 'r' WHERE order_id = $1",
+        &evc_storage::args![id.to_string()],
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let row = model.get(db, id).await.unwrap().unwrap();
+    assert_eq!(
+        (row.status, row.is_final, row.cancel_reason.as_deref()),
+        (OrderStatus::Cancelled, true, Some("r"))
+    );
+}
+
+#[tokio::test]
+async fn sqlite_migration_2_upgrades_an_old_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open_sqlite(dir.path().join("old.db"))
+        .await
+        .unwrap();
+    upgrade_keeps_rows(&db).await;
+}
+
+#[tokio::test]
+async fn postgres_migration_2_upgrades_an_old_table() {
+    let schema = PgTestSchema::create("evc_summary_upgrade").await;
+    let db = schema.database().await;
+    upgrade_keeps_rows(&db).await;
     db.close().await;
     schema.drop_schema().await;
 }

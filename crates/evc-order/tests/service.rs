@@ -8,8 +8,8 @@ use evc_avro::uuid::Uuid;
 use evc_avro::Event;
 use evc_eventstore::{EventStore, ExpectedVersion, NewEvent};
 use evc_order::{
-    stream_id, AddItem, Command, CreateOrder, Order, OrderError, OrderService, PayOrder,
-    ServiceError, ShipOrder, Status,
+    stream_id, AddItem, CancelOrder, Command, CreateOrder, EventMeta, Order, OrderError,
+    OrderService, PayOrder, PlaceOrder, ServiceError, ShipOrder, Status,
 };
 use evc_registry_client::RegistryClient;
 use evc_wire::{Deserializer, Serializer};
@@ -203,6 +203,9 @@ async fn commands_through_the_store() {
         "{err}"
     );
     svc.execute(&add(id, "a", 300)).await.unwrap();
+    svc.execute(&Command::Place(PlaceOrder { order_id: id }))
+        .await
+        .unwrap();
     let pay = Command::Pay(PayOrder {
         order_id: id,
         amount_minor: 300,
@@ -213,13 +216,13 @@ async fn commands_through_the_store() {
     let paid = svc.execute(&pay).await.unwrap();
     assert_eq!(
         (paid.stream_version, paid.position, paid.attempts),
-        (3, 3, 1)
+        (4, 4, 1)
     );
     let err = svc.execute(&add(id, "b", 1)).await.unwrap_err();
     assert!(
         matches!(
             err,
-            ServiceError::Order(OrderError::ItemsAfterPayment(Status::Paid))
+            ServiceError::Order(OrderError::ItemsAfterPlacing(Status::Paid))
         ),
         "{err}"
     );
@@ -242,6 +245,7 @@ async fn commands_through_the_store() {
         [
             "com.acme.orders.OrderCreated",
             "com.acme.orders.ItemAdded",
+            "com.acme.orders.OrderPlaced",
             "com.acme.orders.OrderPaid",
             "com.acme.orders.OrderShipped"
         ]
@@ -295,4 +299,63 @@ async fn racing_commands_retry_on_conflict() {
     assert_eq!(order.state().unwrap().items.len(), 20);
     assert_eq!(order.state().unwrap().total_minor, 2000);
     assert!(attempts >= 20);
+}
+
+/// `execute_once` appends one event per event id however often it is called (a redelivered
+/// saga hook), and still refuses what the lifecycle forbids.
+#[tokio::test(flavor = "multi_thread")]
+async fn execute_once_appends_one_event_per_event_id() {
+    let store = EventStore::sqlite_in_memory().await.unwrap();
+    let svc = service(store.clone(), &registry());
+    let id = Uuid::new_v4();
+    for c in [
+        Command::Create(CreateOrder {
+            order_id: id,
+            customer_id: "c".into(),
+            currency: "EUR".into(),
+            channel: SalesChannel::Web,
+            shipping_address: None,
+        }),
+        add(id, "a", 300),
+        Command::Place(PlaceOrder { order_id: id }),
+    ] {
+        svc.execute(&c).await.unwrap();
+    }
+    let cancel = Command::Cancel(CancelOrder {
+        order_id: id,
+        reason: "the shipping service rejects it".into(),
+        failed_step: Some("create_shipment".into()),
+        shipment_cancelled: false,
+    });
+    let meta = EventMeta::now();
+    assert!(svc.execute_once(&cancel, meta).await.unwrap().is_some());
+    // redelivered: nothing appended, no refusal
+    assert!(svc.execute_once(&cancel, meta).await.unwrap().is_none());
+    assert!(svc.execute_once(&cancel, meta).await.unwrap().is_none());
+    assert_eq!(store.read_stream(&stream_id(id)).await.unwrap().len(), 4);
+    // another cancellation (another id) is refused: the order is cancelled
+    let err = svc
+        .execute_once(&cancel, EventMeta::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Order(OrderError::Cancelled)),
+        "{err}"
+    );
+    // without dedupe, a stored event id is an error
+    let err = svc.execute_with(&cancel, meta).await.unwrap_err();
+    assert!(
+        matches!(err, ServiceError::Order(OrderError::Cancelled)),
+        "{err}"
+    );
+    let state = svc.load(id).await.unwrap();
+    let s = state.state().unwrap();
+    assert_eq!(s.status, Status::Cancelled);
+    assert_eq!(
+        s.cancellation,
+        Some((
+            "the shipping service rejects it".to_string(),
+            Some("create_shipment".to_string())
+        ))
+    );
 }

@@ -42,6 +42,8 @@ async fn round_trip_through_a_mock_registry() {
             OrderEvent::ItemAdded(x) => producer.serialize(x).await,
             OrderEvent::OrderPaid(x) => producer.serialize(x).await,
             OrderEvent::OrderShipped(x) => producer.serialize(x).await,
+            OrderEvent::OrderPlaced(x) => producer.serialize(x).await,
+            OrderEvent::OrderCancelled(x) => producer.serialize(x).await,
         }
         .unwrap();
         assert_eq!(

@@ -210,6 +210,8 @@ pub fn order_of(e: &OrderEvent) -> Uuid {
         OrderEvent::ItemAdded(e) => e.order_id,
         OrderEvent::OrderPaid(e) => e.order_id,
         OrderEvent::OrderShipped(e) => e.order_id,
+        OrderEvent::OrderPlaced(e) => e.order_id,
+        OrderEvent::OrderCancelled(e) => e.order_id,
     }
 }
 

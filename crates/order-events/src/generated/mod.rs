@@ -13,6 +13,11 @@ pub mod item_added {
     pub mod v1;
 }
 
+/// `com.acme.orders.OrderPlaced`: every version, one module each.
+pub mod order_placed {
+    pub mod v1;
+}
+
 /// `com.acme.orders.OrderPaid`: every version, one module each.
 pub mod order_paid {
     pub mod v1;
@@ -24,11 +29,18 @@ pub mod order_shipped {
     pub mod v1;
 }
 
+/// `com.acme.orders.OrderCancelled`: every version, one module each.
+pub mod order_cancelled {
+    pub mod v1;
+}
+
 /// Every event that has a version 1, at that version.
 pub mod v1 {
     pub use super::item_added::v1::ItemAdded;
+    pub use super::order_cancelled::v1::OrderCancelled;
     pub use super::order_created::v1::OrderCreated;
     pub use super::order_paid::v1::OrderPaid;
+    pub use super::order_placed::v1::OrderPlaced;
     pub use super::order_shipped::v1::OrderShipped;
 }
 
@@ -39,8 +51,10 @@ pub mod v2 {
 }
 
 pub use item_added::v1::ItemAdded;
+pub use order_cancelled::v1::OrderCancelled;
 pub use order_created::v2::OrderCreated;
 pub use order_paid::v2::OrderPaid;
+pub use order_placed::v1::OrderPlaced;
 pub use order_shipped::v1::OrderShipped;
 
 /// Every event type on the `orders` topic, at its latest version.
@@ -48,8 +62,10 @@ pub use order_shipped::v1::OrderShipped;
 pub enum OrderEvent {
     OrderCreated(OrderCreated),
     ItemAdded(ItemAdded),
+    OrderPlaced(OrderPlaced),
     OrderPaid(OrderPaid),
     OrderShipped(OrderShipped),
+    OrderCancelled(OrderCancelled),
 }
 
 impl ::core::convert::From<OrderCreated> for OrderEvent {
@@ -61,6 +77,12 @@ impl ::core::convert::From<OrderCreated> for OrderEvent {
 impl ::core::convert::From<ItemAdded> for OrderEvent {
     fn from(e: ItemAdded) -> Self {
         Self::ItemAdded(e)
+    }
+}
+
+impl ::core::convert::From<OrderPlaced> for OrderEvent {
+    fn from(e: OrderPlaced) -> Self {
+        Self::OrderPlaced(e)
     }
 }
 
@@ -76,21 +98,31 @@ impl ::core::convert::From<OrderShipped> for OrderEvent {
     }
 }
 
+impl ::core::convert::From<OrderCancelled> for OrderEvent {
+    fn from(e: OrderCancelled) -> Self {
+        Self::OrderCancelled(e)
+    }
+}
+
 impl ::evc_avro::TopicEvent for OrderEvent {
     const TOPIC: &'static str = "orders";
     const FULL_NAMES: &'static [&'static str] = &[
         "com.acme.orders.OrderCreated",
         "com.acme.orders.ItemAdded",
+        "com.acme.orders.OrderPlaced",
         "com.acme.orders.OrderPaid",
         "com.acme.orders.OrderShipped",
+        "com.acme.orders.OrderCancelled",
     ];
 
     fn full_name(&self) -> &'static str {
         match self {
             Self::OrderCreated(_) => "com.acme.orders.OrderCreated",
             Self::ItemAdded(_) => "com.acme.orders.ItemAdded",
+            Self::OrderPlaced(_) => "com.acme.orders.OrderPlaced",
             Self::OrderPaid(_) => "com.acme.orders.OrderPaid",
             Self::OrderShipped(_) => "com.acme.orders.OrderShipped",
+            Self::OrderCancelled(_) => "com.acme.orders.OrderCancelled",
         }
     }
 
@@ -98,8 +130,10 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         match self {
             Self::OrderCreated(_) => <OrderCreated as ::evc_avro::Event>::SUBJECT,
             Self::ItemAdded(_) => <ItemAdded as ::evc_avro::Event>::SUBJECT,
+            Self::OrderPlaced(_) => <OrderPlaced as ::evc_avro::Event>::SUBJECT,
             Self::OrderPaid(_) => <OrderPaid as ::evc_avro::Event>::SUBJECT,
             Self::OrderShipped(_) => <OrderShipped as ::evc_avro::Event>::SUBJECT,
+            Self::OrderCancelled(_) => <OrderCancelled as ::evc_avro::Event>::SUBJECT,
         }
     }
 
@@ -107,8 +141,10 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         match self {
             Self::OrderCreated(e) => ::evc_avro::Event::partition_key(e),
             Self::ItemAdded(e) => ::evc_avro::Event::partition_key(e),
+            Self::OrderPlaced(e) => ::evc_avro::Event::partition_key(e),
             Self::OrderPaid(e) => ::evc_avro::Event::partition_key(e),
             Self::OrderShipped(e) => ::evc_avro::Event::partition_key(e),
+            Self::OrderCancelled(e) => ::evc_avro::Event::partition_key(e),
         }
     }
 
@@ -116,8 +152,10 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         match self {
             Self::OrderCreated(e) => ::evc_avro::Event::event_id(e),
             Self::ItemAdded(e) => ::evc_avro::Event::event_id(e),
+            Self::OrderPlaced(e) => ::evc_avro::Event::event_id(e),
             Self::OrderPaid(e) => ::evc_avro::Event::event_id(e),
             Self::OrderShipped(e) => ::evc_avro::Event::event_id(e),
+            Self::OrderCancelled(e) => ::evc_avro::Event::event_id(e),
         }
     }
 
@@ -125,8 +163,10 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         match self {
             Self::OrderCreated(_) => <OrderCreated as ::evc_avro::AvroSchema>::schema(),
             Self::ItemAdded(_) => <ItemAdded as ::evc_avro::AvroSchema>::schema(),
+            Self::OrderPlaced(_) => <OrderPlaced as ::evc_avro::AvroSchema>::schema(),
             Self::OrderPaid(_) => <OrderPaid as ::evc_avro::AvroSchema>::schema(),
             Self::OrderShipped(_) => <OrderShipped as ::evc_avro::AvroSchema>::schema(),
+            Self::OrderCancelled(_) => <OrderCancelled as ::evc_avro::AvroSchema>::schema(),
         }
     }
 
@@ -134,8 +174,10 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         match self {
             Self::OrderCreated(_) => <OrderCreated as ::evc_avro::AvroSchema>::SCHEMA_JSON,
             Self::ItemAdded(_) => <ItemAdded as ::evc_avro::AvroSchema>::SCHEMA_JSON,
+            Self::OrderPlaced(_) => <OrderPlaced as ::evc_avro::AvroSchema>::SCHEMA_JSON,
             Self::OrderPaid(_) => <OrderPaid as ::evc_avro::AvroSchema>::SCHEMA_JSON,
             Self::OrderShipped(_) => <OrderShipped as ::evc_avro::AvroSchema>::SCHEMA_JSON,
+            Self::OrderCancelled(_) => <OrderCancelled as ::evc_avro::AvroSchema>::SCHEMA_JSON,
         }
     }
 
@@ -143,8 +185,10 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         match self {
             Self::OrderCreated(_) => <OrderCreated as ::evc_avro::Event>::VERSION,
             Self::ItemAdded(_) => <ItemAdded as ::evc_avro::Event>::VERSION,
+            Self::OrderPlaced(_) => <OrderPlaced as ::evc_avro::Event>::VERSION,
             Self::OrderPaid(_) => <OrderPaid as ::evc_avro::Event>::VERSION,
             Self::OrderShipped(_) => <OrderShipped as ::evc_avro::Event>::VERSION,
+            Self::OrderCancelled(_) => <OrderCancelled as ::evc_avro::Event>::VERSION,
         }
     }
 
@@ -155,8 +199,10 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         match self {
             Self::OrderCreated(e) => ::evc_avro::AvroBinary::write_avro(e, out),
             Self::ItemAdded(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+            Self::OrderPlaced(e) => ::evc_avro::AvroBinary::write_avro(e, out),
             Self::OrderPaid(e) => ::evc_avro::AvroBinary::write_avro(e, out),
             Self::OrderShipped(e) => ::evc_avro::AvroBinary::write_avro(e, out),
+            Self::OrderCancelled(e) => ::evc_avro::AvroBinary::write_avro(e, out),
         }
     }
 
@@ -167,8 +213,10 @@ impl ::evc_avro::TopicEvent for OrderEvent {
         match self {
             Self::OrderCreated(e) => ::evc_avro::AvroValue::to_avro_value(e),
             Self::ItemAdded(e) => ::evc_avro::AvroValue::to_avro_value(e),
+            Self::OrderPlaced(e) => ::evc_avro::AvroValue::to_avro_value(e),
             Self::OrderPaid(e) => ::evc_avro::AvroValue::to_avro_value(e),
             Self::OrderShipped(e) => ::evc_avro::AvroValue::to_avro_value(e),
+            Self::OrderCancelled(e) => ::evc_avro::AvroValue::to_avro_value(e),
         }
     }
 
@@ -182,11 +230,17 @@ impl ::evc_avro::TopicEvent for OrderEvent {
             "com.acme.orders.ItemAdded" => {
                 ::core::option::Option::Some(<ItemAdded as ::evc_avro::AvroSchema>::schema())
             }
+            "com.acme.orders.OrderPlaced" => {
+                ::core::option::Option::Some(<OrderPlaced as ::evc_avro::AvroSchema>::schema())
+            }
             "com.acme.orders.OrderPaid" => {
                 ::core::option::Option::Some(<OrderPaid as ::evc_avro::AvroSchema>::schema())
             }
             "com.acme.orders.OrderShipped" => {
                 ::core::option::Option::Some(<OrderShipped as ::evc_avro::AvroSchema>::schema())
+            }
+            "com.acme.orders.OrderCancelled" => {
+                ::core::option::Option::Some(<OrderCancelled as ::evc_avro::AvroSchema>::schema())
             }
             _ => ::core::option::Option::None,
         }
@@ -203,11 +257,17 @@ impl ::evc_avro::TopicEvent for OrderEvent {
             "com.acme.orders.ItemAdded" => {
                 ::evc_avro::binary::from_slice::<ItemAdded>(bytes).map(Self::ItemAdded)
             }
+            "com.acme.orders.OrderPlaced" => {
+                ::evc_avro::binary::from_slice::<OrderPlaced>(bytes).map(Self::OrderPlaced)
+            }
             "com.acme.orders.OrderPaid" => {
                 ::evc_avro::binary::from_slice::<OrderPaid>(bytes).map(Self::OrderPaid)
             }
             "com.acme.orders.OrderShipped" => {
                 ::evc_avro::binary::from_slice::<OrderShipped>(bytes).map(Self::OrderShipped)
+            }
+            "com.acme.orders.OrderCancelled" => {
+                ::evc_avro::binary::from_slice::<OrderCancelled>(bytes).map(Self::OrderCancelled)
             }
             other => ::core::result::Result::Err(::evc_avro::DecodeError::UnknownEvent(
                 other.to_string(),
@@ -227,12 +287,20 @@ impl ::evc_avro::TopicEvent for OrderEvent {
             "com.acme.orders.ItemAdded" => {
                 <ItemAdded as ::evc_avro::AvroValue>::from_avro_value(value).map(Self::ItemAdded)
             }
+            "com.acme.orders.OrderPlaced" => {
+                <OrderPlaced as ::evc_avro::AvroValue>::from_avro_value(value)
+                    .map(Self::OrderPlaced)
+            }
             "com.acme.orders.OrderPaid" => {
                 <OrderPaid as ::evc_avro::AvroValue>::from_avro_value(value).map(Self::OrderPaid)
             }
             "com.acme.orders.OrderShipped" => {
                 <OrderShipped as ::evc_avro::AvroValue>::from_avro_value(value)
                     .map(Self::OrderShipped)
+            }
+            "com.acme.orders.OrderCancelled" => {
+                <OrderCancelled as ::evc_avro::AvroValue>::from_avro_value(value)
+                    .map(Self::OrderCancelled)
             }
             other => ::core::result::Result::Err(::evc_avro::DecodeError::UnknownEvent(
                 other.to_string(),
