@@ -279,7 +279,7 @@ fn registry_push_and_diff() {
     let (code, out) = run(&["registry", "push", "--url", &s.1, "--dry-run"]);
     assert_eq!(code, Some(0));
     assert!(
-        out.ends_with("evc registry push --dry-run: 10 change(s) to make\n"),
+        out.ends_with("evc registry push --dry-run: 14 change(s) to make\n"),
         "{out}"
     );
     // a dry run changes nothing

@@ -442,3 +442,42 @@ pub(crate) async fn reads(db: &Db) -> anyhow::Result<Vec<Read>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pushed history is the schema directory's: every `<Name>/vN.avsc`, no more, in
+    /// version order per subject.
+    #[test]
+    fn history_is_the_schema_directory() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/com.acme.orders");
+        let mut on_disk = Vec::new();
+        for event in std::fs::read_dir(&root).unwrap() {
+            let event = event.unwrap();
+            let name = event.file_name().to_string_lossy().to_string();
+            for file in std::fs::read_dir(event.path()).unwrap() {
+                let file = file.unwrap().file_name().to_string_lossy().to_string();
+                let n: u32 = file
+                    .strip_prefix('v')
+                    .and_then(|f| f.strip_suffix(".avsc"))
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or_else(|| panic!("{name}/{file} is not vN.avsc"));
+                on_disk.push((name.clone(), n));
+            }
+        }
+        on_disk.sort();
+        let history = history();
+        let mut pushed: Vec<(String, u32)> = history
+            .iter()
+            .map(|p| (short_name(p.name).to_string(), p.version))
+            .collect();
+        pushed.sort();
+        assert_eq!(pushed, on_disk);
+        for pair in history.windows(2) {
+            if pair[0].subject == pair[1].subject {
+                assert_eq!(pair[1].version, pair[0].version + 1, "{}", pair[1].subject);
+            }
+        }
+    }
+}

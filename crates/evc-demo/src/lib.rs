@@ -552,8 +552,8 @@ async fn flow(out: &mut dyn Write, c: &Ctx<'_>, report: &mut DemoReport) -> anyh
     // --- fulfillment ------------------------------------------------------------------------
     writeln!(
         out,
-        "\n== Fulfillment (OrderPlaced starts the saga in the consumer's transaction; the saga \
-         runner calls the participants; step results become PayOrder, ShipOrder, CancelOrder)"
+        "\n== Fulfillment (one saga per OrderPlaced; its step results become PayOrder, ShipOrder, \
+         CancelOrder)"
     )?;
     let published = AtomicUsize::new(0);
     let sagas: Vec<SagaState> = wait_for("every order to be shipped or cancelled", || async {
