@@ -145,7 +145,11 @@ impl FulfillmentInput {
             "order_id": self.order_id.to_string(),
             "amount_minor": self.amount_minor,
             "currency": self.currency,
-            "lines": self.lines.iter().map(|(sku, q)| json!({ "sku": sku, "quantity": q })).collect::<Vec<_>>(),
+            "lines": self
+                .lines
+                .iter()
+                .map(|(sku, q)| json!({ "sku": sku, "quantity": q }))
+                .collect::<Vec<_>>(),
         })
     }
 
@@ -263,11 +267,11 @@ pub fn command_event_id(saga_id: Uuid, purpose: &str) -> Uuid {
 /// Turns the fulfillment saga's results into order commands (an `evc_saga::SagaHooks` for the
 /// runner of [`DEFINITION`]):
 ///
-/// | notification                    | command                                            |
-/// |---------------------------------|----------------------------------------------------|
-/// | `charge_payment` done           | `PayOrder` (input's amount; output `reference` as payment reference) |
-/// | `create_shipment` done          | `ShipOrder` (output `tracking_number`, else `reference`; `carrier`, else `service`) |
-/// | saga `compensated`              | `CancelOrder` (the saga's last error as reason, the failed step) |
+/// | notification          | command                                                      |
+/// |-----------------------|--------------------------------------------------------------|
+/// | `charge_payment` done | `PayOrder`: the placed total, output `reference` as payment reference |
+/// | `create_shipment` done| `ShipOrder`: output `tracking_number` (else `reference`), `carrier` (else `service`) |
+/// | saga `compensated`    | `CancelOrder`: the saga's last error as reason, the failed step |
 ///
 /// Other notifications change nothing (a saga that `failed` to compensate needs a human; its
 /// order stays as it is). Every command runs through [`OrderService::execute_once`] with
@@ -330,7 +334,8 @@ impl FulfillmentHooks {
                     .or_else(|| text("reference"))
                     .ok_or_else(|| {
                         HookError::new(format!(
-                            "order {}: create_shipment answered no tracking_number or reference: {out}",
+                            "order {}: create_shipment answered neither tracking_number nor \
+                             reference: {out}",
                             event.saga_id
                         ))
                     })?;

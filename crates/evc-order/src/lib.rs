@@ -2,8 +2,9 @@
 //!
 //! **Owns:** the order's rules and its lifecycle (created → placed → paid → shipped, or
 //! cancelled; see [`Status`]). [`Command`]s (`CreateOrder`, `AddItem`, `PlaceOrder`,
-//! `PayOrder`, `ShipOrder`, `CancelOrder`) are validated against the current state ([`Order::decide`]) and produce the
-//! generated events at their latest versions ([`OrderEvent`]), or a typed [`OrderError`]. The
+//! `PayOrder`, `ShipOrder`, `CancelOrder`) are validated against the current state
+//! ([`Order::decide`]) and produce the generated events at their latest versions
+//! ([`OrderEvent`]), or a typed [`OrderError`]. The
 //! state is rebuilt by folding events ([`Order::apply`]), whatever schema version wrote them
 //! (the `Deserializer` resolves old versions into the latest types). [`OrderService`] loads a
 //! stream from the event store, folds, decides and appends with the expected version,
