@@ -55,8 +55,9 @@ pub(crate) const COMPATIBILITY: &str = "FULL_TRANSITIVE";
 pub(crate) type Written = HashMap<u32, (&'static str, u32)>;
 
 /// Registers the history in order, each subject at [`COMPATIBILITY`], and checks that every
-/// `vN` became registry version N (a registry whose history differs is an error naming the
-/// subject, never silently renumbered). Re-running against the same registry registers
+/// `vN` is registry version N: a version already there is looked up, a missing one registered
+/// only when it becomes version N. A registry whose history differs is an error naming the
+/// subject, and nothing is registered for it. Re-running against the same registry registers
 /// nothing new.
 pub(crate) async fn push_history(
     registry: &RegistryClient,
@@ -74,10 +75,36 @@ pub(crate) async fn push_history(
                 .await
                 .with_context(|| format!("setting {COMPATIBILITY} on {}", p.subject))?;
         }
-        let r = registry
-            .register(p.subject, p.schema)
-            .await
-            .with_context(|| format!("registering {} v{} as {}", p.name, p.version, p.subject))?;
+        let diverged = |version: u32| {
+            anyhow!(
+                "{}: v{}.avsc is registry version {version}: the registry's history differs \
+                 from the schema directory (compare them with `evc registry diff`)",
+                p.subject,
+                p.version
+            )
+        };
+        // look up first, so a registry whose history differs is refused before anything is
+        // registered in it
+        let r = match registry.lookup(p.subject, p.schema).await {
+            Ok(found) => found,
+            Err(e) if e.is_not_found() => {
+                let versions = match registry.versions(p.subject).await {
+                    Ok(v) => v,
+                    Err(e) if e.is_not_found() => Vec::new(),
+                    Err(e) => return Err(e).context(format!("reading {}", p.subject)),
+                };
+                if versions.len() as u32 + 1 != p.version {
+                    return Err(diverged(versions.len() as u32 + 1));
+                }
+                registry
+                    .register(p.subject, p.schema)
+                    .await
+                    .with_context(|| {
+                        format!("registering {} v{} as {}", p.name, p.version, p.subject)
+                    })?
+            }
+            Err(e) => return Err(e).context(format!("looking {} up", p.subject)),
+        };
         let version = match r.version {
             Some(v) => v,
             None => registry
@@ -87,12 +114,7 @@ pub(crate) async fn push_history(
                 .ok_or_else(|| anyhow!("{}: the registry gave no version", p.subject))?,
         };
         if version != p.version {
-            bail!(
-                "{}: v{}.avsc is registry version {version}: the registry's history differs \
-                 from the schema directory (compare them with `evc registry diff`)",
-                p.subject,
-                p.version
-            );
+            return Err(diverged(version));
         }
         written.insert(r.id, (short_name(p.name), p.version));
         line.push(format!("v{} = id {}", p.version, r.id));

@@ -85,3 +85,32 @@ async fn postgres_run_completes() {
         .await
         .unwrap();
 }
+
+/// A registry whose history differs from the schema directory (`OrderCreated` v2 registered as
+/// version 1) is refused before the demo registers anything in it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_registry_with_another_history_is_refused_untouched() {
+    use evc_avro::{AvroSchema, Event};
+    let url = format!("mock://demo-diverged-{}", uuid::Uuid::new_v4().simple());
+    let client = evc_registry_client::RegistryClient::new(&url).unwrap();
+    let v2 = order_events::order_created::v2::OrderCreated::SCHEMA_JSON;
+    let subject = order_events::OrderCreated::SUBJECT;
+    client.register(subject, v2).await.unwrap();
+    let err = run(
+        DemoOptions {
+            registry: Some(url),
+            ..DemoOptions::default()
+        },
+        &mut Vec::new(),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "orders-com.acme.orders.OrderCreated: v1.avsc is registry version 2: the registry's \
+             history differs from the schema directory"
+        ),
+        "{err}"
+    );
+    assert_eq!(client.versions(subject).await.unwrap(), [1]);
+}
