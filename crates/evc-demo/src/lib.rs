@@ -648,17 +648,15 @@ async fn flow(out: &mut dyn Write, c: &Ctx<'_>, report: &mut DemoReport) -> anyh
                 )
             })?;
             kinds.push(format!("{name} v{version}"));
-            let status = order
-                .state()
-                .map(|s| status_of(s.status).as_str())
-                .unwrap_or("-");
+            let status = order.state().map(|s| status_of(s.status));
             writeln!(
                 out,
-                "    {:>3}  {:<14}  {:>6}  {:<9}  {}",
+                "    {:>3}  {:<14}  {:>6}  {:<9}  {:<10}  {}",
                 r.position,
                 name,
                 format!("{} v{version}", r.schema_id),
-                status,
+                status.map_or("-", |s| s.as_str()),
+                status.map_or("-", |s| s.shown_as()),
                 event_detail(&event)
             )?;
         }

@@ -99,6 +99,8 @@ pub fn assert_lifecycle(report: &DemoReport, text: &str) {
         "reader on v1 types      read 18 of 18 events",
         "reader on latest types  read 18 of 18 events",
         "now: shipped (final)",
+        "placed     processing  378.00 EUR, 2 lines",
+        "paid       processing  378.00 EUR by Card, payment reference payment-charge_payment-",
         "now: cancelled (final): create_shipment: rejected: injected failure",
         "create_shipment failed; done before: reserve_inventory > charge_payment; compensated: refund_payment > release_inventory",
         "== Read model",
