@@ -3,8 +3,8 @@
 //! is charged once, and the order is paid once and shipped once.
 //!
 //! The killed runner is this test binary run again as a child process (the test re-executes
-//! itself with `EVC_ORDER_KILL_CHILD` set); it shares the parent's SQLite file and, over HTTP,
-//! the parent's in-process registry.
+//! itself with `EVC_ORDER_KILL_CHILD` set); it shares the parent's database (a SQLite file, or
+//! a PostgreSQL schema) and, over HTTP, the parent's in-process registry.
 
 use std::process::Stdio;
 use std::sync::Arc;
@@ -16,13 +16,13 @@ use evc_order::{AddItem, Command, CreateOrder, OrderEvent, OrderService, PlaceOr
 use evc_registry_client::RegistryClient;
 use evc_saga::simulated::{Fault, SimulatedServices};
 use evc_saga::{Action, RunnerConfig, SagaDefinition, SagaRunner, SagaStatus, SagaStore};
-use evc_storage::Database;
+use evc_storage::testing::PgTestSchema;
+use evc_storage::{Database, StorageUrl};
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use uuid::Uuid;
 
 const CHILD: &str = "EVC_ORDER_KILL_CHILD";
-const TEST: &str = "a_runner_killed_between_the_charge_and_its_record_charges_and_pays_once";
 
 struct Parts {
     db: Database,
@@ -31,8 +31,10 @@ struct Parts {
     services: SimulatedServices,
 }
 
-async fn parts(path: &str, registry: &str) -> Parts {
-    let db = Database::open_sqlite(path).await.unwrap();
+async fn parts(db_url: &str, registry: &str) -> Parts {
+    let db = Database::open(&StorageUrl::parse(db_url).unwrap(), "evc-order-kill")
+        .await
+        .unwrap();
     let registry = RegistryClient::new(registry).unwrap();
     Parts {
         orders: Arc::new(OrderService::new(
@@ -62,8 +64,8 @@ fn definition(services: &SimulatedServices, timeout: Duration) -> SagaDefinition
 /// never answers (the step timeout is an hour; the lease of one second is renewed until the
 /// process dies).
 async fn child(spec: &str) {
-    let (path, registry) = spec.split_once('|').expect("PATH|REGISTRY");
-    let p = parts(path, registry).await;
+    let (db_url, registry) = spec.split_once('|').expect("DATABASE|REGISTRY");
+    let p = parts(db_url, registry).await;
     p.services.inject(
         fulfillment::CHARGE_PAYMENT,
         Action::Do,
@@ -82,16 +84,42 @@ async fn child(spec: &str) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_runner_killed_between_the_charge_and_its_record_charges_and_pays_once() {
+async fn a_runner_killed_between_the_charge_and_its_record_charges_and_pays_once_sqlite() {
     if let Ok(spec) = std::env::var(CHILD) {
         child(&spec).await;
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("app.db");
+    let url = format!("sqlite://{}", dir.path().join("app.db").display());
+    kill_and_resume(
+        &url,
+        "a_runner_killed_between_the_charge_and_its_record_charges_and_pays_once_sqlite",
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_runner_killed_between_the_charge_and_its_record_charges_and_pays_once_postgres() {
+    if let Ok(spec) = std::env::var(CHILD) {
+        child(&spec).await;
+        return;
+    }
+    let schema = PgTestSchema::create("evc_order_kill").await;
+    schema.database().await.close().await;
+    kill_and_resume(
+        &schema.url,
+        "a_runner_killed_between_the_charge_and_its_record_charges_and_pays_once_postgres",
+    )
+    .await;
+    schema.drop_schema().await;
+}
+
+/// Places an order and starts its saga; a child runner applies the charge and is killed before
+/// recording it; a runner here resumes the saga to completion.
+async fn kill_and_resume(db_url: &str, test: &str) {
     let name = format!("kill-{}", Uuid::new_v4());
     let http = evc_registry_client::mock::http_url(&name).await.unwrap();
-    let p = parts(path.to_str().unwrap(), &format!("mock://{name}")).await;
+    let p = parts(db_url, &format!("mock://{name}")).await;
 
     let id = Uuid::new_v4();
     for c in [
@@ -127,8 +155,8 @@ async fn a_runner_killed_between_the_charge_and_its_record_charges_and_pays_once
     tx.commit().await.unwrap();
 
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", TEST, "--nocapture", "--test-threads", "1"])
-        .env(CHILD, format!("{}|{http}", path.display()))
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(CHILD, format!("{db_url}|{http}"))
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -218,4 +246,5 @@ async fn a_runner_killed_between_the_charge_and_its_record_charges_and_pays_once
         Some(format!("payment-charge_payment-{short}").as_str()),
         "the reference of the one charge"
     );
+    p.db.close().await;
 }
