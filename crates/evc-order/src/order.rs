@@ -19,6 +19,9 @@ use order_events::{
 ///                           v
 ///                       Cancelled
 /// ```
+///
+/// The customer may cancel only an open (created) order; from `Placed` on, only fulfillment
+/// cancels, after undoing what it did ([`OrderError::FulfillmentRunning`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Status {
     /// Open: items can be added.
@@ -112,8 +115,10 @@ pub struct ShipOrder {
     pub estimated_delivery: Option<evc_avro::chrono::NaiveDate>,
 }
 
-/// Cancel the order: asked for by the customer (`failed_step: None`), or by fulfillment after
-/// it undid what it had done.
+/// Cancel the order: asked for by the customer (`failed_step: None`) while it is still open
+/// (created), or by fulfillment after it undid what it had done. Once placed, the order belongs
+/// to fulfillment: a customer's cancellation is refused ([`OrderError::FulfillmentRunning`]), so
+/// a running saga never finds its order cancelled under it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CancelOrder {
     pub order_id: Uuid,
@@ -188,6 +193,10 @@ pub enum OrderError {
     Cancelled,
     #[error("a shipped order cannot be cancelled unless its shipment was cancelled")]
     ShippedNotCancelled,
+    /// A customer's cancellation (`failed_step: None`) of an order whose fulfillment is running
+    /// (placed or paid): from checkout on, only fulfillment cancels, after undoing its steps.
+    #[error("the order is being fulfilled: only fulfillment can cancel it now")]
+    FulfillmentRunning,
     #[error("the cancellation needs a reason")]
     NoReason,
 }
@@ -486,6 +495,9 @@ impl Order {
                     Status::Cancelled => return Err(OrderError::Cancelled),
                     Status::Shipped if !c.shipment_cancelled => {
                         return Err(OrderError::ShippedNotCancelled)
+                    }
+                    Status::Placed | Status::Paid if c.failed_step.is_none() => {
+                        return Err(OrderError::FulfillmentRunning)
                     }
                     _ => {}
                 }

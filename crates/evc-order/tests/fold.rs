@@ -59,6 +59,16 @@ fn cancel(id: Uuid, shipment_cancelled: bool) -> Command {
     })
 }
 
+/// The customer's cancellation: no failed step.
+fn customer_cancel(id: Uuid) -> Command {
+    Command::Cancel(CancelOrder {
+        order_id: id,
+        reason: "changed my mind".into(),
+        failed_step: None,
+        shipment_cancelled: false,
+    })
+}
+
 fn ship(id: Uuid) -> Command {
     Command::Ship(ShipOrder {
         order_id: id,
@@ -123,6 +133,11 @@ fn refusals_are_typed() {
     );
     assert_eq!(o.decide(&pay(id, 750), meta(4)), Err(OrderError::NotPlaced));
     o.execute(&place(id), meta(4)).unwrap();
+    // from checkout on, fulfillment owns the order: a customer cannot cancel it under the saga
+    assert_eq!(
+        o.decide(&customer_cancel(id), meta(5)),
+        Err(OrderError::FulfillmentRunning)
+    );
     assert_eq!(
         o.decide(&add(id, 1, 1), meta(5)),
         Err(OrderError::ItemsAfterPlacing(Status::Placed))
@@ -151,6 +166,10 @@ fn refusals_are_typed() {
         })
     );
     o.execute(&pay(id, 750), meta(6)).unwrap();
+    assert_eq!(
+        o.decide(&customer_cancel(id), meta(7)),
+        Err(OrderError::FulfillmentRunning)
+    );
     assert_eq!(
         o.decide(&add(id, 1, 1), meta(7)),
         Err(OrderError::ItemsAfterPlacing(Status::Paid))
@@ -209,6 +228,14 @@ fn refusals_are_typed() {
     assert_eq!(
         other.decide(&empty_reason, meta(13)),
         Err(OrderError::NoReason)
+    );
+    // an open order is the customer's to cancel
+    let open = Uuid::from_u128(9);
+    other.execute(&customer_cancel(open), meta(14)).unwrap();
+    assert_eq!(other.state().unwrap().status, Status::Cancelled);
+    assert_eq!(
+        other.state().unwrap().cancellation,
+        Some(("changed my mind".to_string(), None))
     );
 }
 
