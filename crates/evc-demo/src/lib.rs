@@ -93,8 +93,9 @@ const REPLAY_TABLE: &str = "order_summaries_replay";
 /// Where the demo runs. Every `None` means the embedded default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DemoOptions {
-    /// A Kafka bootstrap list; topics `orders` and `orders.dlq` are created (3 partitions,
-    /// replication 1) when missing. Default: librdkafka's mock cluster.
+    /// The broker: a Kafka bootstrap list (topics `orders` and `orders.dlq` are created, 3
+    /// partitions, replication 1, when missing), `redis://...` or `amqp://...` (`orders` is
+    /// declared with 3 shards). Default: librdkafka's mock cluster.
     pub bootstrap: Option<String>,
     /// A schema registry URL (schemas are registered). Default: `mock://demo-<uuid>`.
     pub registry: Option<String>,
@@ -291,13 +292,15 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
                 &registry,
                 SqliteStore::with_pool(projection.clone(), "processed_events").await?,
                 projector,
-            )?;
+            )
+            .await?;
             let s = spawn_consumer(
                 saga_cfg,
                 &registry,
                 SqliteStore::with_pool(saga_consumer.clone(), "processed_events").await?,
                 starter,
-            )?;
+            )
+            .await?;
             (vec![p.0, s.0], vec![p.1, s.1])
         }
         Storage::Postgres { pool, .. } => {
@@ -306,13 +309,15 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
                 &registry,
                 PostgresStore::with_pool(pool.clone(), "processed_events_projection").await?,
                 projector,
-            )?;
+            )
+            .await?;
             let s = spawn_consumer(
                 saga_cfg,
                 &registry,
                 PostgresStore::with_pool(pool.clone(), "processed_events_saga").await?,
                 starter,
-            )?;
+            )
+            .await?;
             (vec![p.0, s.0], vec![p.1, s.1])
         }
     };
