@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use tokio::sync::OnceCell;
 
-use crate::{AnyTransport, Endpoint, TransportError};
+use crate::{AnyTransport, Endpoint, TransportError, TransportKind};
 
 type Connect<T> =
     Box<dyn Fn() -> Pin<Box<dyn Future<Output = Result<T, TransportError>> + Send>> + Send + Sync>;
@@ -73,10 +73,29 @@ impl<T: Send + Sync + 'static> LazyTransport<T> {
 }
 
 impl LazyTransport<AnyTransport> {
-    /// The transport `url` names (see [`Endpoint::parse`]: the URL is checked now), connected
-    /// with each transport's defaults on first use.
+    /// The transport `url` names (see [`Endpoint::parse`]: the URL is checked now, and a
+    /// transport this build lacks is refused now), connected with each transport's defaults
+    /// on first use.
     pub fn url(url: &str) -> Result<LazyTransport<AnyTransport>, TransportError> {
-        Endpoint::parse(url)?;
+        let missing = match Endpoint::parse(url)? {
+            Endpoint::Kafka { .. } if !cfg!(feature = "kafka") => {
+                Some((TransportKind::Kafka, "kafka"))
+            }
+            Endpoint::Redis { .. } if !cfg!(feature = "redis") => {
+                Some((TransportKind::Redis, "redis"))
+            }
+            Endpoint::RabbitMq { .. } if !cfg!(feature = "rabbitmq") => {
+                Some((TransportKind::RabbitMq, "rabbitmq"))
+            }
+            _ => None,
+        };
+        if let Some((kind, feature)) = missing {
+            return Err(TransportError::NotCompiled {
+                url: url.to_string(),
+                kind,
+                feature,
+            });
+        }
         let owned = url.to_string();
         Ok(LazyTransport::with(url, move || {
             let url = owned.clone();
