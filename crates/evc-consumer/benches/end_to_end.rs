@@ -8,7 +8,7 @@
 //! measurement `EVC_BENCH_ROUNDS` times (default 3), typed and raw alternating, medians
 //! reported. `EVC_BENCH_TRANSPORTS` (default `kafka,redis,rabbitmq`) picks transports.
 //!
-//! - typed produce: `EventProducer::send_topic_batch` in batches of 500 (Avro encoding through
+//! - typed produce: `EventProducer::send_topic_batch_to` in batches of 500 (Avro encoding through
 //!   the generated encoder, Confluent framing, headers, every message confirmed); raw: the
 //!   broker's client publishing the same keys, bytes and headers, every message confirmed.
 //! - idempotent consume: `EventConsumer` with the processed-events store on a SQLite file (WAL,
@@ -139,10 +139,13 @@ async fn typed_round(
     )
     .unwrap();
     // Registered and connected before timing.
-    producer.send_topic_batch(&events[..1]).await.unwrap();
+    producer
+        .send_topic_batch_to(&topic, &events[..1])
+        .await
+        .unwrap();
     let started = Instant::now();
     for chunk in events[1..].chunks(BATCH) {
-        producer.send_topic_batch(chunk).await.unwrap();
+        producer.send_topic_batch_to(&topic, chunk).await.unwrap();
     }
     f.typed_produce.push(rate(events.len() - 1, started));
 

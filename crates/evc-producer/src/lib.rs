@@ -274,14 +274,20 @@ impl<T: Transport + 'static> EventProducer<T> {
         &self,
         events: &[E],
     ) -> Result<Vec<Delivered>, BatchError> {
+        self.send_topic_batch_to(E::TOPIC, events).await
+    }
+
+    /// [`EventProducer::send_topic_batch`] to `topic` (a test topic, a renamed topic).
+    pub async fn send_topic_batch_to<E: TopicEvent + 'static>(
+        &self,
+        topic: &str,
+        events: &[E],
+    ) -> Result<Vec<Delivered>, BatchError> {
         let mut prepared = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
-            let p = self
-                .prepare_topic(E::TOPIC, event)
-                .await
-                .map_err(|source| {
-                    BatchError::new(index, event.event_id(), event.full_name(), source)
-                })?;
+            let p = self.prepare_topic(topic, event).await.map_err(|source| {
+                BatchError::new(index, event.event_id(), event.full_name(), source)
+            })?;
             prepared.push(p);
         }
         self.publish_all(prepared).await
