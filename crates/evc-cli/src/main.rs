@@ -96,8 +96,12 @@ enum Command {
     Demo {
         /// Kafka brokers, `host:port[,host:port...]` (topics `orders` and `orders.dlq` are
         /// created if missing).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "broker")]
         bootstrap: Option<String>,
+        /// Any broker by URL: `redis://127.0.0.1:6379`, `amqp://guest:guest@127.0.0.1:5672/%2f`
+        /// (`orders` is declared with 3 shards), or Kafka.
+        #[arg(long)]
+        broker: Option<String>,
         /// A schema registry URL (the demo registers the schema history there, as
         /// `evc registry push` does).
         #[arg(long)]
@@ -111,8 +115,12 @@ enum Command {
         #[arg(long)]
         topic: String,
         /// Kafka brokers, `host:port[,host:port...]`.
+        #[arg(long, required_unless_present = "broker", conflicts_with = "broker")]
+        bootstrap: Option<String>,
+        /// Any broker by URL: `redis://host:port`, `amqp://user:pass@host:port/%2f`,
+        /// `kafka://host:port` (or a bare Kafka bootstrap list).
         #[arg(long)]
-        bootstrap: String,
+        broker: Option<String>,
         /// The schema registry URL.
         #[arg(long)]
         registry: String,
@@ -128,8 +136,13 @@ enum Command {
     Produce {
         #[arg(long)]
         topic: String,
+        /// Kafka brokers, `host:port[,host:port...]`.
+        #[arg(long, required_unless_present = "broker", conflicts_with = "broker")]
+        bootstrap: Option<String>,
+        /// Any broker by URL: `redis://host:port`, `amqp://user:pass@host:port/%2f`,
+        /// `kafka://host:port` (or a bare Kafka bootstrap list).
         #[arg(long)]
-        bootstrap: String,
+        broker: Option<String>,
         #[arg(long)]
         registry: String,
     },
@@ -250,30 +263,40 @@ fn main() -> ExitCode {
         }),
         Command::Demo {
             bootstrap,
+            broker,
             registry,
             database,
-        } => demo(bootstrap, registry, database),
+        } => match (bootstrap, broker) {
+            (None, None) => demo(None, registry, database),
+            (b, u) => broker_url(b, u).and_then(|url| demo(Some(url), registry, database)),
+        },
         Command::Produce {
             topic,
             bootstrap,
+            broker,
             registry,
-        } => produce::run(produce::ProduceArgs {
-            topic,
-            bootstrap,
-            registry,
+        } => broker_url(bootstrap, broker).and_then(|broker| {
+            produce::run(produce::ProduceArgs {
+                topic,
+                broker,
+                registry,
+            })
         }),
         Command::Tail {
             topic,
             bootstrap,
+            broker,
             registry,
             from_beginning,
             max,
-        } => tail::run(tail::TailArgs {
-            topic,
-            bootstrap,
-            registry,
-            from_beginning,
-            max,
+        } => broker_url(bootstrap, broker).and_then(|broker| {
+            tail::run(tail::TailArgs {
+                topic,
+                broker,
+                registry,
+                from_beginning,
+                max,
+            })
         }),
         Command::Registry { command } => match command {
             RegistryCommand::Serve {
@@ -315,6 +338,25 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
         }
+    }
+}
+
+/// The broker of `--bootstrap` (Kafka only) or `--broker` (any URL), checked.
+fn broker_url(bootstrap: Option<String>, broker: Option<String>) -> anyhow::Result<String> {
+    use evc_transport::Endpoint;
+    match (bootstrap, broker) {
+        (Some(b), None) => match Endpoint::parse(&b)? {
+            Endpoint::Kafka { .. } => Ok(b),
+            _ => anyhow::bail!(
+                "--bootstrap takes Kafka brokers (host:port[,host:port]); give `{b}` with --broker"
+            ),
+        },
+        (None, Some(url)) => {
+            Endpoint::parse(&url)?;
+            Ok(url)
+        }
+        (Some(_), Some(_)) => anyhow::bail!("give --bootstrap or --broker, not both"),
+        (None, None) => anyhow::bail!("give --bootstrap (Kafka) or --broker URL"),
     }
 }
 

@@ -6,22 +6,25 @@
 //! Without a `schema_id`, the latest version of the subject `<topic>-<type>`, `<type>` or
 //! `<topic>-value` whose record is the type is used. A bad line is reported on stderr with its
 //! line number; the other lines are still produced, and the exit code is 1.
+//!
+//! The broker is any evc transport (`--bootstrap` for Kafka, `--broker` for any URL); lines go
+//! out in chunks of up to 1000, each chunk published in order and confirmed by the broker (a
+//! chunk the broker refuses reports each of its lines as not delivered).
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::time::Duration;
 
 use anyhow::Context;
 use evc_registry_client::{RegistryClient, Version};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::ClientConfig;
+use evc_transport::{AnyTransport, Outgoing, Transport};
 use serde_json::Value as Json;
 
 use crate::Outcome;
 
 pub struct ProduceArgs {
     pub topic: String,
-    pub bootstrap: String,
+    /// A broker URL: a Kafka bootstrap list, `kafka://`, `redis://`, `amqp://`.
+    pub broker: String,
     pub registry: String,
 }
 
@@ -75,13 +78,7 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<Outcome> {
         .with_context(|| format!("--registry {}", args.registry))?;
     let rt = tokio::runtime::Runtime::new()?;
     rt.block_on(async {
-        let producer: FutureProducer = ClientConfig::new()
-            .set("bootstrap.servers", &args.bootstrap)
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("partitioner", "murmur2_random")
-            .create()
-            .context("cannot create a Kafka producer")?;
+        let transport = AnyTransport::connect(&args.broker).await?;
         let mut by_id: HashMap<u32, Writer> = HashMap::new();
         let mut by_type: HashMap<String, u32> = HashMap::new();
         let (mut produced, mut failed) = (0u64, Vec::new());
@@ -132,32 +129,17 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<Outcome> {
             .await;
             match prepared {
                 Ok((key, payload)) => {
-                    let record = FutureRecord::to(&args.topic).key(&key).payload(&payload);
-                    match producer.send_result(record) {
-                        Ok(delivery) => in_flight.push((n, delivery)),
-                        Err((e, _)) => failed.push((n, format!("cannot enqueue: {e}"))),
-                    }
+                    let message = Outgoing::new(key, payload)
+                        .header("content-type", "application/vnd.confluent.avro");
+                    in_flight.push((n, message));
                 }
                 Err(e) => failed.push((n, e)),
             }
             if in_flight.len() >= 1000 {
-                for (n, d) in in_flight.drain(..) {
-                    match d.await {
-                        Ok(Ok(_)) => produced += 1,
-                        Ok(Err((e, _))) => failed.push((n, format!("not delivered: {e}"))),
-                        Err(_) => failed.push((n, "not delivered: the producer went away".into())),
-                    }
-                }
+                produced += publish(&transport, &args.topic, &mut in_flight, &mut failed).await;
             }
         }
-        for (n, d) in in_flight.drain(..) {
-            match d.await {
-                Ok(Ok(_)) => produced += 1,
-                Ok(Err((e, _))) => failed.push((n, format!("not delivered: {e}"))),
-                Err(_) => failed.push((n, "not delivered: the producer went away".into())),
-            }
-        }
-        let _ = rdkafka::producer::Producer::flush(&producer, Duration::from_secs(30));
+        produced += publish(&transport, &args.topic, &mut in_flight, &mut failed).await;
         failed.sort_by_key(|(n, _)| *n);
         for (n, e) in &failed {
             eprintln!("evc produce: line {n}: {e}");
@@ -169,4 +151,26 @@ pub fn run(args: ProduceArgs) -> anyhow::Result<Outcome> {
             Outcome::Failed
         })
     })
+}
+
+/// Publishes a chunk in order; answers how many the broker confirmed.
+async fn publish(
+    transport: &AnyTransport,
+    topic: &str,
+    chunk: &mut Vec<(usize, Outgoing)>,
+    failed: &mut Vec<(usize, String)>,
+) -> u64 {
+    if chunk.is_empty() {
+        return 0;
+    }
+    let (lines, messages): (Vec<usize>, Vec<Outgoing>) = chunk.drain(..).unzip();
+    match transport.publish_batch(topic, messages).await {
+        Ok(receipts) => receipts.len() as u64,
+        Err(e) => {
+            for n in lines {
+                failed.push((n, format!("not delivered (its chunk was refused): {e}")));
+            }
+            0
+        }
+    }
 }

@@ -1,13 +1,14 @@
-//! Consumer configuration: offsets, retries, dead-lettering.
+//! Consumer configuration: the broker, retries, dead letters, and Kafka's own settings.
 
 use std::time::Duration;
 
-use rdkafka::ClientConfig;
+use evc_transport::kafka::{KafkaOptions, KafkaTransport};
+use evc_transport::{AnyTransport, Endpoint, LazyTransport};
 
 use crate::ConsumeError;
 
-/// Settings evc sets on the consumer and refuses to have overridden: offsets are stored by evc
-/// after a message is done, and committed by evc (periodically, on revoke, on shutdown).
+/// Kafka settings evc sets on the consumer and refuses to have overridden: offsets are stored
+/// by evc after a message is done, and committed by evc (periodically, on revoke, on shutdown).
 const ENFORCED_CONSUMER: &[(&str, &str)] = &[
     ("enable.auto.offset.store", "false"),
     ("enable.auto.commit", "false"),
@@ -46,7 +47,7 @@ impl RetryPolicy {
 /// use std::time::Duration;
 /// use evc_consumer::{ConsumerConfig, RetryPolicy};
 ///
-/// let config = ConsumerConfig::new("localhost:9092", "billing")
+/// let config = ConsumerConfig::new("localhost:9092", "billing") // or redis://..., amqp://...
 ///     .handler_retry(RetryPolicy {
 ///         max_attempts: 3,
 ///         initial_backoff: Duration::from_millis(200),
@@ -56,29 +57,32 @@ impl RetryPolicy {
 ///     .set("session.timeout.ms", "10000");
 /// assert_eq!(config.dlq_topic_for("orders"), "orders.dlq");
 /// // Offsets are evc's business:
-/// assert!(config.clone().set("enable.auto.offset.store", "true").consumer_config().is_err());
+/// assert!(config.clone().set("enable.auto.offset.store", "true").kafka_options("b:9092").is_err());
 /// ```
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    pub(crate) bootstrap_servers: String,
+    pub(crate) broker: String,
     pub(crate) group_id: String,
     pub(crate) topics: Vec<String>,
-    pub(crate) dlq_topic: Option<String>,
-    pub(crate) dlq_suffix: String,
     pub(crate) handler_retry: RetryPolicy,
     pub(crate) transient_retry: RetryPolicy,
     pub(crate) commit_interval: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) takeover_after: Duration,
+    pub(crate) prefetch: u16,
     consumer_overrides: Vec<(String, String)>,
     producer_overrides: Vec<(String, String)>,
 }
 
 impl ConsumerConfig {
-    /// A consumer of `group_id` on `bootstrap_servers`. Defaults: the event type's own topic,
-    /// dead letters to `<topic>.dlq`, handler failures tried 5 times (100 ms doubling up to
-    /// 5 s), transient failures (registry or database unreachable) retried without limit
-    /// (250 ms doubling up to 10 s), stored offsets committed every 5 s,
-    /// `auto.offset.reset=earliest` and `partition.assignment.strategy=cooperative-sticky`.
+    /// A consumer of `group_id` on `broker`: a Kafka bootstrap list (`host:port[,...]` or
+    /// `kafka://...`), `redis://...` (feature `redis`) or `amqp://...` (feature `rabbitmq`),
+    /// checked when the consumer is built. Defaults: the event type's own topic, dead letters
+    /// to `<topic>.dlq`, handler failures tried 5 times (100 ms doubling up to 5 s),
+    /// transient failures (registry or database unreachable) retried without limit (250 ms
+    /// doubling up to 10 s), a dead member's shards taken over after 10 s; on Kafka, stored
+    /// offsets committed every 5 s, `auto.offset.reset=earliest` and
+    /// `partition.assignment.strategy=cooperative-sticky`.
     ///
     /// Why cooperative: with it, partitions are revoked after the group has agreed on the new
     /// assignment, while the group accepts commits, and only the partitions that move are
@@ -86,13 +90,11 @@ impl ConsumerConfig {
     /// the group is rejoining; Kafka accepts the commit on revoke then, but some brokers (the
     /// librdkafka mock cluster) answer `REBALANCE_IN_PROGRESS`, and the new owner then
     /// redelivers from the previous commit (absorbed by the processed-events store).
-    pub fn new(bootstrap_servers: impl Into<String>, group_id: impl Into<String>) -> Self {
+    pub fn new(broker: impl Into<String>, group_id: impl Into<String>) -> Self {
         ConsumerConfig {
-            bootstrap_servers: bootstrap_servers.into(),
+            broker: broker.into(),
             group_id: group_id.into(),
             topics: Vec::new(),
-            dlq_topic: None,
-            dlq_suffix: ".dlq".to_string(),
             handler_retry: RetryPolicy {
                 max_attempts: 5,
                 initial_backoff: Duration::from_millis(100),
@@ -105,6 +107,8 @@ impl ConsumerConfig {
             },
             commit_interval: Duration::from_secs(5),
             shutdown_timeout: Duration::from_secs(10),
+            takeover_after: Duration::from_secs(10),
+            prefetch: 64,
             consumer_overrides: Vec::new(),
             producer_overrides: Vec::new(),
         }
@@ -120,24 +124,27 @@ impl ConsumerConfig {
         self
     }
 
-    /// Every dead letter goes to `topic` instead of `<source topic><suffix>`.
-    pub fn dlq_topic(mut self, topic: impl Into<String>) -> Self {
-        self.dlq_topic = Some(topic.into());
-        self
+    /// The broker URL this consumer reads from.
+    pub fn broker(&self) -> &str {
+        &self.broker
     }
 
-    /// Dead letters of topic `t` go to `t` + `suffix` (default `.dlq`).
-    pub fn dlq_suffix(mut self, suffix: impl Into<String>) -> Self {
-        self.dlq_suffix = suffix.into();
-        self
-    }
-
-    /// The dead-letter topic of messages from `topic`.
+    /// The dead-letter destination of messages from `topic`: `<topic>.dlq` on every transport.
     pub fn dlq_topic_for(&self, topic: &str) -> String {
-        match &self.dlq_topic {
-            Some(t) => t.clone(),
-            None => format!("{topic}{}", self.dlq_suffix),
-        }
+        evc_transport::dlq_name(topic)
+    }
+
+    /// How long a shard stays with a member that stopped answering before another member of
+    /// the group takes it over (Redis lease; Kafka `session.timeout.ms`, at least 6 s).
+    pub fn takeover_after(mut self, after: Duration) -> Self {
+        self.takeover_after = after;
+        self
+    }
+
+    /// How many messages per shard the subscription may fetch ahead.
+    pub fn prefetch(mut self, prefetch: u16) -> Self {
+        self.prefetch = prefetch.max(1);
+        self
     }
 
     /// How a failing handler is retried before its message is dead-lettered.
@@ -154,8 +161,8 @@ impl ConsumerConfig {
         self
     }
 
-    /// How often stored offsets are committed while running (they are also committed on
-    /// partition revoke and on shutdown).
+    /// Kafka: how often stored offsets are committed while running (they are also committed
+    /// on partition revoke and on shutdown). Redis and RabbitMQ record every ack at once.
     pub fn commit_interval(mut self, interval: Duration) -> Self {
         self.commit_interval = interval;
         self
@@ -167,59 +174,53 @@ impl ConsumerConfig {
         self
     }
 
-    /// Any librdkafka consumer property (`session.timeout.ms`, `auto.offset.reset`, ...).
+    /// Any librdkafka consumer property (`session.timeout.ms`, `auto.offset.reset`, ...);
+    /// used only when the broker is Kafka.
     pub fn set(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.consumer_overrides.push((key.into(), value.into()));
         self
     }
 
-    /// Any librdkafka property of the dead-letter producer.
+    /// Any librdkafka property of the dead-letter producer; used only when the broker is Kafka.
     pub fn set_dlq_producer(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.producer_overrides.push((key.into(), value.into()));
         self
     }
 
-    /// The rdkafka consumer configuration.
-    pub fn consumer_config(&self) -> Result<ClientConfig, ConsumeError> {
-        let mut c = ClientConfig::new();
-        c.set("bootstrap.servers", &self.bootstrap_servers)
-            .set("group.id", &self.group_id)
-            .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
-            .set("partition.assignment.strategy", "cooperative-sticky");
-        apply(
-            &mut c,
-            &self.consumer_overrides,
-            ENFORCED_CONSUMER,
-            "consumers",
+    /// The Kafka transport's options for `bootstrap`, with the enforced settings checked.
+    pub fn kafka_options(&self, bootstrap: &str) -> Result<KafkaOptions, ConsumeError> {
+        check(&self.consumer_overrides, ENFORCED_CONSUMER, "consumers")?;
+        check(
+            &self.producer_overrides,
+            ENFORCED_PRODUCER,
+            "dead-letter producers",
         )?;
-        Ok(c)
+        let mut options = KafkaOptions::new(bootstrap).commit_interval(self.commit_interval);
+        options.close_timeout = self.shutdown_timeout;
+        options.consumer_overrides = self.consumer_overrides.clone();
+        options.producer_overrides = self.producer_overrides.clone();
+        Ok(options)
     }
 
-    /// The rdkafka configuration of the dead-letter producer.
-    pub fn dlq_producer_config(&self) -> Result<ClientConfig, ConsumeError> {
-        dlq_producer_config(&self.bootstrap_servers, &self.producer_overrides)
+    /// The transport of [`ConsumerConfig::broker`]: Kafka is built now (with this
+    /// configuration's librdkafka settings), Redis and RabbitMQ connect when the consumer
+    /// starts.
+    pub fn transport(&self) -> Result<LazyTransport<AnyTransport>, ConsumeError> {
+        let endpoint =
+            Endpoint::parse(&self.broker).map_err(evc_transport::TransportError::from)?;
+        match endpoint {
+            Endpoint::Kafka { bootstrap } => {
+                let kafka = KafkaTransport::new(self.kafka_options(&bootstrap)?)?;
+                Ok(LazyTransport::ready(std::sync::Arc::new(
+                    AnyTransport::Kafka(kafka),
+                )))
+            }
+            _ => Ok(LazyTransport::url(&self.broker)?),
+        }
     }
 }
 
-pub(crate) fn dlq_producer_config(
-    bootstrap_servers: &str,
-    overrides: &[(String, String)],
-) -> Result<ClientConfig, ConsumeError> {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", bootstrap_servers)
-        .set("partitioner", "murmur2_random");
-    apply(
-        &mut c,
-        overrides,
-        ENFORCED_PRODUCER,
-        "dead-letter producers",
-    )?;
-    Ok(c)
-}
-
-fn apply(
-    c: &mut ClientConfig,
+fn check(
     overrides: &[(String, String)],
     enforced: &[(&'static str, &'static str)],
     who: &'static str,
@@ -235,10 +236,6 @@ fn apply(
                 });
             }
         }
-        c.set(k, v);
-    }
-    for (k, v) in enforced {
-        c.set(*k, *v);
     }
     Ok(())
 }
@@ -263,23 +260,29 @@ mod tests {
     fn enforced_settings() {
         let c = ConsumerConfig::new("b:9092", "g")
             .set("enable.auto.commit", "false")
-            .consumer_config()
+            .kafka_options("b:9092")
             .unwrap();
-        assert_eq!(c.get("enable.auto.offset.store"), Some("false"));
-        assert_eq!(c.get("group.id"), Some("g"));
+        assert_eq!(c.consumer_overrides.len(), 1);
         let err = ConsumerConfig::new("b:9092", "g")
             .set("enable.auto.commit", "true")
-            .consumer_config()
+            .kafka_options("b:9092")
             .unwrap_err();
         assert!(err.to_string().contains("enable.auto.commit"), "{err}");
-        let p = ConsumerConfig::new("b:9092", "g")
+        assert!(ConsumerConfig::new("b:9092", "g")
             .set_dlq_producer("acks", "-1")
-            .dlq_producer_config()
-            .unwrap();
-        assert_eq!(p.get("enable.idempotence"), Some("true"));
+            .kafka_options("b:9092")
+            .is_ok());
         assert!(ConsumerConfig::new("b", "g")
             .set_dlq_producer("enable.idempotence", "false")
-            .dlq_producer_config()
+            .kafka_options("b")
             .is_err());
+    }
+
+    #[test]
+    fn a_malformed_broker_url_is_refused_with_its_reason() {
+        let err = ConsumerConfig::new("nats://x:4222", "g")
+            .transport()
+            .unwrap_err();
+        assert!(err.to_string().contains("nats://"), "{err}");
     }
 }

@@ -1,25 +1,28 @@
-//! The consuming loop.
+//! The consuming loop: deliveries from the transport, processing, settling.
+//!
+//! Processing a delivery ([`EventConsumer::process`]) decides what becomes of it (an
+//! [`Outcome`]) without touching the subscription; the loop then settles it (ack, dead letter,
+//! or nothing when stopping). The two are apart so that several shards' deliveries can be
+//! processed at once while the subscription, which hands out at most one unsettled delivery
+//! per shard, keeps each key's order.
 
+use std::future::Future;
 use std::marker::PhantomData;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use evc_registry_client::RegistryClient;
-use evc_wire::Deserializer;
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer,
+use evc_transport::{
+    AnyTransport, DeadLetterReason, Delivery, LazyTransport, SubscribeOptions, Subscription,
+    Transport, TransportError,
 };
-use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientContext;
+use evc_wire::Deserializer;
 use tokio::sync::watch;
 
-use crate::dlq::{
-    classify, dead_letter_headers, DeadLetter, DecodeFailure, Stage, NULL_VALUE_CLASS,
-};
+use crate::dlq::{classify, DecodeFailure, Stage, NULL_VALUE_CLASS};
 use crate::handler::is_connection_error;
 use crate::metrics::{Counters, Metrics, MetricsHandle};
 use crate::{
@@ -36,16 +39,33 @@ enum RunState {
 
 /// Stops a running [`EventConsumer`] from another task.
 #[derive(Debug, Clone)]
-pub struct Control(Arc<watch::Sender<RunState>>);
+pub struct Control(Arc<watch::Sender<RunState>>, Arc<AtomicBool>);
 
 impl Control {
     fn new() -> Control {
-        Control(Arc::new(watch::channel(RunState::Running).0))
+        Control(
+            Arc::new(watch::channel(RunState::Running).0),
+            Arc::new(AtomicBool::new(false)),
+        )
+    }
+
+    /// For tests (feature `test-hooks`): the next delivery that is done (its transaction
+    /// committed, or found a duplicate) is not acked: the consumer stops there as a killed
+    /// process would ([`Control::simulate_crash`]), between the database commit and the ack.
+    #[cfg(feature = "test-hooks")]
+    pub fn crash_before_next_ack(&self) {
+        self.1.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether the crash before the next ack is armed; disarms it.
+    fn take_crash_before_ack(&self) -> bool {
+        self.1.swap(false, Ordering::SeqCst)
     }
 
     /// Graceful shutdown: the message being processed is finished (a backoff wait is cut
-    /// short, leaving its message unstored, to be redelivered), stored offsets are committed,
-    /// the group is left, and [`EventConsumer::run`] returns.
+    /// short, leaving its message unsettled, to be redelivered), what was acked is recorded
+    /// (Kafka: the stored offsets are committed), the group is left, and
+    /// [`EventConsumer::run`] returns.
     pub fn shutdown(&self) {
         self.0.send_if_modified(|s| {
             let running = *s == RunState::Running;
@@ -57,8 +77,8 @@ impl Control {
     }
 
     /// For tests (feature `test-hooks`): stops like a killed process would, at the next point
-    /// the loop waits, with nothing further stored and nothing committed (not even on the
-    /// revoke of leaving the group): what the last commit covered is all the group keeps.
+    /// the loop waits, with nothing further settled and nothing committed: the subscription is
+    /// dropped as a dead member's would be.
     #[cfg(feature = "test-hooks")]
     pub fn simulate_crash(&self) {
         self.0.send_replace(RunState::Crashing);
@@ -78,73 +98,13 @@ impl Control {
     }
 }
 
-/// The rdkafka context: commits stored offsets when partitions are revoked.
-pub(crate) struct EvcContext {
-    counters: Arc<Counters>,
-    crashed: AtomicBool,
-    /// An offset was stored since the last successful commit.
-    dirty: AtomicBool,
-}
-
-impl EvcContext {
-    /// Commits the stored offsets (when any was stored since the last commit, or always on
-    /// revoke).
-    fn commit(
-        &self,
-        consumer: &impl Consumer<Self>,
-        mode: CommitMode,
-        on_revoke: bool,
-    ) -> Result<(), KafkaError> {
-        let was_dirty = self.dirty.swap(false, Ordering::SeqCst);
-        if !was_dirty && !on_revoke {
-            return Ok(());
-        }
-        match consumer.commit_consumer_state(mode) {
-            Ok(()) => {
-                Counters::inc(&self.counters.commits);
-                if on_revoke {
-                    Counters::inc(&self.counters.revoke_commits);
-                }
-                Ok(())
-            }
-            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
-            Err(e) => {
-                self.dirty.fetch_or(was_dirty, Ordering::SeqCst);
-                Err(e)
-            }
-        }
-    }
-}
-
-impl ClientContext for EvcContext {}
-
-impl ConsumerContext for EvcContext {
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        if let Rebalance::Revoke(revoked) = rebalance {
-            if self.crashed.load(Ordering::SeqCst) {
-                return;
-            }
-            // Runs inside the poll of `recv`, between two messages: everything stored is done.
-            match consumer.commit_consumer_state(CommitMode::Sync) {
-                Ok(()) => {
-                    Counters::inc(&self.counters.commits);
-                    Counters::inc(&self.counters.revoke_commits);
-                    tracing::info!(
-                        partitions = revoked.count(),
-                        "committed stored offsets on revoke"
-                    );
-                }
-                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
-            }
-        }
-    }
-}
-
-enum Flow {
-    /// The message is done (processed, duplicate or dead-lettered): store its offset.
-    Done,
-    /// Shutting down before the message was done: leave its offset unstored.
+/// What becomes of a delivery once processed.
+enum Outcome {
+    /// Done (processed or a duplicate): ack it.
+    Ack,
+    /// Give up on it: to `<topic>.dlq` with this reason.
+    DeadLetter(DeadLetterReason),
+    /// Stopping before it was done: leave it unsettled (it is delivered again).
     Stop,
 }
 
@@ -155,12 +115,12 @@ enum Attempt {
     Transient(String),
 }
 
-/// A typed consumer (see the [crate] docs): decodes each message into `E`, runs the handler
-/// `H` in a transaction of the processed-events store `S`, retries, dead-letters, and stores
-/// the offset only once a message is done.
-pub struct EventConsumer<E, S, H> {
-    consumer: StreamConsumer<EvcContext>,
-    dlq: FutureProducer,
+/// A typed consumer (see the [crate] docs): decodes each delivery into `E`, runs the handler
+/// `H` in a transaction of the processed-events store `S`, retries, dead-letters, and acks a
+/// delivery only once it is done, over the transport `T` (by default the one the
+/// configuration's broker URL names).
+pub struct EventConsumer<E, S, H, T: Transport = AnyTransport> {
+    transport: LazyTransport<T>,
     deserializer: Arc<Deserializer>,
     store: S,
     handler: H,
@@ -171,13 +131,14 @@ pub struct EventConsumer<E, S, H> {
     _event: PhantomData<fn() -> E>,
 }
 
-impl<E, S, H> EventConsumer<E, S, H>
+impl<E, S, H> EventConsumer<E, S, H, AnyTransport>
 where
     E: ConsumedEvent,
     S: ProcessedStore,
     H: Handler<E, S::Db>,
 {
-    /// A consumer reading writer schemas from `registry`.
+    /// A consumer of the broker [`ConsumerConfig::new`] names, reading writer schemas from
+    /// `registry`.
     pub fn new(
         config: ConsumerConfig,
         registry: RegistryClient,
@@ -199,37 +160,66 @@ where
         store: S,
         handler: H,
     ) -> Result<Self, ConsumeError> {
-        let counters = Arc::new(Counters::default());
-        let context = EvcContext {
-            counters: counters.clone(),
-            crashed: AtomicBool::new(false),
-            dirty: AtomicBool::new(false),
-        };
-        let consumer: StreamConsumer<EvcContext> = config
-            .consumer_config()?
-            .create_with_context(context)
-            .map_err(ConsumeError::Kafka)?;
-        let dlq: FutureProducer = config
-            .dlq_producer_config()?
-            .create()
-            .map_err(ConsumeError::Kafka)?;
+        let transport = config.transport()?;
+        Ok(Self::assemble(
+            transport,
+            config,
+            deserializer,
+            store,
+            handler,
+        ))
+    }
+}
+
+impl<E, S, H, T> EventConsumer<E, S, H, T>
+where
+    E: ConsumedEvent,
+    S: ProcessedStore,
+    H: Handler<E, S::Db>,
+    T: Transport + 'static,
+{
+    /// A consumer over a transport you made (any implementation of
+    /// [`evc_transport::Transport`]); the configuration's broker URL and Kafka settings are
+    /// not used.
+    pub fn over(
+        transport: Arc<T>,
+        config: ConsumerConfig,
+        deserializer: Arc<Deserializer>,
+        store: S,
+        handler: H,
+    ) -> Self {
+        Self::assemble(
+            LazyTransport::ready(transport),
+            config,
+            deserializer,
+            store,
+            handler,
+        )
+    }
+
+    fn assemble(
+        transport: LazyTransport<T>,
+        config: ConsumerConfig,
+        deserializer: Arc<Deserializer>,
+        store: S,
+        handler: H,
+    ) -> Self {
         let topics = if config.topics.is_empty() {
             vec![E::default_topic().to_string()]
         } else {
             config.topics.clone()
         };
-        Ok(EventConsumer {
-            consumer,
-            dlq,
+        EventConsumer {
+            transport,
             deserializer,
             store,
             handler,
             config,
             topics,
-            counters,
+            counters: Arc::new(Counters::default()),
             control: Control::new(),
             _event: PhantomData,
-        })
+        }
     }
 
     /// Stops the consumer from elsewhere.
@@ -250,105 +240,102 @@ where
         &self.handler
     }
 
+    /// Makes sure the group receives what is published to its topics from now on (on RabbitMQ
+    /// a group's queues must exist before publishing; Kafka and Redis groups start at the
+    /// oldest retained message anyway). [`EventConsumer::run`] does it too.
+    pub async fn declare_groups(&self) -> Result<(), ConsumeError> {
+        let transport = self.transport.get().await?;
+        for topic in &self.topics {
+            transport
+                .declare_group(topic, &self.config.group_id)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Consumes until [`Control::shutdown`]; answers the final counters.
     ///
-    /// Messages are processed one at a time, in the order the consumer receives them, so the
-    /// messages of one partition are handled strictly in offset order. Rebalance callbacks run
-    /// between two messages (inside the poll), so the commit on revoke covers exactly the
-    /// messages that are done.
+    /// Joins the group on each topic (declaring the group first, so on RabbitMQ its queues
+    /// exist), then handles deliveries one at a time in the order the subscriptions hand them
+    /// out: a shard hands out its next delivery only once the previous one is settled, so the
+    /// messages of one key are handled strictly in order.
     pub async fn run(self) -> Result<Metrics, ConsumeError> {
-        let topics: Vec<&str> = self.topics.iter().map(String::as_str).collect();
-        self.consumer
-            .subscribe(&topics)
-            .map_err(ConsumeError::Kafka)?;
-        let mut tick = tokio::time::interval(self.config.commit_interval);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
+        self.declare_groups().await?;
+        let transport = self.transport.get().await?.clone();
+        let mut subs = Vec::with_capacity(self.topics.len());
+        for topic in &self.topics {
+            let options = SubscribeOptions::new(&self.config.group_id)
+                .takeover_after(self.config.takeover_after)
+                .prefetch(self.config.prefetch);
+            let sub = transport.subscribe(topic, options).await?;
+            self.counters.watch(sub.stats());
+            subs.push(sub);
+        }
+        let mut waits = 0;
         loop {
-            let received = tokio::select! {
+            let (i, next) = tokio::select! {
                 biased;
                 _ = self.control.stopped() => break,
-                _ = tick.tick() => {
-                    self.commit(CommitMode::Async);
-                    continue;
-                }
-                m = self.consumer.recv() => m,
+                n = next_of(&mut subs) => n,
             };
-            let m = match received {
-                Ok(m) => m,
-                Err(e) => {
-                    tracing::warn!(error = %e, "Kafka consumer error");
-                    if !self.pause(Duration::from_millis(100)).await {
+            let d = match next {
+                Ok(d) => {
+                    waits = 0;
+                    d
+                }
+                Err(e) if e.is_transient() => {
+                    waits += 1;
+                    Counters::inc(&self.counters.transient_retries);
+                    tracing::warn!(error = %e, "broker unavailable; retrying");
+                    if !self.pause(self.config.transient_retry.delay(waits)).await {
                         break;
                     }
                     continue;
                 }
-            };
-            match self.process(&m).await {
-                Flow::Done => {
-                    if let Err(e) = self.consumer.store_offset_from_message(&m) {
-                        // The partition was taken away meanwhile: its new owner gets the
-                        // message again, and the processed-events store makes that harmless.
-                        tracing::warn!(error = %e, topic = m.topic(), partition = m.partition(), offset = m.offset(), "could not store the offset");
-                    } else {
-                        self.consumer.context().dirty.store(true, Ordering::SeqCst);
-                    }
-                }
-                Flow::Stop => break,
-            }
-        }
-        Ok(self.finish().await)
-    }
-
-    async fn finish(self) -> Metrics {
-        if self.control.state() == RunState::Crashing {
-            self.consumer
-                .context()
-                .crashed
-                .store(true, Ordering::SeqCst);
-        } else {
-            self.final_commit().await;
-        }
-        let metrics = MetricsHandle(self.counters.clone()).snapshot();
-        let EventConsumer { consumer, dlq, .. } = self;
-        // Closing leaves the group (polling until librdkafka is done): off the async workers.
-        let _ = tokio::task::spawn_blocking(move || {
-            drop(consumer);
-            drop(dlq);
-        })
-        .await;
-        metrics
-    }
-
-    fn commit(&self, mode: CommitMode) {
-        if let Err(e) = self.consumer.context().commit(&self.consumer, mode, false) {
-            tracing::warn!(error = %e, "offset commit failed");
-        }
-    }
-
-    /// The shutdown commit. A group in the middle of a rebalance (another member joining or
-    /// leaving) may refuse it; the consumer then keeps polling, so that it can take part in the
-    /// rebalance, and tries again, for up to [`ConsumerConfig::shutdown_timeout`]. Messages
-    /// received meanwhile are not handled and not stored: they are redelivered later.
-    async fn final_commit(&self) {
-        let deadline = tokio::time::Instant::now() + self.config.shutdown_timeout;
-        loop {
-            match self
-                .consumer
-                .context()
-                .commit(&self.consumer, CommitMode::Sync, false)
-            {
-                Ok(()) => return,
-                Err(e) if tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(error = %e, "shutdown commit refused; polling and retrying");
-                    let _ = tokio::time::timeout(Duration::from_millis(100), self.consumer.recv())
-                        .await;
-                }
                 Err(e) => {
-                    tracing::warn!(error = %e, "shutdown commit failed: the uncommitted messages will be redelivered");
-                    return;
+                    self.finish(subs).await;
+                    return Err(e.into());
+                }
+            };
+            let outcome = self.process(&d).await;
+            if !self.settle(&mut subs[i], &d, outcome).await {
+                break;
+            }
+        }
+        Ok(self.finish(subs).await)
+    }
+
+    async fn finish(&self, subs: Vec<T::Subscription>) -> Metrics {
+        if self.control.state() == RunState::Crashing {
+            // A killed process: nothing more is recorded. Dropping a Kafka consumer leaves
+            // its group (polling until librdkafka is done): off the async workers.
+            let _ = tokio::task::spawn_blocking(move || drop(subs)).await;
+        } else {
+            for sub in subs {
+                if let Err(e) = sub.close().await {
+                    tracing::warn!(error = %e, "closing the subscription failed: what was acked since the last commit will be delivered again");
                 }
             }
+        }
+        self.metrics().snapshot()
+    }
+
+    /// Settles `d` per `outcome`; `false` when the consumer stops.
+    async fn settle(&self, sub: &mut T::Subscription, d: &Delivery, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Ack => {
+                if self.control.take_crash_before_ack() {
+                    self.control.0.send_replace(RunState::Crashing);
+                    return false;
+                }
+                if let Err(e) = sub.ack(d).await {
+                    // The message is done in the database: a redelivery is a duplicate.
+                    tracing::warn!(error = %e, topic = %d.topic, shard = d.shard, position = %d.position, "could not ack; it may be delivered again");
+                }
+                true
+            }
+            Outcome::DeadLetter(reason) => self.dead_letter(sub, d, &reason).await,
+            Outcome::Stop => false,
         }
     }
 
@@ -360,34 +347,27 @@ where
         }
     }
 
-    async fn process(&self, m: &BorrowedMessage<'_>) -> Flow {
-        let Some(payload) = m.payload() else {
-            return self
-                .dead_letter(
-                    m,
-                    Stage::Deserialize,
-                    NULL_VALUE_CLASS,
-                    "the record has no value (a tombstone): it is not an event",
-                    1,
-                )
-                .await;
-        };
+    /// Decodes `d` and runs the handler (with retries) in the idempotency transaction;
+    /// answers what to do with `d`. Touches no subscription.
+    async fn process(&self, d: &Delivery) -> Outcome {
+        if d.payload.is_empty() {
+            return poison(
+                NULL_VALUE_CLASS,
+                "the message has no value (a tombstone or an empty payload): it is not an event",
+            );
+        }
         let mut waits = 0;
         let event = loop {
-            match E::decode(&self.deserializer, payload).await {
+            match E::decode(&self.deserializer, &d.payload).await {
                 Ok(e) => break e,
                 Err(e) => match classify(&e) {
-                    DecodeFailure::Poison { class } => {
-                        return self
-                            .dead_letter(m, Stage::Deserialize, class, &e.to_string(), 1)
-                            .await
-                    }
+                    DecodeFailure::Poison { class } => return poison(class, &e.to_string()),
                     DecodeFailure::Transient => {
                         waits += 1;
                         Counters::inc(&self.counters.transient_retries);
-                        tracing::warn!(error = %e, topic = m.topic(), partition = m.partition(), offset = m.offset(), "schema registry unavailable; retrying");
+                        tracing::warn!(error = %e, topic = %d.topic, shard = d.shard, position = %d.position, "schema registry unavailable; retrying");
                         if !self.pause(self.config.transient_retry.delay(waits)).await {
-                            return Flow::Stop;
+                            return Outcome::Stop;
                         }
                     }
                 },
@@ -396,14 +376,17 @@ where
 
         let event_key = match event.event_id() {
             Some(id) => id.to_string(),
-            None => format!("{}/{}/{}", m.topic(), m.partition(), m.offset()),
+            None => format!("{}/{}/{}", d.topic, d.shard, d.position),
         };
         let mut meta = MessageMeta {
-            topic: m.topic().to_string(),
-            partition: m.partition(),
-            offset: m.offset(),
-            timestamp: m.timestamp().to_millis(),
-            key: m.key().map(<[u8]>::to_vec),
+            topic: d.topic.clone(),
+            partition: d.shard as i32,
+            offset: d.position.parse().unwrap_or(-1),
+            position: d.position.clone(),
+            timestamp: d.timestamp,
+            key: d.key.clone(),
+            headers: d.headers.clone(),
+            delivery_count: d.delivery_count,
             event_key,
             event_type: event.event_type(),
             group: self.config.group_id.clone(),
@@ -415,12 +398,12 @@ where
             match self.attempt(&event, &meta).await {
                 Attempt::Processed => {
                     Counters::inc(&self.counters.processed);
-                    return Flow::Done;
+                    return Outcome::Ack;
                 }
                 Attempt::Duplicate => {
                     Counters::inc(&self.counters.duplicates);
                     tracing::debug!(event = %meta.event_key, "duplicate event skipped");
-                    return Flow::Done;
+                    return Outcome::Ack;
                 }
                 Attempt::Transient(reason) => {
                     meta.attempt -= 1;
@@ -428,20 +411,21 @@ where
                     Counters::inc(&self.counters.transient_retries);
                     tracing::warn!(error = %reason, event = %meta.event_key, "database unavailable; retrying");
                     if !self.pause(self.config.transient_retry.delay(waits)).await {
-                        return Flow::Stop;
+                        return Outcome::Stop;
                     }
                 }
                 Attempt::Failed(err) => {
                     let attempts = meta.attempt;
                     if err.is_permanent() || attempts >= self.config.handler_retry.max_attempts {
-                        return self
-                            .dead_letter(m, Stage::Handle, err.class(), err.message(), attempts)
-                            .await;
+                        return Outcome::DeadLetter(
+                            DeadLetterReason::new(err.class(), err.message(), attempts)
+                                .stage(Stage::Handle.as_str()),
+                        );
                     }
                     Counters::inc(&self.counters.retried);
                     tracing::warn!(error = %err, event = %meta.event_key, attempt = attempts, "handler failed; retrying");
                     if !self.pause(self.config.handler_retry.delay(attempts)).await {
-                        return Flow::Stop;
+                        return Outcome::Stop;
                     }
                 }
             }
@@ -457,6 +441,7 @@ where
             topic: &meta.topic,
             partition: meta.partition,
             offset: meta.offset,
+            position: &meta.position,
         };
         let mut tx = match self.store.begin().await {
             Ok(tx) => tx,
@@ -489,64 +474,48 @@ where
         }
     }
 
-    /// Writes the message to its dead-letter topic, retrying until the broker has it (or the
-    /// consumer stops: the message is then not done and comes back).
+    /// Dead-letters `d` (to `<topic>.dlq`, confirmed by the broker, then acked), retrying
+    /// until the broker has it; `false` when the consumer stops first (the message is then
+    /// not settled and comes back).
     async fn dead_letter(
         &self,
-        m: &BorrowedMessage<'_>,
-        stage: Stage,
-        class: &str,
-        message: &str,
-        attempts: u32,
-    ) -> Flow {
-        let topic = self.config.dlq_topic_for(m.topic());
-        let original = m.headers().map(|h| h.detach());
-        let headers = dead_letter_headers(
-            original.as_ref(),
-            &DeadLetter {
-                topic: m.topic(),
-                partition: m.partition(),
-                offset: m.offset(),
-                timestamp: m.timestamp(),
-                group: &self.config.group_id,
-                stage,
-                class,
-                message,
-                attempts,
-            },
-        );
+        sub: &mut T::Subscription,
+        d: &Delivery,
+        reason: &DeadLetterReason,
+    ) -> bool {
         let mut waits = 0;
         loop {
-            let mut record: FutureRecord<'_, [u8], [u8]> =
-                FutureRecord::to(&topic).headers(headers.clone());
-            if let Some(k) = m.key() {
-                record = record.key(k);
-            }
-            if let Some(v) = m.payload() {
-                record = record.payload(v);
-            }
-            match self.dlq.send(record, Duration::from_secs(30)).await {
-                Ok(d) => {
+            match sub.dead_letter(d, reason).await {
+                Ok(()) => {
                     Counters::inc(&self.counters.dead_lettered);
                     tracing::error!(
-                        topic = m.topic(), partition = m.partition(), offset = m.offset(),
-                        dlq = %topic, dlq_partition = d.partition, dlq_offset = d.offset,
-                        stage = stage.as_str(), class, message, attempts,
+                        topic = %d.topic, shard = d.shard, position = %d.position,
+                        stage = reason.stage.as_deref().unwrap_or(""), class = %reason.class,
+                        message = %reason.message, attempts = reason.attempts,
                         "message dead-lettered"
                     );
-                    return Flow::Done;
+                    return true;
                 }
-                Err((e, _)) => {
+                Err(e @ TransportError::NotOutstanding { .. }) => {
+                    // Its shard moved to another member meanwhile, which delivers it again.
+                    tracing::warn!(error = %e, "dead letter not written: the delivery is no longer ours");
+                    return true;
+                }
+                Err(e) => {
                     waits += 1;
                     Counters::inc(&self.counters.transient_retries);
-                    tracing::warn!(error = %e, dlq = %topic, "could not write the dead letter; retrying");
+                    tracing::warn!(error = %e, topic = %d.topic, "could not write the dead letter; retrying");
                     if !self.pause(self.config.transient_retry.delay(waits)).await {
-                        return Flow::Stop;
+                        return false;
                     }
                 }
             }
         }
     }
+}
+
+fn poison(class: &str, message: &str) -> Outcome {
+    Outcome::DeadLetter(DeadLetterReason::new(class, message, 1).stage(Stage::Deserialize.as_str()))
 }
 
 fn database_failure(e: sqlx::Error) -> Attempt {
@@ -555,4 +524,27 @@ fn database_failure(e: sqlx::Error) -> Attempt {
     } else {
         Attempt::Failed(HandlerError::from(e))
     }
+}
+
+type Next<'a> = Pin<Box<dyn Future<Output = Result<Delivery, TransportError>> + Send + 'a>>;
+
+/// The next delivery of any of `subs`, with the index of the subscription that handed it out.
+/// Cancel-safe, as each subscription's `next` is.
+async fn next_of<S: Subscription>(subs: &mut [S]) -> (usize, Result<Delivery, TransportError>) {
+    if let [only] = subs {
+        return (0, only.next().await);
+    }
+    let mut pending: Vec<Next<'_>> = subs
+        .iter_mut()
+        .map(|s| Box::pin(s.next()) as Next<'_>)
+        .collect();
+    std::future::poll_fn(|cx| {
+        for (i, f) in pending.iter_mut().enumerate() {
+            if let Poll::Ready(r) = f.as_mut().poll(cx) {
+                return Poll::Ready((i, r));
+            }
+        }
+        Poll::Pending
+    })
+    .await
 }

@@ -1,6 +1,6 @@
 //! Why a consumer could not be built or run.
 
-use rdkafka::error::KafkaError;
+use evc_transport::TransportError;
 
 /// A consumer that cannot start or go on (message-level failures never end up here: they are
 /// retried or dead-lettered).
@@ -15,7 +15,9 @@ pub enum ConsumeError {
         enforced: &'static str,
         who: &'static str,
     },
-    /// librdkafka refused to create the client or to subscribe.
-    #[error("Kafka error: {0}")]
-    Kafka(#[source] KafkaError),
+    /// The broker URL is malformed, names a transport this build lacks, or the transport
+    /// refused to connect, declare the group or subscribe (a refusal that will repeat; a
+    /// broker that is briefly unreachable while consuming is waited out).
+    #[error("transport: {0}")]
+    Transport(#[from] TransportError),
 }

@@ -10,13 +10,26 @@ use sqlx::{Database, Transaction};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageMeta {
     pub topic: String,
+    /// The shard it came from (Kafka partition, Redis stream `<topic>:<shard>`, RabbitMQ
+    /// queue number).
     pub partition: i32,
+    /// Its Kafka offset; -1 on transports whose positions are not numbers (Redis entry ids,
+    /// RabbitMQ): see [`MessageMeta::position`].
     pub offset: i64,
+    /// Its position in the shard as the transport names it (Kafka offset, Redis entry id,
+    /// RabbitMQ message id).
+    pub position: String,
     /// The record timestamp (milliseconds since the epoch), when the broker has one.
     pub timestamp: Option<i64>,
     /// The record key (the partition key the producer set).
     pub key: Option<Vec<u8>>,
-    /// The deduplication key: the event id, or `topic/partition/offset` for an event whose
+    /// The message's headers as they arrived (`evc-event-id`, `evc-event-type`, tracing
+    /// headers, ...).
+    pub headers: evc_transport::Headers,
+    /// How many times the transport has delivered it (1 on the first delivery; see
+    /// `evc_transport::Capabilities::durable_delivery_count`).
+    pub delivery_count: u32,
+    /// The deduplication key: the event id, or `topic/shard/position` for an event whose
     /// schema has no id.
     pub event_key: String,
     /// Full name of the event type.

@@ -1,48 +1,55 @@
-//! A typed Kafka consumer for evc's generated events, with idempotent processing, retries and a
-//! dead-letter topic.
+//! A typed consumer for evc's generated events over any evc transport (Kafka, Redis Streams,
+//! RabbitMQ), with idempotent processing, retries and dead letters.
 //!
-//! **Owns:** consuming a topic with rdkafka's `StreamConsumer` and handing each message to the
-//! application as a decoded event ([`ConsumedEvent`]: a topic's event enum, whatever schema
-//! version wrote it); the offset discipline (offsets are stored only once a message is done and
-//! committed periodically, when partitions are revoked and on shutdown); idempotent processing
-//! (a processed-events store keyed by consumer group and event id, on SQLite or PostgreSQL,
-//! written in the handler's own transaction: [`ProcessedStore`]); retries with bounded
-//! exponential backoff; the dead-letter topic and its headers ([`dlq::headers`]); replaying a
-//! dead-letter topic ([`replay_dlq`]); counters ([`Metrics`]).
+//! **Owns:** consuming topics as a member of a group through an `evc_transport::Transport`
+//! and handing each message to the application as a decoded event ([`ConsumedEvent`]: a
+//! topic's event enum, whatever schema version wrote it); when a delivery is settled (acked
+//! only once it is done); idempotent processing (a processed-events store keyed by consumer
+//! group and event id, on SQLite or PostgreSQL, written in the handler's own transaction:
+//! [`ProcessedStore`]); retries with bounded exponential backoff; which messages are poison and
+//! the dead-letter headers' meaning ([`dlq::headers`], evc-transport's one definition);
+//! replaying a dead-letter destination ([`replay_dlq`]); counters ([`Metrics`]).
 //!
-//! **Does not own:** the wire format and schema resolution (`evc-wire`), the registry client
-//! (`evc-registry-client`), producing events (`evc-producer`), what events mean (the handler),
-//! side effects outside the handler's database transaction (they are at-least-once).
+//! **Does not own:** the brokers and their acks, offsets, leases and queues (`evc-transport`),
+//! the wire format and schema resolution (`evc-wire`), the registry client
+//! (`evc-registry-client`), producing events (`evc-producer`), what events mean (the
+//! handler), side effects outside the handler's database transaction (they are
+//! at-least-once).
+//!
+//! The broker is the URL given to [`ConsumerConfig::new`]: a Kafka bootstrap list (the
+//! default path, rdkafka), `redis://...` (feature `redis`) or `amqp://...` (feature
+//! `rabbitmq`); or any transport through [`EventConsumer::over`]. Payloads are the Confluent
+//! wire format on every transport.
 //!
 //! ## Guarantees, and how
 //!
-//! - **No message is lost or skipped silently.** `enable.auto.offset.store=false` and
-//!   `enable.auto.commit=false` are enforced; the offset of a message is stored only after its
-//!   handler transaction committed, it was found to be a duplicate, or its dead letter was
-//!   acknowledged by the broker (`acks=all`, idempotent producer). Stored offsets are committed
-//!   every [`ConsumerConfig::commit_interval`], in the revoke callback of a rebalance
-//!   (`ConsumerContext::pre_rebalance`, synchronously) and on [`Control::shutdown`].
-//! - **Order per partition.** One message at a time, in the order received; a message is
-//!   finished (handled, skipped or dead-lettered) before the next is looked at.
+//! - **No message is lost or skipped silently.** A delivery is acked only after its handler
+//!   transaction committed, it was found to be a duplicate, or its dead letter was confirmed
+//!   by the broker. On Kafka an ack stores the offset (`enable.auto.offset.store=false` and
+//!   `enable.auto.commit=false` are enforced) and stored offsets are committed every
+//!   [`ConsumerConfig::commit_interval`], on revoke and on [`Control::shutdown`]; on Redis an
+//!   ack is an `XACK`, on RabbitMQ a basic ack.
+//! - **Order per key.** A key always maps to one shard, and a shard hands out its next
+//!   delivery only once the previous one is settled; deliveries are handled one at a time.
 //! - **Exactly one effect per event in the database.** The handler gets the transaction the
 //!   processed marker (consumer group, event id) is inserted in; both commit or neither does.
 //!   A redelivered event finds its marker and is skipped (`duplicates`). A crash between the
-//!   database commit and the offset commit leads to a redelivery, which is skipped.
+//!   database commit and the ack leads to a redelivery, which is skipped.
 //! - **Failures.** A handler error is retried ([`ConsumerConfig::handler_retry`]: attempts,
 //!   initial and maximum backoff), then dead-lettered to `<topic>.dlq` with
 //!   `stage=handle`; a [`HandlerError::permanent`] error is dead-lettered at once. A poison
 //!   message (no value, bad framing, unknown schema id, a writer schema that cannot be read,
 //!   an undecodable body, an event type this consumer does not read) is dead-lettered at once
-//!   with `stage=deserialize`. A registry that cannot be reached, or a database connection
-//!   failure, says nothing about the message: it is retried with backoff until it passes or the
-//!   consumer is stopped, and never dead-lettered. A dead letter that cannot be written is
-//!   retried the same way.
+//!   with `stage=deserialize`. A registry, database or broker that cannot be reached says
+//!   nothing about the message: it is retried with backoff until it passes or the consumer is
+//!   stopped, and never dead-lettered. A dead letter that cannot be written is retried the
+//!   same way, its message left unsettled.
 //!
-//! Retries wait inside the poll loop: keep `max attempts × max backoff` well under
-//! `max.poll.interval.ms` (5 minutes by default), or the consumer leaves the group while
-//! waiting; a long registry outage makes it leave and rejoin (its partitions are then
-//! redelivered from the last commit, which the processed-events store absorbs). A panicking
-//! handler ends [`EventConsumer::run`] without committing what it was processing.
+//! Retries wait while holding the delivery: on Kafka keep `max attempts × max backoff` well
+//! under `max.poll.interval.ms` (5 minutes by default), or the member leaves the group while
+//! waiting (its partitions are then redelivered from the last commit, which the
+//! processed-events store absorbs). A panicking handler ends [`EventConsumer::run`] without
+//! settling what it was processing.
 //!
 //! ## Example
 //!
@@ -103,7 +110,7 @@ mod store;
 
 pub use config::{ConsumerConfig, RetryPolicy};
 pub use consumer::{Control, EventConsumer};
-pub use dlq::{replay_dlq, ReplayConfig, ReplayError, ReplayReport, Stage};
+pub use dlq::{replay_dlq, replay_over, ReplayConfig, ReplayError, ReplayReport, Stage};
 pub use error::ConsumeError;
 pub use event::{ConsumedEvent, Single};
 pub use handler::{Handler, HandlerError, MessageMeta};
@@ -112,4 +119,6 @@ pub use store::{
     PostgresStore, ProcessedRecord, ProcessedStore, SqliteStore, StoreOpenError, DEFAULT_TABLE,
 };
 
+pub use evc_transport;
+pub use evc_transport::Headers;
 pub use sqlx;

@@ -1,7 +1,9 @@
 //! Counters of what the consumer did.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use evc_transport::SubscriptionStats;
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -10,13 +12,20 @@ pub(crate) struct Counters {
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub transient_retries: AtomicU64,
-    pub commits: AtomicU64,
-    pub revoke_commits: AtomicU64,
+    /// The subscriptions' own counters (commits), read on each snapshot.
+    pub subscriptions: Mutex<Vec<Arc<SubscriptionStats>>>,
 }
 
 impl Counters {
     pub fn inc(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn watch(&self, stats: Arc<SubscriptionStats>) {
+        self.subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(stats);
     }
 }
 
@@ -29,12 +38,13 @@ pub struct Metrics {
     pub duplicates: u64,
     /// Handler retries (a failed attempt followed by another).
     pub retried: u64,
-    /// Messages written to the dead-letter topic.
+    /// Messages written to the dead-letter destination.
     pub dead_lettered: u64,
-    /// Waits on a transient failure: registry or database unreachable, dead-letter topic not
-    /// writable. The message was neither handled nor dead-lettered and was tried again.
+    /// Waits on a transient failure: registry, database or broker unreachable, dead letter
+    /// not writable. The message was neither handled nor dead-lettered and was tried again.
     pub transient_retries: u64,
-    /// Successful offset commits (periodic, on revoke and on shutdown).
+    /// Kafka: successful offset commits (periodic, on revoke and on shutdown). Redis and
+    /// RabbitMQ record each ack on its own: 0 there.
     pub commits: u64,
     /// Of those, commits made when partitions were revoked.
     pub revoke_commits: u64,
@@ -48,14 +58,15 @@ impl MetricsHandle {
     pub fn snapshot(&self) -> Metrics {
         let c = &self.0;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let subs = c.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
         Metrics {
             processed: get(&c.processed),
             duplicates: get(&c.duplicates),
             retried: get(&c.retried),
             dead_lettered: get(&c.dead_lettered),
             transient_retries: get(&c.transient_retries),
-            commits: get(&c.commits),
-            revoke_commits: get(&c.revoke_commits),
+            commits: subs.iter().map(|s| s.commits()).sum(),
+            revoke_commits: subs.iter().map(|s| s.revoke_commits()).sum(),
         }
     }
 }

@@ -26,7 +26,10 @@ pub struct ProcessedRecord<'a> {
     pub event_type: &'a str,
     pub topic: &'a str,
     pub partition: i32,
+    /// The Kafka offset, -1 where positions are not numbers.
     pub offset: i64,
+    /// The position as the transport names it.
+    pub position: &'a str,
 }
 
 /// Storage of processed-event markers, on the database the handler writes to.
@@ -56,10 +59,11 @@ pub trait ProcessedStore: Send + Sync + 'static {
 
 /// The processed-events table, as versioned migrations (component
 /// `evc-consumer:processed:<table>`, `{table}` being the configured name).
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "processed events",
-    sqlite: "CREATE TABLE IF NOT EXISTS {table} (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "processed events",
+        sqlite: "CREATE TABLE IF NOT EXISTS {table} (
         consumer_group TEXT NOT NULL,
         event_key TEXT NOT NULL,
         event_type TEXT NOT NULL,
@@ -69,7 +73,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         processed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
         PRIMARY KEY (consumer_group, event_key)
     )",
-    postgres: "CREATE TABLE IF NOT EXISTS {table} (
+        postgres: "CREATE TABLE IF NOT EXISTS {table} (
         consumer_group TEXT NOT NULL,
         event_key TEXT NOT NULL,
         event_type TEXT NOT NULL,
@@ -79,7 +83,14 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         processed_at TIMESTAMPTZ NOT NULL DEFAULT now(),
         PRIMARY KEY (consumer_group, event_key)
     )",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "transport position",
+        sqlite: "ALTER TABLE {table} ADD COLUMN position TEXT",
+        postgres: "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS position TEXT",
+    },
+];
 
 /// Why a processed-events store could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -173,8 +184,8 @@ impl ProcessedStore for SqliteStore {
         r: &ProcessedRecord<'_>,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(&format!(
-            "INSERT INTO {} (consumer_group, event_key, event_type, topic, kafka_partition, kafka_offset)
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (consumer_group, event_key) DO NOTHING",
+            "INSERT INTO {} (consumer_group, event_key, event_type, topic, kafka_partition, kafka_offset, position)
+             VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (consumer_group, event_key) DO NOTHING",
             self.table
         ))
         .bind(r.group)
@@ -183,6 +194,7 @@ impl ProcessedStore for SqliteStore {
         .bind(r.topic)
         .bind(r.partition)
         .bind(r.offset)
+        .bind(r.position)
         .execute(&mut **tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -238,8 +250,8 @@ impl ProcessedStore for PostgresStore {
         r: &ProcessedRecord<'_>,
     ) -> Result<bool, sqlx::Error> {
         let done = sqlx::query(&format!(
-            "INSERT INTO {} (consumer_group, event_key, event_type, topic, kafka_partition, kafka_offset)
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (consumer_group, event_key) DO NOTHING",
+            "INSERT INTO {} (consumer_group, event_key, event_type, topic, kafka_partition, kafka_offset, position)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (consumer_group, event_key) DO NOTHING",
             self.table
         ))
         .bind(r.group)
@@ -248,6 +260,7 @@ impl ProcessedStore for PostgresStore {
         .bind(r.topic)
         .bind(r.partition)
         .bind(r.offset)
+        .bind(r.position)
         .execute(&mut **tx)
         .await?;
         Ok(done.rows_affected() == 1)
@@ -289,6 +302,7 @@ mod tests {
             topic: "t",
             partition: 0,
             offset: 7,
+            position: "7",
         };
         // Rolled back: not processed.
         let mut tx = store.begin().await.unwrap();

@@ -1,5 +1,6 @@
 //! The demo's plumbing: its databases (SQLite files or one PostgreSQL schema), its broker
-//! (librdkafka's mock cluster or a real one), consumer settings and waiting for a condition.
+//! (librdkafka's mock cluster, a real Kafka, Redis Streams or RabbitMQ, by URL), consumer
+//! settings and waiting for a condition.
 
 use super::*;
 
@@ -126,16 +127,20 @@ impl<DB: Database, H: Handler<OrderEvent, DB>> Handler<OrderEvent, DB> for OnlyO
 
 type ConsumerTask = tokio::task::JoinHandle<Result<Metrics, evc_consumer::ConsumeError>>;
 
-pub(crate) fn consumer_config(bootstrap: &str, group: &str) -> ConsumerConfig {
-    ConsumerConfig::new(bootstrap, group)
+/// A consumer of `group` on `broker` (any broker URL; the librdkafka settings apply to Kafka
+/// only).
+pub(crate) fn consumer_config(broker: &str, group: &str) -> ConsumerConfig {
+    ConsumerConfig::new(broker, group)
         .commit_interval(Duration::from_millis(200))
+        .takeover_after(Duration::from_secs(6))
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "500")
 }
 
-/// Starts a consumer of `orders` with `handler` on the right store; answers its control and
-/// task.
-pub(crate) fn spawn_consumer<S, H>(
+/// Starts a consumer of `orders` with `handler` on the right store, its group declared first
+/// (on RabbitMQ a group receives only what is published after its queues exist); answers its
+/// control and task.
+pub(crate) async fn spawn_consumer<S, H>(
     config: ConsumerConfig,
     registry: &RegistryClient,
     store: S,
@@ -147,6 +152,7 @@ where
 {
     let consumer =
         EventConsumer::<OrderEvent, _, _>::new(config, registry.clone(), store, handler)?;
+    consumer.declare_groups().await?;
     let control = consumer.control();
     Ok((control, tokio::spawn(consumer.run())))
 }
@@ -154,10 +160,39 @@ where
 /// The broker: the mock cluster (kept alive here) or a real one.
 pub(crate) struct Broker {
     pub(crate) _mock: Option<MockCluster<'static, DefaultProducerContext>>,
+    /// The broker URL every producer and consumer of the run is given: a Kafka bootstrap
+    /// list, `redis://...` or `amqp://...`.
     pub(crate) bootstrap: String,
 }
 
-pub(crate) async fn broker(bootstrap: Option<&str>) -> anyhow::Result<Broker> {
+/// The broker `url` names (default: librdkafka's mock cluster), with `orders` declared
+/// ([`PARTITIONS`] shards) and its dead-letter destination.
+pub(crate) async fn broker(url: Option<&str>) -> anyhow::Result<Broker> {
+    let endpoint = url
+        .map(evc_transport::Endpoint::parse)
+        .transpose()
+        .context("--broker")?;
+    if let Some(
+        evc_transport::Endpoint::Redis { url } | evc_transport::Endpoint::RabbitMq { url },
+    ) = &endpoint
+    {
+        use evc_transport::Transport;
+        let transport = evc_transport::AnyTransport::connect(url)
+            .await
+            .with_context(|| format!("connecting to {url}"))?;
+        transport
+            .declare_topic(TOPIC, PARTITIONS as u32)
+            .await
+            .with_context(|| format!("declaring `{TOPIC}` on {url}"))?;
+        return Ok(Broker {
+            _mock: None,
+            bootstrap: url.clone(),
+        });
+    }
+    let bootstrap = match &endpoint {
+        Some(evc_transport::Endpoint::Kafka { bootstrap }) => Some(bootstrap.as_str()),
+        _ => None,
+    };
     let Some(bootstrap) = bootstrap else {
         let mock = MockCluster::new(1).context("starting librdkafka's mock cluster")?;
         mock.create_topic(TOPIC, PARTITIONS, 1)?;

@@ -106,8 +106,9 @@ const REPLAY_TABLE: &str = "order_summaries_replay";
 /// Where the demo runs. Every `None` means the embedded default.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DemoOptions {
-    /// A Kafka bootstrap list; topics `orders` and `orders.dlq` are created (3 partitions,
-    /// replication 1) when missing. Default: librdkafka's mock cluster.
+    /// The broker: a Kafka bootstrap list (topics `orders` and `orders.dlq` are created, 3
+    /// partitions, replication 1, when missing), `redis://...` or `amqp://...` (`orders` is
+    /// declared with 3 shards). Default: librdkafka's mock cluster.
     pub bootstrap: Option<String>,
     /// A schema registry URL (the schema history is registered there). Default:
     /// `mock://demo-<uuid>`.
@@ -379,20 +380,24 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
                 &registry,
                 store(projection).await?,
                 projector,
-            )?;
-            let s = spawn_consumer(cfg("saga"), &registry, store(saga_consumer).await?, starter)?;
+            )
+            .await?;
+            let s = spawn_consumer(cfg("saga"), &registry, store(saga_consumer).await?, starter)
+                .await?;
             let v1 = spawn_reader::<OrderEventV1, _>(
                 cfg("reader-v1"),
                 &registry,
                 store(&v1_pool).await?,
                 reader("v1"),
-            )?;
+            )
+            .await?;
             let l = spawn_consumer(
                 cfg("reader-latest"),
                 &registry,
                 store(&latest_pool).await?,
                 reader("latest"),
-            )?;
+            )
+            .await?;
             (vec![p.0, s.0, v1.0, l.0], vec![p.1, s.1, v1.1, l.1], dbs)
         }
         Storage::Postgres { pool, .. } => {
@@ -404,25 +409,29 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
                 &registry,
                 store("processed_events_projection").await?,
                 projector,
-            )?;
+            )
+            .await?;
             let s = spawn_consumer(
                 cfg("saga"),
                 &registry,
                 store("processed_events_saga").await?,
                 starter,
-            )?;
+            )
+            .await?;
             let v1 = spawn_reader::<OrderEventV1, _>(
                 cfg("reader-v1"),
                 &registry,
                 store("processed_events_reader_v1").await?,
                 reader("v1"),
-            )?;
+            )
+            .await?;
             let l = spawn_consumer(
                 cfg("reader-latest"),
                 &registry,
                 store("processed_events_reader_latest").await?,
                 reader("latest"),
-            )?;
+            )
+            .await?;
             (
                 vec![p.0, s.0, v1.0, l.0],
                 vec![p.1, s.1, v1.1, l.1],
@@ -474,7 +483,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
 }
 
 /// Starts a consumer of `orders` reading with `E`'s types.
-fn spawn_reader<E, S>(
+async fn spawn_reader<E, S>(
     config: ConsumerConfig,
     registry: &RegistryClient,
     store: S,
@@ -489,6 +498,7 @@ where
     ReadLog: Handler<E, S::Db>,
 {
     let consumer = EventConsumer::<E, _, _>::new(config, registry.clone(), store, handler)?;
+    consumer.declare_groups().await?;
     let control = consumer.control();
     Ok((control, tokio::spawn(consumer.run())))
 }

@@ -1,13 +1,15 @@
 //! A transactional-outbox relay: the event store **is** the outbox.
 //!
 //! **Owns:** publishing what the event store ([`evc_eventstore::EventStore`]) committed to
-//! Kafka, in global-position order, at least once; the relay's checkpoint (the last position
+//! a topic of any evc transport (Kafka by default, Redis Streams, RabbitMQ), in
+//! global-position order, at least once; the relay's checkpoint (the last position
 //! the broker acknowledged) in a `relay_checkpoint` table of the store's own database (SQLite
 //! or PostgreSQL, from versioned migrations: component `evc-outbox`); resuming after a crash
 //! from that checkpoint. It works for any events: it never decodes a payload.
 //!
 //! **Does not own:** encoding (the stored bytes are sent as they are), appending events
-//! (`evc-order`, `evc-eventstore`), consuming and deduplicating (`evc-consumer`).
+//! (`evc-order`, `evc-eventstore`), the brokers and their confirmations (`evc-transport`),
+//! consuming and deduplicating (`evc-consumer`).
 //!
 //! # Why appending and publishing never diverge
 //!
@@ -21,17 +23,18 @@
 //! ([`evc_eventstore::NewEvent::encode`] takes it from the generated type; an event stored
 //! without one is keyed by its stream id), value = the stored Confluent-framed
 //! bytes, unchanged (no re-encoding), headers `evc-event-id`, `evc-event-type`,
-//! `content-type: application/vnd.confluent.avro`. The producer is idempotent with `acks=all`
-//! (enforced by [`evc_producer::ProducerConfig`]) and uses `murmur2_random`, so a key lands on
-//! the partition `evc-producer` would pick.
+//! `content-type: application/vnd.confluent.avro`. The transport is the one
+//! [`evc_producer::ProducerConfig`] names (on Kafka idempotent with `acks=all`, enforced, and
+//! `murmur2_random`, so a key lands on the partition `evc-producer` would pick), or any
+//! transport given to [`Relay::over`].
 //!
 //! # Guarantees, and how
 //!
-//! - **Order.** A batch is read by position and enqueued in that order into one idempotent
-//!   producer: the events of one key (one partition) keep their store order.
-//! - **At least once, no gap.** The checkpoint is written only after every record up to it
-//!   was acknowledged; after a failure only the acknowledged prefix of the batch is
-//!   checkpointed. A relay that dies between the acknowledgement and the checkpoint write
+//! - **Order.** A batch is read by position and published in that order as one transport
+//!   batch: the events of one key (one shard) keep their store order.
+//! - **At least once, no gap.** The checkpoint is written only after every message of the
+//!   batch was confirmed; after a failure nothing of the batch is checkpointed (the transport
+//!   does not say which prefix was confirmed), so it is published again. A relay that dies between the acknowledgement and the checkpoint write
 //!   publishes those events again when it restarts: duplicates, never a gap. Consumers
 //!   deduplicate by event id (`evc-consumer`'s processed-events store).
 //! - **No silent skip.** An event the broker refuses stops the relay with
@@ -47,14 +50,13 @@
 //! doubles the duplicates.
 
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use evc_eventstore::{EventStore, RecordedEvent, StoreError};
-use evc_producer::{headers, ProduceError, ProducerConfig, CONTENT_TYPE};
+use evc_producer::{event_headers, ProduceError, ProducerConfig};
 use evc_storage::{args, Database, Dialect, Migration, StorageError};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use evc_transport::{AnyTransport, LazyTransport, Outgoing, Transport, TransportError};
 
 /// The checkpoint table's name.
 pub const CHECKPOINT_TABLE: &str = "relay_checkpoint";
@@ -84,8 +86,13 @@ pub enum RelayError {
     Checkpoint(#[from] StorageError),
     #[error("producer: {0}")]
     Producer(#[from] ProduceError),
-    #[error("event at position {position} was not published: {source}")]
-    Publish { position: u64, source: KafkaError },
+    #[error("the batch from position {position} was not published: {source}")]
+    Publish {
+        /// The first position of the batch.
+        position: u64,
+        #[source]
+        source: TransportError,
+    },
 }
 
 /// How the relay runs.
@@ -99,20 +106,17 @@ pub struct RelayConfig {
     pub batch_size: usize,
     /// How long [`Relay::run`] sleeps when there is nothing to publish.
     pub poll_interval: Duration,
-    /// How long to wait while librdkafka's queue is full.
-    pub queue_timeout: Duration,
 }
 
 impl RelayConfig {
-    /// A relay named `name` publishing to `topic`, with 500-event batches, a 200 ms idle poll
-    /// and a 30 s queue timeout.
+    /// A relay named `name` publishing to `topic`, with 500-event batches and a 200 ms idle
+    /// poll.
     pub fn new(name: impl Into<String>, topic: impl Into<String>) -> RelayConfig {
         RelayConfig {
             name: name.into(),
             topic: topic.into(),
             batch_size: 500,
             poll_interval: Duration::from_millis(200),
-            queue_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -130,15 +134,15 @@ impl Published {
     }
 }
 
-/// The relay (see the [crate] docs).
-pub struct Relay {
+/// The relay (see the [crate] docs), publishing over the transport `T`.
+pub struct Relay<T: Transport = AnyTransport> {
     store: EventStore,
     db: Database,
-    producer: FutureProducer,
+    transport: LazyTransport<T>,
     config: RelayConfig,
 }
 
-impl std::fmt::Debug for Relay {
+impl<T: Transport> std::fmt::Debug for Relay<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay")
             .field("config", &self.config)
@@ -146,24 +150,41 @@ impl std::fmt::Debug for Relay {
     }
 }
 
-impl Relay {
+impl Relay<AnyTransport> {
     /// A relay reading `store`, checkpointing in the store's own database (applying the
-    /// relay's migrations) and publishing with `producer` (idempotent, `acks=all`).
+    /// relay's migrations) and publishing to the broker `producer` names (on Kafka
+    /// idempotent, `acks=all`).
     pub async fn new(
         store: EventStore,
         producer: &ProducerConfig,
         config: RelayConfig,
     ) -> Result<Relay, RelayError> {
+        Relay::assemble(store, producer.transport()?, config).await
+    }
+}
+
+impl<T: Transport + 'static> Relay<T> {
+    /// A relay publishing over a transport you made (any implementation of
+    /// [`evc_transport::Transport`]).
+    pub async fn over(
+        store: EventStore,
+        transport: Arc<T>,
+        config: RelayConfig,
+    ) -> Result<Relay<T>, RelayError> {
+        Relay::assemble(store, LazyTransport::ready(transport), config).await
+    }
+
+    async fn assemble(
+        store: EventStore,
+        transport: LazyTransport<T>,
+        config: RelayConfig,
+    ) -> Result<Relay<T>, RelayError> {
         let db = store.database().clone();
         db.migrate("evc-outbox", MIGRATIONS).await?;
-        let producer: FutureProducer = producer
-            .client_config()?
-            .create()
-            .map_err(ProduceError::Client)?;
         Ok(Relay {
             store,
             db,
-            producer,
+            transport,
             config,
         })
     }
@@ -221,39 +242,24 @@ impl Relay {
         if events.is_empty() {
             return Ok(None);
         }
-        let mut futures = Vec::with_capacity(events.len());
-        let mut refused = None;
-        for e in &events {
-            match self.enqueue(e).await {
-                Ok(f) => futures.push((e.position, f)),
-                Err(source) => {
-                    refused = Some(RelayError::Publish {
-                        position: e.position,
-                        source,
-                    });
-                    break;
-                }
-            }
-        }
-        let mut acked = Vec::with_capacity(futures.len());
-        let mut failed = None;
-        for (position, f) in futures {
-            let outcome = match f.await {
-                Ok(Ok(_)) => Ok(()),
-                Ok(Err((source, _))) => Err(source),
-                Err(_canceled) => Err(KafkaError::Canceled),
-            };
-            match outcome {
-                Ok(()) if failed.is_none() => acked.push(position),
-                Ok(()) => {}
-                Err(source) => {
-                    failed.get_or_insert(RelayError::Publish { position, source });
-                }
-            }
-        }
-        match failed.or(refused) {
-            None => Ok(Some(Published { positions: acked })),
-            Some(e) => Err((e, acked.last().copied())),
+        let first = events[0].position;
+        let transport = self
+            .transport
+            .get()
+            .await
+            .map_err(|e| (RelayError::Producer(e.into()), None))?;
+        let messages: Vec<Outgoing> = events.iter().map(message).collect();
+        match transport.publish_batch(&self.config.topic, messages).await {
+            Ok(_) => Ok(Some(Published {
+                positions: events.iter().map(|e| e.position).collect(),
+            })),
+            Err(source) => Err((
+                RelayError::Publish {
+                    position: first,
+                    source,
+                },
+                None,
+            )),
         }
     }
 
@@ -312,47 +318,15 @@ impl Relay {
         }
     }
 
-    /// Flushes the producer, then drops the relay.
-    pub async fn close(self, timeout: Duration) -> Result<(), RelayError> {
-        let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || producer.flush(timeout))
-            .await
-            .map_err(|e| ProduceError::Flush(KafkaError::Canceled, e.to_string()))?
-            .map_err(|e| ProduceError::Flush(e, format!("within {timeout:?}")))?;
+    /// Drops the relay (every publish already awaited its confirmation).
+    pub async fn close(self, _timeout: Duration) -> Result<(), RelayError> {
         Ok(())
     }
+}
 
-    async fn enqueue(&self, e: &RecordedEvent) -> Result<DeliveryFuture, KafkaError> {
-        let key = e.key();
-        let id = e.event_id.to_string();
-        let started = Instant::now();
-        loop {
-            let h = OwnedHeaders::new_with_capacity(3)
-                .insert(Header {
-                    key: headers::EVENT_ID,
-                    value: Some(id.as_bytes()),
-                })
-                .insert(Header {
-                    key: headers::EVENT_TYPE,
-                    value: Some(e.event_type.as_bytes()),
-                })
-                .insert(Header {
-                    key: headers::CONTENT_TYPE,
-                    value: Some(CONTENT_TYPE.as_bytes()),
-                });
-            let record = FutureRecord::to(&self.config.topic)
-                .key(key.as_bytes())
-                .payload(&e.payload)
-                .headers(h);
-            match self.producer.send_result(record) {
-                Ok(f) => return Ok(f),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
-                    if started.elapsed() < self.config.queue_timeout =>
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((source, _)) => return Err(source),
-            }
-        }
-    }
+/// The message of a stored event: its partition key, its stored bytes, the producer's headers.
+fn message(e: &RecordedEvent) -> Outgoing {
+    let mut m = Outgoing::new(e.key(), e.payload.clone());
+    m.headers = event_headers(Some(e.event_id), &e.event_type);
+    m
 }

@@ -1,21 +1,25 @@
-//! A typed Kafka producer for evc's generated events.
+//! A typed producer for evc's generated events, over any evc transport.
 //!
 //! **Owns:** turning a generated event ([`Event`], or a topic's event enum, [`TopicEvent`]) into
-//! a Kafka record and getting it delivered: the value is the Confluent wire format written by
-//! `evc-wire` (magic byte, registry schema id, Avro body); the key is the event's partition key
-//! (the order id for the order events), so every event of one entity lands on one partition in
-//! the order it was sent; the headers name the event ([`headers`]). The underlying rdkafka
-//! `FutureProducer` is always idempotent with `acks=all` (a configuration that turns either off
-//! is refused), so broker-side retries neither duplicate nor reorder records. Every send waits
-//! for the broker's acknowledgement and answers the partition and offset ([`Delivered`]); a
-//! failed delivery is an error ([`ProduceError`]), never dropped. Batches enqueue every record in
-//! order, await every acknowledgement and report the first failure with the event that failed
-//! ([`BatchError`]). [`EventProducer::close`] flushes before the producer goes away.
+//! a message and getting it delivered through an `evc_transport::Transport`: the value is the
+//! Confluent wire format written by `evc-wire` (magic byte, registry schema id, Avro body) on
+//! every transport; the key is the event's partition key (the order id for the order events),
+//! so every event of one entity lands on one shard in the order it was sent; the headers name
+//! the event ([`headers`]). Every send waits for the broker's confirmation and answers where
+//! the message landed ([`Delivered`]); a failed delivery is an error ([`ProduceError`]), never
+//! dropped. Batches publish every message in order, await every confirmation and report the
+//! failure with the event it concerns ([`BatchError`]).
 //!
-//! **Does not own:** the wire format, schema ids and their caching (`evc-wire`,
-//! `evc-registry-client`), Avro encoding (`evc-avro`), topic creation, consuming (`evc-consumer`),
-//! transactions (exactly-once across topics) and the outbox pattern (producing in the same
-//! database transaction as a state change).
+//! **Does not own:** the brokers (`evc-transport`: on Kafka an idempotent rdkafka producer
+//! with `acks=all`, a configuration that turns either off is refused; Redis `XADD`; RabbitMQ
+//! publisher confirms), the wire format, schema ids and their caching (`evc-wire`,
+//! `evc-registry-client`), Avro encoding (`evc-avro`), topic creation, consuming
+//! (`evc-consumer`), transactions (exactly-once across topics) and the outbox pattern
+//! (producing in the same database transaction as a state change).
+//!
+//! The broker is the URL given to [`ProducerConfig::new`] (a Kafka bootstrap list by default;
+//! `redis://...`, `amqp://...` with the features `redis`, `rabbitmq`), or any transport
+//! through [`EventProducer::over`].
 //!
 //! ## Record layout
 //!
@@ -32,8 +36,9 @@
 //! 5-byte header). The headers are informational, for routing and tooling: consumers read the
 //! event type from the registry schema, not from the header.
 //!
-//! Partitioning uses librdkafka's `murmur2_random` partitioner, the Java client's default, so a
-//! key lands on the same partition whichever client (Java, Go, Rust) produced it.
+//! On Kafka, partitioning uses librdkafka's `murmur2_random` partitioner, the Java client's
+//! default, so a key lands on the same partition whichever client (Java, Go, Rust) produced
+//! it; Redis Streams hash keys the same way (`evc_transport::hash`).
 //!
 //! ## Example
 //!
@@ -56,9 +61,9 @@
 //! let registry = RegistryClient::new("http://schema-registry:8081")?;
 //! let producer = EventProducer::new(&ProducerConfig::new("kafka-1:9092,kafka-2:9092"), registry)?;
 //!
-//! // One event: answers once the broker has it (acks=all).
+//! // One event: answers once the broker confirmed it (on Kafka acks=all).
 //! let delivered = producer.send(&order_created()).await?;
-//! println!("{} [{}] @ {}", delivered.topic, delivered.partition, delivered.offset);
+//! println!("{} [{:?}] @ {:?}", delivered.topic, delivered.shard, delivered.position);
 //!
 //! // Any event of the `orders` topic through its enum.
 //! let event = order_events::OrderEvent::from(order_created());
@@ -76,15 +81,13 @@
 mod config;
 mod error;
 
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use evc_avro::{Event, TopicEvent};
 use evc_registry_client::RegistryClient;
+use evc_transport::{AnyTransport, LazyTransport, Outgoing, Receipt, Transport};
 use evc_wire::Serializer;
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
-use rdkafka::Timestamp;
 use uuid::Uuid;
 
 pub use config::ProducerConfig;
@@ -103,66 +106,76 @@ pub mod headers {
 /// The `content-type` header of every value the producer writes: Confluent-framed Avro.
 pub const CONTENT_TYPE: &str = "application/vnd.confluent.avro";
 
-/// Where a record landed, once the broker acknowledged it.
+/// Where a message landed, once the broker confirmed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivered {
     pub topic: String,
+    /// The shard (Kafka partition, Redis stream number), when the transport says (RabbitMQ's
+    /// exchange picks the queue without telling).
+    pub shard: Option<u32>,
+    /// The position in the shard (Kafka offset, Redis entry id), when the transport says.
+    pub position: Option<String>,
+    /// The Kafka partition; -1 when the transport names none.
     pub partition: i32,
+    /// The Kafka offset; -1 when the position is not a number (Redis entry ids) or unknown.
     pub offset: i64,
-    /// The record's timestamp (milliseconds since the epoch) as the broker reported it.
-    pub timestamp: Option<i64>,
 }
 
-/// A record ready to enqueue.
+impl Delivered {
+    fn from_receipt(r: Receipt) -> Delivered {
+        Delivered {
+            partition: r.shard.map_or(-1, |s| s as i32),
+            offset: r
+                .position
+                .as_deref()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(-1),
+            topic: r.topic,
+            shard: r.shard,
+            position: r.position,
+        }
+    }
+}
+
+/// The headers of an event's message: `evc-event-id` (when it has one), `evc-event-type`,
+/// `content-type`.
+pub fn event_headers(event_id: Option<Uuid>, event_type: &str) -> evc_transport::Headers {
+    let mut h = evc_transport::Headers::new();
+    if let Some(id) = event_id {
+        h.push(headers::EVENT_ID, id.to_string());
+    }
+    h.push(headers::EVENT_TYPE, event_type);
+    h.push(headers::CONTENT_TYPE, CONTENT_TYPE);
+    h
+}
+
+/// A message ready to publish.
 struct Prepared {
     topic: String,
-    key: String,
-    value: Vec<u8>,
+    message: Outgoing,
     event_id: Option<Uuid>,
     event_type: &'static str,
 }
 
-impl Prepared {
-    fn headers(&self) -> OwnedHeaders {
-        let id = self.event_id.map(|id| id.to_string());
-        let mut h = OwnedHeaders::new_with_capacity(3);
-        if let Some(id) = &id {
-            h = h.insert(Header {
-                key: headers::EVENT_ID,
-                value: Some(id.as_bytes()),
-            });
-        }
-        h.insert(Header {
-            key: headers::EVENT_TYPE,
-            value: Some(self.event_type.as_bytes()),
-        })
-        .insert(Header {
-            key: headers::CONTENT_TYPE,
-            value: Some(CONTENT_TYPE.as_bytes()),
-        })
-    }
-}
-
-/// A typed, idempotent Kafka producer of generated events (see the [crate] docs).
+/// A typed producer of generated events (see the [crate] docs) over the transport `T` (by
+/// default the one the configuration's broker URL names).
 ///
 /// Cheap to share behind an `Arc`; every method takes `&self`.
-pub struct EventProducer {
-    producer: FutureProducer,
+pub struct EventProducer<T: Transport = AnyTransport> {
+    transport: LazyTransport<T>,
     serializer: Serializer,
-    /// Schema ids of topic-enum events: (subject, address of the static schema) → id.
-    queue_timeout: Duration,
 }
 
-impl std::fmt::Debug for EventProducer {
+impl<T: Transport> std::fmt::Debug for EventProducer<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EventProducer")
+            .field("transport", &self.transport)
             .field("serializer", &self.serializer)
-            .field("queue_timeout", &self.queue_timeout)
-            .finish_non_exhaustive()
+            .finish()
     }
 }
 
-impl EventProducer {
+impl EventProducer<AnyTransport> {
     /// A producer whose schemas must already be registered (look-up only, as in production).
     pub fn new(
         config: &ProducerConfig,
@@ -177,45 +190,50 @@ impl EventProducer {
         config: &ProducerConfig,
         serializer: Serializer,
     ) -> Result<EventProducer, ProduceError> {
-        let producer: FutureProducer = config
-            .client_config()?
-            .create()
-            .map_err(ProduceError::Client)?;
         Ok(EventProducer {
-            producer,
+            transport: config.transport()?,
             serializer,
-            queue_timeout: config.queue_timeout,
         })
     }
+}
 
-    /// The rdkafka producer underneath (for metadata, statistics, ...).
-    pub fn inner(&self) -> &FutureProducer {
-        &self.producer
+impl<T: Transport + 'static> EventProducer<T> {
+    /// A producer over a transport you made (any implementation of
+    /// [`evc_transport::Transport`], shared with others).
+    pub fn over(transport: Arc<T>, serializer: Serializer) -> EventProducer<T> {
+        EventProducer {
+            transport: LazyTransport::ready(transport),
+            serializer,
+        }
+    }
+
+    /// The transport underneath (connecting it if this is its first use).
+    pub async fn transport(&self) -> Result<&Arc<T>, ProduceError> {
+        Ok(self.transport.get().await?)
     }
 
     pub fn serializer(&self) -> &Serializer {
         &self.serializer
     }
 
-    /// Sends `event` to its topic ([`Event::TOPIC`]) and waits for the acknowledgement.
-    pub async fn send<T: Event + 'static>(&self, event: &T) -> Result<Delivered, ProduceError> {
-        self.send_to(T::TOPIC, event).await
+    /// Sends `event` to its topic ([`Event::TOPIC`]) and waits for the confirmation.
+    pub async fn send<E: Event + 'static>(&self, event: &E) -> Result<Delivered, ProduceError> {
+        self.send_to(E::TOPIC, event).await
     }
 
     /// Sends `event` to `topic` (a test topic, a renamed topic) and waits for the
-    /// acknowledgement.
-    pub async fn send_to<T: Event + 'static>(
+    /// confirmation.
+    pub async fn send_to<E: Event + 'static>(
         &self,
         topic: &str,
-        event: &T,
+        event: &E,
     ) -> Result<Delivered, ProduceError> {
         let prepared = self.prepare(topic, event).await?;
-        let delivery = self.enqueue(&prepared).await?;
-        await_delivery(&prepared, delivery).await
+        self.publish(prepared).await
     }
 
     /// Sends an event of a topic's enum to [`TopicEvent::TOPIC`] and waits for the
-    /// acknowledgement.
+    /// confirmation.
     pub async fn send_topic<E: TopicEvent + 'static>(
         &self,
         event: &E,
@@ -223,33 +241,32 @@ impl EventProducer {
         self.send_topic_to(E::TOPIC, event).await
     }
 
-    /// Sends an event of a topic's enum to `topic` and waits for the acknowledgement.
+    /// Sends an event of a topic's enum to `topic` and waits for the confirmation.
     pub async fn send_topic_to<E: TopicEvent + 'static>(
         &self,
         topic: &str,
         event: &E,
     ) -> Result<Delivered, ProduceError> {
         let prepared = self.prepare_topic(topic, event).await?;
-        let delivery = self.enqueue(&prepared).await?;
-        await_delivery(&prepared, delivery).await
+        self.publish(prepared).await
     }
 
     /// Sends every event to its topic: all are encoded first (nothing is sent if one cannot be),
-    /// then enqueued in order (so the events of one key keep their order), then every
-    /// acknowledgement is awaited. Answers the deliveries in input order, or the first failure.
-    pub async fn send_batch<T: Event + 'static>(
+    /// then published in order (so the events of one key keep their order), then every
+    /// confirmation is awaited. Answers the deliveries in input order, or the failure.
+    pub async fn send_batch<E: Event + 'static>(
         &self,
-        events: &[T],
+        events: &[E],
     ) -> Result<Vec<Delivered>, BatchError> {
         let mut prepared = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
             let p = self
-                .prepare(T::TOPIC, event)
+                .prepare(E::TOPIC, event)
                 .await
-                .map_err(|source| BatchError::new(index, event.event_id(), T::FULL_NAME, source))?;
+                .map_err(|source| BatchError::new(index, event.event_id(), E::FULL_NAME, source))?;
             prepared.push(p);
         }
-        self.send_prepared(prepared).await
+        self.publish_all(prepared).await
     }
 
     /// [`EventProducer::send_batch`] for a topic's event enum.
@@ -257,93 +274,102 @@ impl EventProducer {
         &self,
         events: &[E],
     ) -> Result<Vec<Delivered>, BatchError> {
+        self.send_topic_batch_to(E::TOPIC, events).await
+    }
+
+    /// [`EventProducer::send_topic_batch`] to `topic` (a test topic, a renamed topic).
+    pub async fn send_topic_batch_to<E: TopicEvent + 'static>(
+        &self,
+        topic: &str,
+        events: &[E],
+    ) -> Result<Vec<Delivered>, BatchError> {
         let mut prepared = Vec::with_capacity(events.len());
         for (index, event) in events.iter().enumerate() {
-            let p = self
-                .prepare_topic(E::TOPIC, event)
-                .await
-                .map_err(|source| {
-                    BatchError::new(index, event.event_id(), event.full_name(), source)
-                })?;
+            let p = self.prepare_topic(topic, event).await.map_err(|source| {
+                BatchError::new(index, event.event_id(), event.full_name(), source)
+            })?;
             prepared.push(p);
         }
-        self.send_prepared(prepared).await
+        self.publish_all(prepared).await
     }
 
-    /// Waits until every enqueued record is acknowledged or failed (blocking librdkafka call,
-    /// run off the async worker threads).
-    pub async fn flush(&self, timeout: Duration) -> Result<(), ProduceError> {
-        let producer = self.producer.clone();
-        tokio::task::spawn_blocking(move || producer.flush(timeout))
-            .await
-            .map_err(|e| ProduceError::Flush(KafkaError::Canceled, e.to_string()))?
-            .map_err(|e| ProduceError::Flush(e, format!("within {timeout:?}")))
+    /// Nothing to wait for: every send already awaited its confirmation. Kept so callers that
+    /// flush before shutting down need not change.
+    pub async fn flush(&self, _timeout: Duration) -> Result<(), ProduceError> {
+        Ok(())
     }
 
-    /// Flushes, then drops the producer. Call it on shutdown: dropping an rdkafka producer
-    /// purges records it has not delivered yet (only possible when a send future was dropped
-    /// before it completed, since every send here waits for its acknowledgement).
+    /// Drops the producer (every send already awaited its confirmation).
     pub async fn close(self, timeout: Duration) -> Result<(), ProduceError> {
         self.flush(timeout).await
     }
 
-    async fn send_prepared(&self, prepared: Vec<Prepared>) -> Result<Vec<Delivered>, BatchError> {
-        // Enqueue everything in order first; stop enqueuing at the first refusal, but still
-        // await what was enqueued: those records are on their way and their outcome is reported.
-        let mut futures = Vec::with_capacity(prepared.len());
-        let mut refused = None;
-        for (index, p) in prepared.iter().enumerate() {
-            match self.enqueue(p).await {
-                Ok(f) => futures.push(f),
-                Err(e) => {
-                    refused = Some((index, e));
-                    break;
-                }
-            }
-        }
-        let mut outcomes = Vec::with_capacity(prepared.len());
-        let mut first_error = None;
-        for (index, f) in futures.into_iter().enumerate() {
-            match await_delivery(&prepared[index], f).await {
-                Ok(d) => outcomes.push(Some(d)),
-                Err(e) => {
-                    outcomes.push(None);
-                    first_error.get_or_insert((index, e));
-                }
-            }
-        }
-        if let Some((index, e)) = refused {
-            first_error.get_or_insert((index, e));
-        }
-        outcomes.resize(prepared.len(), None);
-        match first_error {
-            None => Ok(outcomes.into_iter().flatten().collect()),
-            Some((index, source)) => {
-                let p = &prepared[index];
-                let mut err = BatchError::new(index, p.event_id, p.event_type, source);
-                err.delivered = outcomes;
-                Err(err)
-            }
-        }
+    async fn publish(&self, p: Prepared) -> Result<Delivered, ProduceError> {
+        let transport = self.transport.get().await?;
+        transport
+            .publish(&p.topic, p.message)
+            .await
+            .map(Delivered::from_receipt)
+            .map_err(|source| ProduceError::Delivery {
+                topic: p.topic,
+                source,
+            })
     }
 
-    async fn prepare<T: Event + 'static>(
+    /// Publishes consecutive runs of one topic as transport batches, in order.
+    async fn publish_all(&self, prepared: Vec<Prepared>) -> Result<Vec<Delivered>, BatchError> {
+        let total = prepared.len();
+        let mut out: Vec<Option<Delivered>> = Vec::with_capacity(total);
+        let mut rest = prepared.into_iter().peekable();
+        while let Some(first) = rest.next() {
+            let start = out.len();
+            let topic = first.topic.clone();
+            let (event_id, event_type) = (first.event_id, first.event_type);
+            let mut run = vec![first.message];
+            while let Some(p) = rest.next_if(|p| p.topic == topic) {
+                run.push(p.message);
+            }
+            let fail = |source: ProduceError, delivered: Vec<Option<Delivered>>| {
+                let mut e = BatchError::new(start, event_id, event_type, source);
+                e.delivered = delivered;
+                e
+            };
+            let transport = match self.transport.get().await {
+                Ok(t) => t,
+                Err(e) => return Err(fail(e.into(), pad(out, total))),
+            };
+            match transport.publish_batch(&topic, run).await {
+                Ok(receipts) => out.extend(
+                    receipts
+                        .into_iter()
+                        .map(|r| Some(Delivered::from_receipt(r))),
+                ),
+                Err(source) => {
+                    let e = ProduceError::Delivery { topic, source };
+                    return Err(fail(e, pad(out, total)));
+                }
+            }
+        }
+        Ok(out.into_iter().flatten().collect())
+    }
+
+    async fn prepare<E: Event + 'static>(
         &self,
         topic: &str,
-        event: &T,
+        event: &E,
     ) -> Result<Prepared, ProduceError> {
         let value = self
             .serializer
             .serialize(event)
             .await
             .map_err(ProduceError::Serialize)?;
-        Ok(Prepared {
-            topic: topic.to_string(),
-            key: event.partition_key(),
+        Ok(prepared(
+            topic,
+            event.partition_key(),
             value,
-            event_id: event.event_id(),
-            event_type: T::FULL_NAME,
-        })
+            event.event_id(),
+            E::FULL_NAME,
+        ))
     }
 
     async fn prepare_topic<E: TopicEvent + 'static>(
@@ -356,58 +382,35 @@ impl EventProducer {
             .serialize_topic(event)
             .await
             .map_err(ProduceError::Serialize)?;
-        Ok(Prepared {
-            topic: topic.to_string(),
-            key: event.partition_key(),
+        Ok(prepared(
+            topic,
+            event.partition_key(),
             value,
-            event_id: event.event_id(),
-            event_type: event.full_name(),
-        })
-    }
-
-    /// Enqueues one record, waiting (up to the queue timeout) while librdkafka's queue is full.
-    async fn enqueue(&self, p: &Prepared) -> Result<DeliveryFuture, ProduceError> {
-        let started = Instant::now();
-        loop {
-            let record = FutureRecord::to(&p.topic)
-                .key(p.key.as_bytes())
-                .payload(&p.value)
-                .headers(p.headers());
-            match self.producer.send_result(record) {
-                Ok(f) => return Ok(f),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _))
-                    if started.elapsed() < self.queue_timeout =>
-                {
-                    tokio::time::sleep(Duration::from_millis(5)).await;
-                }
-                Err((source, _)) => {
-                    return Err(ProduceError::Enqueue {
-                        topic: p.topic.clone(),
-                        source,
-                    })
-                }
-            }
-        }
+            event.event_id(),
+            event.full_name(),
+        ))
     }
 }
 
-async fn await_delivery(p: &Prepared, f: DeliveryFuture) -> Result<Delivered, ProduceError> {
-    match f.await {
-        Ok(Ok(d)) => Ok(Delivered {
-            topic: p.topic.clone(),
-            partition: d.partition,
-            offset: d.offset,
-            timestamp: match d.timestamp {
-                Timestamp::NotAvailable => None,
-                Timestamp::CreateTime(t) | Timestamp::LogAppendTime(t) => Some(t),
-            },
-        }),
-        Ok(Err((source, _))) => Err(ProduceError::Delivery {
-            topic: p.topic.clone(),
-            source,
-        }),
-        Err(_canceled) => Err(ProduceError::Canceled {
-            topic: p.topic.clone(),
-        }),
+fn prepared(
+    topic: &str,
+    key: String,
+    value: Vec<u8>,
+    event_id: Option<Uuid>,
+    event_type: &'static str,
+) -> Prepared {
+    let mut message = Outgoing::new(key, value);
+    message.headers = event_headers(event_id, event_type);
+    Prepared {
+        topic: topic.to_string(),
+        message,
+        event_id,
+        event_type,
     }
+}
+
+/// What was confirmed so far, then `None` for the rest of the batch.
+fn pad(mut out: Vec<Option<Delivered>>, total: usize) -> Vec<Option<Delivered>> {
+    out.resize(total, None);
+    out
 }

@@ -202,6 +202,10 @@ impl Subscription for AnySubscription {
         dispatch!(self, AnySubscription, s => s.dead_letter(delivery, reason).await)
     }
 
+    fn stats(&self) -> std::sync::Arc<crate::SubscriptionStats> {
+        dispatch!(self, AnySubscription, s => s.stats())
+    }
+
     async fn close(self) -> Result<(), TransportError> {
         match self {
             #[cfg(feature = "kafka")]

@@ -49,6 +49,7 @@ mod error;
 #[cfg(any(feature = "kafka", feature = "redis", feature = "rabbitmq"))]
 mod gate;
 pub mod hash;
+mod lazy;
 mod message;
 mod url;
 
@@ -62,10 +63,13 @@ pub mod rabbitmq;
 pub mod redis;
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use any::{AnySubscription, AnyTransport};
 pub use error::{TransportError, TransportKind};
+pub use lazy::LazyTransport;
 pub use message::{
     dead_letter_headers, headers, replay_headers, DeadLetterReason, Delivery, Headers, Outgoing,
     Receipt, ReplayReport,
@@ -118,6 +122,35 @@ impl SubscribeOptions {
     pub fn prefetch(mut self, prefetch: u16) -> SubscribeOptions {
         self.prefetch = prefetch.max(1);
         self
+    }
+}
+
+/// What a subscription did that its user cannot see from its deliveries: commits of acked
+/// positions where the broker records them in batches (Kafka offsets). On Redis and RabbitMQ
+/// every ack is recorded on its own and these stay 0.
+#[derive(Debug, Default)]
+pub struct SubscriptionStats {
+    commits: AtomicU64,
+    revoke_commits: AtomicU64,
+}
+
+impl SubscriptionStats {
+    /// Successful commits of acked positions (periodic, on revoke, on close).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Of those, the commits made when shards were taken away (a rebalance).
+    pub fn revoke_commits(&self) -> u64 {
+        self.revoke_commits.load(Ordering::Relaxed)
+    }
+
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn count_commit(&self, on_revoke: bool) {
+        self.commits.fetch_add(1, Ordering::Relaxed);
+        if on_revoke {
+            self.revoke_commits.fetch_add(1, Ordering::Relaxed);
+        }
     }
 }
 
@@ -238,6 +271,11 @@ pub trait Subscription: Send {
     /// Leaves the group gracefully: what was acked is recorded, unsettled deliveries go back to
     /// the group, and the shards are handed over at once.
     fn close(self) -> impl Future<Output = Result<(), TransportError>> + Send;
+
+    /// Live counters of this subscription (shared: read them from another task).
+    fn stats(&self) -> Arc<SubscriptionStats> {
+        Arc::new(SubscriptionStats::default())
+    }
 }
 
 /// Topic and group names: 1 to 200 characters of `A-Z a-z 0-9 . _ -` (Kafka's legal set),

@@ -1,26 +1,21 @@
-//! `evc-dlq-replay`: sends the messages of a dead-letter topic back to the topics they came
-//! from (see `evc_consumer::replay_dlq`).
+//! `evc-dlq-replay`: sends the messages of a dead-letter destination back to the topics they
+//! came from (see `evc_consumer::replay_dlq`), on any transport.
 //!
 //! ```text
-//! evc-dlq-replay --bootstrap-servers HOST:PORT[,...] --dlq-topic TOPIC
-//!                [--target-topic TOPIC] [--group GROUP] [--idle-timeout-secs N]
+//! evc-dlq-replay (--broker URL | --bootstrap-servers HOST:PORT[,...]) --dlq-topic TOPIC.dlq
 //! ```
 //!
 //! Exit codes: 0 replayed (possibly nothing), 1 the replay failed, 2 bad arguments.
 
 use std::process::ExitCode;
-use std::time::Duration;
 
 use evc_consumer::{replay_dlq, ReplayConfig};
 
-const USAGE: &str = "usage: evc-dlq-replay --bootstrap-servers HOST:PORT[,...] --dlq-topic TOPIC [--target-topic TOPIC] [--group GROUP] [--idle-timeout-secs N]";
+const USAGE: &str = "usage: evc-dlq-replay (--broker redis://...|amqp://...|HOST:PORT | --bootstrap-servers HOST:PORT[,...]) --dlq-topic TOPIC.dlq";
 
 fn parse(args: &[String]) -> Result<ReplayConfig, String> {
-    let mut bootstrap = None;
+    let mut broker = None;
     let mut dlq = None;
-    let mut target = None;
-    let mut group = None;
-    let mut idle = None;
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         let mut value = || {
@@ -29,33 +24,14 @@ fn parse(args: &[String]) -> Result<ReplayConfig, String> {
                 .ok_or_else(|| format!("{flag} needs a value"))
         };
         match flag.as_str() {
-            "--bootstrap-servers" => bootstrap = Some(value()?),
+            "--broker" | "--bootstrap-servers" => broker = Some(value()?),
             "--dlq-topic" => dlq = Some(value()?),
-            "--target-topic" => target = Some(value()?),
-            "--group" => group = Some(value()?),
-            "--idle-timeout-secs" => {
-                let v = value()?;
-                idle = Some(
-                    v.parse::<u64>()
-                        .map_err(|_| format!("--idle-timeout-secs: `{v}` is not a number"))?,
-                );
-            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
-    let bootstrap = bootstrap.ok_or("--bootstrap-servers is required")?;
+    let broker = broker.ok_or("--broker (or --bootstrap-servers) is required")?;
     let dlq = dlq.ok_or("--dlq-topic is required")?;
-    let mut config = ReplayConfig::new(bootstrap, dlq);
-    if let Some(t) = target {
-        config = config.target_topic(t);
-    }
-    if let Some(g) = group {
-        config = config.group_id(g);
-    }
-    if let Some(s) = idle {
-        config = config.idle_timeout(Duration::from_secs(s));
-    }
-    Ok(config)
+    Ok(ReplayConfig::new(broker, dlq))
 }
 
 fn main() -> ExitCode {

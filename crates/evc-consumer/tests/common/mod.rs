@@ -286,6 +286,11 @@ impl Running {
         self.task.await.unwrap().unwrap()
     }
 
+    /// Waits for the consumer to end on its own (a test hook stopped it).
+    pub async fn task_end(self) -> Metrics {
+        self.task.await.unwrap().unwrap()
+    }
+
     /// Stops as a killed process would: nothing more stored or committed.
     pub async fn crash(self) -> Metrics {
         self.control.simulate_crash();

@@ -54,6 +54,15 @@ pub struct KafkaOptions {
     /// Extra librdkafka properties for every client (not the guarantees: idempotence,
     /// `acks`, offset storing).
     pub overrides: Vec<(String, String)>,
+    /// Extra properties of the group members' consumers only (`session.timeout.ms`, ...),
+    /// applied after evc's defaults; offset storing and committing stay evc's.
+    pub consumer_overrides: Vec<(String, String)>,
+    /// Extra properties of the producers only (`linger.ms`, `message.timeout.ms`, ...),
+    /// applied after evc's defaults; idempotence and `acks=all` stay on.
+    pub producer_overrides: Vec<(String, String)>,
+    /// How long [`Subscription::close`](crate::Subscription::close) keeps retrying its commit
+    /// while the group is rebalancing (it polls meanwhile, so the rebalance can finish).
+    pub close_timeout: Duration,
 }
 
 impl KafkaOptions {
@@ -66,6 +75,9 @@ impl KafkaOptions {
             delivery_timeout: Duration::from_secs(120),
             replication: -1,
             overrides: Vec::new(),
+            consumer_overrides: Vec::new(),
+            producer_overrides: Vec::new(),
+            close_timeout: Duration::from_secs(10),
         }
     }
 
@@ -88,8 +100,9 @@ impl KafkaOptions {
         c
     }
 
-    /// The producer settings of `evc-producer`: idempotent, `acks=all`, Java's partitioner.
-    pub(crate) fn producer(&self) -> ClientConfig {
+    /// The producer settings: idempotent, `acks=all`, Java's partitioner, then
+    /// [`KafkaOptions::producer_overrides`] (the guarantees set again after them).
+    pub fn producer_config(&self) -> ClientConfig {
         let mut c = self.base();
         c.set("partitioner", "murmur2_random")
             .set("allow.auto.create.topics", "false")
@@ -99,6 +112,10 @@ impl KafkaOptions {
             )
             .set("enable.idempotence", "true")
             .set("acks", "all");
+        for (k, v) in &self.producer_overrides {
+            c.set(k, v);
+        }
+        c.set("enable.idempotence", "true").set("acks", "all");
         c
     }
 }
@@ -156,7 +173,7 @@ pub struct KafkaTransport {
 impl KafkaTransport {
     pub fn new(options: KafkaOptions) -> Result<KafkaTransport, TransportError> {
         let producer: FutureProducer = options
-            .producer()
+            .producer_config()
             .create()
             .map_err(|e| kafka_error("creating the producer", &options.bootstrap, e))?;
         let metadata: BaseConsumer = options

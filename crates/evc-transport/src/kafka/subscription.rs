@@ -18,11 +18,12 @@ use super::{
 use crate::gate::Gate;
 use crate::{
     dead_letter_headers, dlq_name, DeadLetterReason, Delivery, SubscribeOptions, Subscription,
-    TransportError,
+    SubscriptionStats, TransportError,
 };
 
 #[derive(Default)]
 struct Shared {
+    stats: Arc<SubscriptionStats>,
     /// Partitions revoked since the subscription last looked.
     revoked: Mutex<Vec<i32>>,
     /// Dropped without close: behave like a dead process, commit nothing more.
@@ -39,7 +40,10 @@ impl ConsumerContext for Context {
         if let Rebalance::Revoke(tpl) = rebalance {
             if !self.0.crashed.load(Ordering::SeqCst) {
                 match consumer.commit_consumer_state(CommitMode::Sync) {
-                    Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+                    Ok(()) => {
+                        self.0.stats.count_commit(true);
+                    }
+                    Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
                     Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
                 }
             }
@@ -62,6 +66,7 @@ pub struct KafkaSubscription {
     shared: Arc<Shared>,
     gate: Gate,
     commit_interval: Duration,
+    close_timeout: Duration,
     last_commit: Instant,
     dirty: bool,
 }
@@ -82,22 +87,28 @@ impl KafkaSubscription {
         // librdkafka's mock cluster never completes a join with shorter ones.
         let session = sub.takeover_after.as_millis().max(6000) as u64;
         let shared = Arc::new(Shared::default());
-        let consumer: StreamConsumer<Context> = options
-            .base()
+        let mut config = options.base();
+        config
             .set("group.id", &sub.group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
             .set("partition.assignment.strategy", "cooperative-sticky")
             .set("session.timeout.ms", session.to_string())
-            .set("heartbeat.interval.ms", (session / 3).max(100).to_string())
+            .set("heartbeat.interval.ms", (session / 3).max(100).to_string());
+        for (k, v) in &options.consumer_overrides {
+            config.set(k, v);
+        }
+        let consumer: StreamConsumer<Context> = config
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
             .create_with_context(Context(shared.clone()))
             .map_err(|e| kafka_error("creating the consumer", topic, e))?;
         consumer
             .subscribe(&[topic])
             .map_err(|e| kafka_error("subscribing", topic, e))?;
         let producer: FutureProducer = options
-            .producer()
+            .producer_config()
             .create()
             .map_err(|e| kafka_error("creating the dead-letter producer", topic, e))?;
         Ok(KafkaSubscription {
@@ -108,6 +119,7 @@ impl KafkaSubscription {
             shared,
             gate: Gate::new(KIND),
             commit_interval: options.commit_interval,
+            close_timeout: options.close_timeout,
             last_commit: Instant::now(),
             dirty: false,
         })
@@ -118,7 +130,13 @@ impl KafkaSubscription {
             return Ok(());
         }
         match self.consumer.commit_consumer_state(mode) {
-            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
+            Ok(()) => {
+                self.shared.stats.count_commit(false);
+                self.dirty = false;
+                self.last_commit = Instant::now();
+                Ok(())
+            }
+            Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {
                 self.dirty = false;
                 self.last_commit = Instant::now();
                 Ok(())
@@ -253,9 +271,27 @@ impl Subscription for KafkaSubscription {
         self.ack(delivery).await
     }
 
+    /// Commits what was acked, retrying for [`KafkaOptions::close_timeout`] while the group
+    /// refuses (a rebalance in progress), polling meanwhile so the rebalance can finish;
+    /// messages received while closing are not handed out (they are delivered again).
     async fn close(mut self) -> Result<(), TransportError> {
-        self.commit(CommitMode::Sync)?;
+        let deadline = Instant::now() + self.close_timeout;
+        loop {
+            match self.commit(CommitMode::Sync) {
+                Ok(()) => break,
+                Err(e) if Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "closing: commit refused; polling and retrying");
+                    let _ = tokio::time::timeout(Duration::from_millis(100), self.consumer.recv())
+                        .await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
         self.consumer.unsubscribe();
         Ok(())
+    }
+
+    fn stats(&self) -> Arc<SubscriptionStats> {
+        self.shared.stats.clone()
     }
 }

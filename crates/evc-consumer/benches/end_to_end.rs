@@ -1,0 +1,483 @@
+//! Typed produce + idempotent consume per transport, beside the same broker's raw client moving
+//! the same bytes in the same run, and the ratios.
+//!
+//! `cargo bench -p evc-consumer --bench end_to_end` (Redis on 127.0.0.1:6379 or
+//! `EVC_TEST_REDIS_URL`, RabbitMQ on 127.0.0.1:5672 or `EVC_TEST_AMQP_URL` with the
+//! consistent-hash exchange plugin, Kafka on librdkafka's in-process mock cluster; nothing else
+//! to install). `EVC_BENCH_EVENTS` (default 5000) `OrderCreated` events over 4 shards, each
+//! measurement `EVC_BENCH_ROUNDS` times (default 3), typed and raw alternating, medians
+//! reported. `EVC_BENCH_TRANSPORTS` (default `kafka,redis,rabbitmq`) picks transports.
+//!
+//! - typed produce: `EventProducer::send_topic_batch_to` in batches of 500 (Avro encoding through
+//!   the generated encoder, Confluent framing, headers, every message confirmed); raw: the
+//!   broker's client publishing the same keys, bytes and headers, every message confirmed.
+//! - idempotent consume: `EventConsumer` with the processed-events store on a SQLite file (WAL,
+//!   `synchronous=FULL`; one transaction per event: marker + a no-op handler), decoding each
+//!   event; raw: the broker's client reading and acking every message (no decoding, no
+//!   database). The gap is the price of decoding and of one durable transaction per event.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use evc_consumer::{
+    ConsumerConfig, EventConsumer, Handler, HandlerError, MessageMeta, SqliteStore,
+};
+use evc_producer::{EventProducer, ProducerConfig};
+use evc_registry_client::RegistryClient;
+use evc_transport::hash::shard_for;
+use evc_transport::{AnyTransport, Outgoing, Transport};
+use evc_wire::Serializer;
+use futures_core::Stream;
+use order_events::OrderEvent;
+use rdkafka::mocking::MockCluster;
+use rdkafka::producer::DefaultProducerContext;
+use sqlx::{Sqlite, Transaction};
+
+const SHARDS: u32 = 4;
+const BATCH: usize = 500;
+const PATIENCE: Duration = Duration::from_secs(600);
+
+struct Noop;
+
+impl Handler<OrderEvent, Sqlite> for Noop {
+    async fn handle(
+        &self,
+        _tx: &mut Transaction<'static, Sqlite>,
+        _event: &OrderEvent,
+        _meta: &MessageMeta,
+    ) -> Result<(), HandlerError> {
+        Ok(())
+    }
+}
+
+fn unique(what: &str) -> String {
+    format!(
+        "evc-e2e-{what}-{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..10]
+    )
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn rate(n: usize, started: Instant) -> f64 {
+    n as f64 / started.elapsed().as_secs_f64()
+}
+
+#[derive(Default)]
+struct Figures {
+    typed_produce: Vec<f64>,
+    raw_produce: Vec<f64>,
+    typed_consume: Vec<f64>,
+    raw_consume: Vec<f64>,
+}
+
+impl Figures {
+    fn report(self, name: &str) {
+        let (tp, rp) = (median(self.typed_produce), median(self.raw_produce));
+        let (tc, rc) = (median(self.typed_consume), median(self.raw_consume));
+        println!(
+            "{name:<10} typed produce      {tp:>8.0} ev/s   raw {rp:>8.0} msg/s   typed/raw {:.2}",
+            tp / rp
+        );
+        println!(
+            "{name:<10} idempotent consume {tc:>8.0} ev/s   raw {rc:>8.0} msg/s   typed/raw {:.2}",
+            tc / rc
+        );
+        let (te, re) = (1.0 / (1.0 / tp + 1.0 / tc), 1.0 / (1.0 / rp + 1.0 / rc));
+        println!(
+            "{name:<10} end to end         {te:>8.0} ev/s   raw {re:>8.0} msg/s   typed/raw {:.2}",
+            te / re
+        );
+    }
+}
+
+/// One broker of the run.
+enum Broker {
+    Kafka(MockCluster<'static, DefaultProducerContext>),
+    Redis(String),
+    Rabbit(String),
+}
+
+impl Broker {
+    fn url(&self) -> String {
+        match self {
+            Broker::Kafka(c) => c.bootstrap_servers(),
+            Broker::Redis(u) | Broker::Rabbit(u) => u.clone(),
+        }
+    }
+
+    async fn topic(&self, t: &AnyTransport, what: &str) -> String {
+        let topic = unique(what);
+        if let Broker::Kafka(c) = self {
+            c.create_topic(&topic, SHARDS as i32, 1).unwrap();
+            c.create_topic(&format!("{topic}.dlq"), SHARDS as i32, 1)
+                .unwrap();
+        }
+        t.declare_topic(&topic, SHARDS).await.unwrap();
+        topic
+    }
+}
+
+async fn typed_round(
+    b: &Broker,
+    t: &AnyTransport,
+    registry: &RegistryClient,
+    events: &[OrderEvent],
+    f: &mut Figures,
+) {
+    let topic = b.topic(t, "typed").await;
+    let group = format!("{topic}-g");
+    t.declare_group(&topic, &group).await.unwrap();
+    let producer = EventProducer::with_serializer(
+        &ProducerConfig::new(b.url()),
+        Serializer::new(registry.clone()).auto_register(true),
+    )
+    .unwrap();
+    // Registered and connected before timing.
+    producer
+        .send_topic_batch_to(&topic, &events[..1])
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for chunk in events[1..].chunks(BATCH) {
+        producer.send_topic_batch_to(&topic, chunk).await.unwrap();
+    }
+    f.typed_produce.push(rate(events.len() - 1, started));
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path().join("bench.db"))
+        .await
+        .unwrap();
+    let consumer = EventConsumer::<OrderEvent, _, _>::new(
+        ConsumerConfig::new(b.url(), &group)
+            .topic(&topic)
+            .prefetch(256)
+            .set("session.timeout.ms", "6000"),
+        registry.clone(),
+        store,
+        Noop,
+    )
+    .unwrap();
+    let (control, metrics) = (consumer.control(), consumer.metrics());
+    let task = tokio::spawn(consumer.run());
+    let mut first = None;
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let done = metrics.snapshot().processed as usize;
+        if done >= 1 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if done >= events.len() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "typed consume stalled at {done}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    f.typed_consume
+        .push(rate(events.len() - 1, first.expect("a first event")));
+    control.shutdown();
+    task.await.unwrap().unwrap();
+    if !matches!(b, Broker::Kafka(_)) {
+        t.delete_group(&topic, &group).await.unwrap();
+        t.delete_topic(&topic).await.unwrap();
+    }
+}
+
+async fn raw_round(b: &Broker, t: &AnyTransport, msgs: &[Outgoing], f: &mut Figures) {
+    let topic = b.topic(t, "raw").await;
+    let group = format!("{topic}-g");
+    t.declare_group(&topic, &group).await.unwrap();
+    match b {
+        Broker::Kafka(_) => kafka_raw(&b.url(), &topic, &group, msgs, f).await,
+        Broker::Redis(url) => redis_raw(url, &topic, &group, msgs, f).await,
+        Broker::Rabbit(url) => rabbit_raw(url, &topic, &group, msgs, f).await,
+    }
+    if !matches!(b, Broker::Kafka(_)) {
+        t.delete_group(&topic, &group).await.unwrap();
+        t.delete_topic(&topic).await.unwrap();
+    }
+}
+
+async fn kafka_raw(bootstrap: &str, topic: &str, group: &str, msgs: &[Outgoing], f: &mut Figures) {
+    use rdkafka::consumer::{Consumer, StreamConsumer};
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    use rdkafka::ClientConfig;
+
+    let producer: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("partitioner", "murmur2_random")
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .create()
+        .unwrap();
+    let send = |m: &Outgoing| {
+        let mut headers = OwnedHeaders::new();
+        for (key, value) in m.headers.iter() {
+            headers = headers.insert(Header {
+                key,
+                value: Some(value),
+            });
+        }
+        let record = FutureRecord::to(topic)
+            .key(m.key.as_bytes())
+            .payload(&m.payload[..])
+            .headers(headers);
+        producer.send_result(record).map_err(|(e, _)| e).unwrap()
+    };
+    send(&msgs[0]).await.unwrap().unwrap();
+    let started = Instant::now();
+    for chunk in msgs[1..].chunks(BATCH) {
+        let pending: Vec<_> = chunk.iter().map(send).collect();
+        for p in pending {
+            p.await.unwrap().unwrap();
+        }
+    }
+    f.raw_produce.push(rate(msgs.len() - 1, started));
+    let consumer: StreamConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create()
+        .unwrap();
+    consumer.subscribe(&[topic]).unwrap();
+    let mut started = Instant::now();
+    for i in 0..msgs.len() {
+        let m = tokio::time::timeout(PATIENCE, consumer.recv())
+            .await
+            .expect("raw consume stalled")
+            .unwrap();
+        consumer.store_offset_from_message(&m).unwrap();
+        if i == 0 {
+            started = Instant::now();
+        }
+    }
+    f.raw_consume.push(rate(msgs.len() - 1, started));
+}
+
+async fn redis_raw(url: &str, topic: &str, group: &str, msgs: &[Outgoing], f: &mut Figures) {
+    let client = redis::Client::open(url).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let started = Instant::now();
+    for chunk in msgs.chunks(BATCH) {
+        let mut pipe = redis::pipe();
+        for m in chunk {
+            let shard = shard_for(m.key.as_bytes(), SHARDS);
+            let c = pipe
+                .cmd("XADD")
+                .arg(format!("{topic}:{shard}"))
+                .arg("*")
+                .arg("k")
+                .arg(m.key.as_bytes())
+                .arg("p")
+                .arg(&m.payload[..]);
+            for (name, value) in m.headers.iter() {
+                c.arg(format!("h:{name}")).arg(value);
+            }
+        }
+        let _: Vec<String> = pipe.query_async(&mut conn).await.unwrap();
+    }
+    f.raw_produce.push(rate(msgs.len(), started));
+    let mut started = Instant::now();
+    let keys: Vec<String> = (0..SHARDS).map(|s| format!("{topic}:{s}")).collect();
+    let mut done = 0;
+    while done < msgs.len() {
+        let mut c = redis::cmd("XREADGROUP");
+        c.arg("GROUP")
+            .arg(group)
+            .arg("raw")
+            .arg("COUNT")
+            .arg(256)
+            .arg("BLOCK")
+            .arg(1000)
+            .arg("STREAMS")
+            .arg(&keys);
+        for _ in &keys {
+            c.arg(">");
+        }
+        let reply: redis::streams::StreamReadReply = c.query_async(&mut conn).await.unwrap();
+        for k in reply.keys {
+            for e in k.ids {
+                let _: i64 = redis::cmd("XACK")
+                    .arg(&k.key)
+                    .arg(group)
+                    .arg(&e.id)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                if done == 0 {
+                    started = Instant::now();
+                }
+                done += 1;
+            }
+        }
+    }
+    f.raw_consume.push(rate(msgs.len() - 1, started));
+}
+
+async fn rabbit_raw(url: &str, topic: &str, group: &str, msgs: &[Outgoing], f: &mut Figures) {
+    use lapin::options::{
+        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
+        ConfirmSelectOptions,
+    };
+    use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+    use lapin::{BasicProperties, Connection, ConnectionProperties};
+
+    let conn = Connection::connect(url, ConnectionProperties::default())
+        .await
+        .unwrap();
+    let ch = conn.create_channel().await.unwrap();
+    ch.confirm_select(ConfirmSelectOptions::default())
+        .await
+        .unwrap();
+    let started = Instant::now();
+    for chunk in msgs.chunks(BATCH) {
+        let mut confirms = Vec::with_capacity(chunk.len());
+        for m in chunk {
+            let mut headers = FieldTable::default();
+            for (name, value) in m.headers.iter() {
+                headers.insert(
+                    ShortString::from(name),
+                    AMQPValue::LongString(LongString::from(value.to_vec())),
+                );
+            }
+            let props = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_headers(headers);
+            confirms.push(
+                ch.basic_publish(
+                    ShortString::from(topic),
+                    ShortString::from(m.key.as_str()),
+                    BasicPublishOptions::default(),
+                    &m.payload,
+                    props,
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        for c in confirms {
+            assert!(c.await.unwrap().is_ack());
+        }
+    }
+    f.raw_produce.push(rate(msgs.len(), started));
+    let done = Arc::new(AtomicUsize::new(0));
+    let total = msgs.len();
+    let first = Arc::new(std::sync::OnceLock::new());
+    let mut tasks = Vec::new();
+    for shard in 0..SHARDS {
+        let ch = conn.create_channel().await.unwrap();
+        ch.basic_qos(256, BasicQosOptions::default()).await.unwrap();
+        let mut consumer = ch
+            .basic_consume(
+                ShortString::from(format!("{topic}.group.{group}.{shard}")),
+                ShortString::from(""),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        let done = done.clone();
+        let first = first.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ch = ch;
+            while done.load(Ordering::SeqCst) < total {
+                let next = tokio::time::timeout(
+                    Duration::from_millis(200),
+                    std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)),
+                )
+                .await;
+                if let Ok(Some(d)) = next {
+                    let d = d.unwrap();
+                    d.acker.ack(BasicAckOptions::default()).await.unwrap();
+                    first.get_or_init(Instant::now);
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        tokio::time::timeout(PATIENCE, task)
+            .await
+            .expect("raw consume stalled")
+            .unwrap();
+    }
+    f.raw_consume
+        .push(rate(total - 1, *first.get().expect("a first message")));
+    let _ = conn.close(200, ShortString::from("done")).await;
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let n: usize = env_or("EVC_BENCH_EVENTS", 5000);
+    let rounds: usize = env_or("EVC_BENCH_ROUNDS", 3);
+    let which: String = env_or("EVC_BENCH_TRANSPORTS", "kafka,redis,rabbitmq".to_string());
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    println!("{n} OrderCreated events, {SHARDS} shards, median of {rounds} round(s); idempotent store: SQLite file");
+    rt.block_on(async {
+        let registry =
+            RegistryClient::new(&format!("mock://bench-{}", uuid::Uuid::new_v4())).unwrap();
+        let serializer = Serializer::new(registry.clone()).auto_register(true);
+        let events: Vec<OrderEvent> = (0..n)
+            .map(|i| {
+                OrderEvent::from(order_events::OrderCreated {
+                    event_id: uuid::Uuid::new_v4(),
+                    order_id: uuid::Uuid::new_v4(),
+                    occurred_at: evc_avro::chrono::Utc::now(),
+                    customer_id: format!("customer-{i}"),
+                    currency: "EUR".into(),
+                    channel: order_events::order_created::v2::SalesChannel::Web,
+                    shipping_address: None,
+                })
+            })
+            .collect();
+        // The raw side moves the very bytes the typed producer sends.
+        let mut msgs = Vec::with_capacity(n);
+        for e in &events {
+            use evc_avro::TopicEvent;
+            let payload = serializer.serialize_topic(e).await.unwrap();
+            let mut m = Outgoing::new(e.partition_key(), payload);
+            m.headers = evc_producer::event_headers(e.event_id(), e.full_name());
+            msgs.push(m);
+        }
+        for name in which.split(',').map(str::trim) {
+            let b = match name {
+                "kafka" => Broker::Kafka(MockCluster::new(3).unwrap()),
+                "redis" => Broker::Redis(env_or(
+                    "EVC_TEST_REDIS_URL",
+                    "redis://127.0.0.1:6379".to_string(),
+                )),
+                "rabbitmq" => Broker::Rabbit(env_or(
+                    "EVC_TEST_AMQP_URL",
+                    "amqp://guest:guest@127.0.0.1:5672/%2f".to_string(),
+                )),
+                other => panic!("EVC_BENCH_TRANSPORTS: unknown transport `{other}`"),
+            };
+            let t = AnyTransport::connect(&b.url()).await.unwrap();
+            let mut f = Figures::default();
+            for _ in 0..rounds {
+                typed_round(&b, &t, &registry, &events, &mut f).await;
+                raw_round(&b, &t, &msgs, &mut f).await;
+            }
+            f.report(name);
+        }
+    });
+}
