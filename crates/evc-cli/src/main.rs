@@ -12,11 +12,13 @@ mod registry;
 mod render;
 mod sync;
 mod tail;
+mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use telemetry::LogArgs;
 
 #[derive(Parser)]
 #[command(
@@ -105,6 +107,9 @@ enum Command {
         /// `sqlite://DIR` (a missing or empty folder) or `postgres://...`.
         #[arg(long)]
         database: Option<String>,
+        /// Default log filter here: `warn` (the demo prints its own story on stdout).
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Print every message of a topic as one JSON line (any Confluent-framed Avro message).
     Tail {
@@ -122,6 +127,8 @@ enum Command {
         /// Stop after this many messages.
         #[arg(long)]
         max: Option<u64>,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Produce JSON lines from stdin, in the form `evc tail` prints, as Confluent-framed Avro
     /// events keyed by their partition key (`evc tail ... | evc produce ...` copies a topic).
@@ -132,6 +139,8 @@ enum Command {
         bootstrap: String,
         #[arg(long)]
         registry: String,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Generate typed Rust events from the schema directory into the folder `[codegen] output`
     /// of its evc.toml names; with --check, change nothing and exit 1 (with a diff) when stale.
@@ -175,7 +184,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RegistryCommand {
-    /// Serve the Confluent REST API (logs go to stderr; set EVC_LOG=debug for more).
+    /// Serve the Confluent REST API. Logs go to stderr: one INFO line per state change
+    /// (registered, deleted, config or mode changed); per-request lines are DEBUG
+    /// (`--log-filter evc_registry=debug`).
     Serve {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: std::net::SocketAddr,
@@ -192,6 +203,8 @@ enum RegistryCommand {
         /// Refuse every write (42205).
         #[arg(long)]
         read_only: bool,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Make a registry match the schema directory: set each subject's compatibility level
     /// and register missing versions in order. Idempotent; reports what it did.
@@ -252,15 +265,21 @@ fn main() -> ExitCode {
             bootstrap,
             registry,
             database,
-        } => demo(bootstrap, registry, database),
+            log,
+        } => with_logs(&log, "evc-demo", Some("warn"), || {
+            demo(bootstrap, registry, database)
+        }),
         Command::Produce {
             topic,
             bootstrap,
             registry,
-        } => produce::run(produce::ProduceArgs {
-            topic,
-            bootstrap,
-            registry,
+            log,
+        } => with_logs(&log, "evc-produce", None, || {
+            produce::run(produce::ProduceArgs {
+                topic,
+                bootstrap,
+                registry,
+            })
         }),
         Command::Tail {
             topic,
@@ -268,12 +287,15 @@ fn main() -> ExitCode {
             registry,
             from_beginning,
             max,
-        } => tail::run(tail::TailArgs {
-            topic,
-            bootstrap,
-            registry,
-            from_beginning,
-            max,
+            log,
+        } => with_logs(&log, "evc-tail", None, || {
+            tail::run(tail::TailArgs {
+                topic,
+                bootstrap,
+                registry,
+                from_beginning,
+                max,
+            })
         }),
         Command::Registry { command } => match command {
             RegistryCommand::Serve {
@@ -282,12 +304,15 @@ fn main() -> ExitCode {
                 users_file,
                 users_env,
                 read_only,
-            } => registry::serve(registry::ServeArgs {
-                listen,
-                storage,
-                users_file,
-                users_env,
-                read_only,
+                log,
+            } => with_logs(&log, "evc-registry", None, || {
+                registry::serve(registry::ServeArgs {
+                    listen,
+                    storage,
+                    users_file,
+                    users_env,
+                    read_only,
+                })
             }),
             RegistryCommand::Push { url, root, dry_run } => sync::push(&root, &url, dry_run),
             RegistryCommand::Diff { url, root } => sync::diff(&root, &url),
@@ -316,6 +341,18 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Runs a long-running command with the process's logging set up from its flags (the
+/// guard flushes exported spans when the command ends).
+fn with_logs(
+    log: &LogArgs,
+    service: &str,
+    quiet_default: Option<&str>,
+    run: impl FnOnce() -> anyhow::Result<Outcome>,
+) -> anyhow::Result<Outcome> {
+    let _guard = log.init(service, quiet_default)?;
+    run()
 }
 
 /// Loads the catalog, printing every problem rustc-style; `Err` (exit 2) when it is invalid.
