@@ -258,6 +258,16 @@ impl SagaRunner {
             action = %action,
             attempt = s.attempts,
         );
+        if let Some(parent) = &s.trace_parent {
+            match evc_telemetry::TraceContext::parse(parent, None) {
+                Ok(ctx) => {
+                    ctx.set_parent_of(&span);
+                }
+                Err(e) => {
+                    tracing::debug!(saga_id = %s.saga_id, error = %e, "saga trace context ignored")
+                }
+            }
+        }
         let started = std::time::Instant::now();
         let answer = self.call(spec, &request, s.attempts).instrument(span).await;
         let took = started.elapsed();
