@@ -61,11 +61,19 @@ async fn the_readme_lists_every_exported_metric() {
         .await
         .unwrap();
     SagaMetrics::register(&metrics, &sagas);
+    evc_consumer::ConsumerExporter::register(&metrics);
+    evc_outbox::RelayMetrics::register(&metrics);
     let server = MetricsServer::bind("127.0.0.1:0".parse().unwrap(), metrics)
         .await
         .unwrap();
     let got = scrape(&server.url()).await;
-    assert!(got.family("evc_saga_step_attempts").is_some(), "{got:#?}");
+    for family in [
+        "evc_saga_step_attempts",
+        "evc_consumer_processed",
+        "evc_outbox_backlog_events",
+    ] {
+        assert!(got.family(family).is_some(), "{family}: {got:#?}");
+    }
     names.extend(exported(&got));
     server.stop().await;
 

@@ -8,7 +8,8 @@
 //! (a processed-events store keyed by consumer group and event id, on SQLite or PostgreSQL,
 //! written in the handler's own transaction: [`ProcessedStore`]); retries with bounded
 //! exponential backoff; the dead-letter topic and its headers ([`dlq::headers`]); replaying a
-//! dead-letter topic ([`replay_dlq`]); counters ([`Metrics`]).
+//! dead-letter topic ([`replay_dlq`]); counters ([`Metrics`]), exported to Prometheus by
+//! [`ConsumerExporter`].
 //!
 //! **Does not own:** the wire format and schema resolution (`evc-wire`), the registry client
 //! (`evc-registry-client`), producing events (`evc-producer`), what events mean (the handler),
@@ -97,6 +98,7 @@ mod consumer;
 pub mod dlq;
 mod error;
 mod event;
+mod export;
 mod handler;
 mod metrics;
 mod store;
@@ -106,6 +108,7 @@ pub use consumer::{Control, EventConsumer};
 pub use dlq::{replay_dlq, ReplayConfig, ReplayError, ReplayReport, Stage};
 pub use error::ConsumeError;
 pub use event::{ConsumedEvent, Single};
+pub use export::ConsumerExporter;
 pub use handler::{Handler, HandlerError, MessageMeta};
 pub use metrics::{Metrics, MetricsHandle};
 pub use store::{
