@@ -12,11 +12,13 @@ mod registry;
 mod render;
 mod sync;
 mod tail;
+mod telemetry;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use telemetry::LogArgs;
 
 #[derive(Parser)]
 #[command(
@@ -109,6 +111,9 @@ enum Command {
         /// `sqlite://DIR` (a missing or empty folder) or `postgres://...`.
         #[arg(long)]
         database: Option<String>,
+        /// Default log filter here: `warn` (the demo prints its own story on stdout).
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Print every message of a topic as one JSON line (any Confluent-framed Avro message).
     Tail {
@@ -130,6 +135,8 @@ enum Command {
         /// Stop after this many messages.
         #[arg(long)]
         max: Option<u64>,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Produce JSON lines from stdin, in the form `evc tail` prints, as Confluent-framed Avro
     /// events keyed by their partition key (`evc tail ... | evc produce ...` copies a topic).
@@ -145,6 +152,8 @@ enum Command {
         broker: Option<String>,
         #[arg(long)]
         registry: String,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Generate typed Rust events from the schema directory into the folder `[codegen] output`
     /// of its evc.toml names; with --check, change nothing and exit 1 (with a diff) when stale.
@@ -188,7 +197,9 @@ enum Command {
 
 #[derive(Subcommand)]
 enum RegistryCommand {
-    /// Serve the Confluent REST API (logs go to stderr; set EVC_LOG=debug for more).
+    /// Serve the Confluent REST API. Logs go to stderr: one INFO line per state change
+    /// (registered, deleted, config or mode changed); per-request lines are DEBUG
+    /// (`--log-filter evc_registry=debug`).
     Serve {
         #[arg(long, default_value = "127.0.0.1:8081")]
         listen: std::net::SocketAddr,
@@ -205,6 +216,8 @@ enum RegistryCommand {
         /// Refuse every write (42205).
         #[arg(long)]
         read_only: bool,
+        #[command(flatten)]
+        log: LogArgs,
     },
     /// Make a registry match the schema directory: set each subject's compatibility level
     /// and register missing versions in order. Idempotent; reports what it did.
@@ -266,16 +279,21 @@ fn main() -> ExitCode {
             broker,
             registry,
             database,
-        } => match (bootstrap, broker) {
-            (None, None) => demo(None, registry, database),
-            (b, u) => broker_url(b, u).and_then(|url| demo(Some(url), registry, database)),
-        },
+            log,
+        } => with_logs(&log, "evc-demo", Some("warn"), || {
+            match (bootstrap, broker) {
+                (None, None) => demo(None, registry, database),
+                (b, u) => broker_url(b, u).and_then(|url| demo(Some(url), registry, database)),
+            }
+        }),
         Command::Produce {
             topic,
             bootstrap,
             broker,
             registry,
-        } => broker_url(bootstrap, broker).and_then(|broker| {
+            log,
+        } => with_logs(&log, "evc-produce", None, || {
+            let broker = broker_url(bootstrap, broker)?;
             produce::run(produce::ProduceArgs {
                 topic,
                 broker,
@@ -289,7 +307,9 @@ fn main() -> ExitCode {
             registry,
             from_beginning,
             max,
-        } => broker_url(bootstrap, broker).and_then(|broker| {
+            log,
+        } => with_logs(&log, "evc-tail", None, || {
+            let broker = broker_url(bootstrap, broker)?;
             tail::run(tail::TailArgs {
                 topic,
                 broker,
@@ -305,12 +325,15 @@ fn main() -> ExitCode {
                 users_file,
                 users_env,
                 read_only,
-            } => registry::serve(registry::ServeArgs {
-                listen,
-                storage,
-                users_file,
-                users_env,
-                read_only,
+                log,
+            } => with_logs(&log, "evc-registry", None, || {
+                registry::serve(registry::ServeArgs {
+                    listen,
+                    storage,
+                    users_file,
+                    users_env,
+                    read_only,
+                })
             }),
             RegistryCommand::Push { url, root, dry_run } => sync::push(&root, &url, dry_run),
             RegistryCommand::Diff { url, root } => sync::diff(&root, &url),
@@ -358,6 +381,18 @@ fn broker_url(bootstrap: Option<String>, broker: Option<String>) -> anyhow::Resu
         (Some(_), Some(_)) => anyhow::bail!("give --bootstrap or --broker, not both"),
         (None, None) => anyhow::bail!("give --bootstrap (Kafka) or --broker URL"),
     }
+}
+
+/// Runs a long-running command with the process's logging set up from its flags (the
+/// guard flushes exported spans when the command ends).
+fn with_logs(
+    log: &LogArgs,
+    service: &str,
+    quiet_default: Option<&str>,
+    run: impl FnOnce() -> anyhow::Result<Outcome>,
+) -> anyhow::Result<Outcome> {
+    let _guard = log.init(service, quiet_default)?;
+    run()
 }
 
 /// Loads the catalog, printing every problem rustc-style; `Err` (exit 2) when it is invalid.

@@ -16,15 +16,8 @@ pub struct ServeArgs {
 }
 
 pub fn serve(args: ServeArgs) -> anyhow::Result<Outcome> {
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_env("EVC_LOG").unwrap_or_else(|_| "info".into());
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .try_init();
     let storage = evc_registry::StorageUrl::parse(&args.storage)
-        .with_context(|| format!("--storage {}", args.storage))?;
+        .with_context(|| format!("--storage {}", evc_telemetry::redact_url(&args.storage)))?;
     let mut config = evc_registry::ServerConfig::new(args.listen, storage);
     config.read_only = args.read_only;
     config.auth = match (args.users_file, args.users_env) {

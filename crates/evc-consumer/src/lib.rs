@@ -8,7 +8,8 @@
 //! group and event id, on SQLite or PostgreSQL, written in the handler's own transaction:
 //! [`ProcessedStore`]); retries with bounded exponential backoff; which messages are poison and
 //! the dead-letter headers' meaning ([`dlq::headers`], evc-transport's one definition);
-//! replaying a dead-letter destination ([`replay_dlq`]); counters ([`Metrics`]).
+//! replaying a dead-letter destination ([`replay_dlq`]); counters ([`Metrics`]), exported to
+//! Prometheus by [`ConsumerExporter`].
 //!
 //! **Does not own:** the brokers and their acks, offsets, leases and queues (`evc-transport`),
 //! the wire format and schema resolution (`evc-wire`), the registry client
@@ -104,6 +105,7 @@ mod consumer;
 pub mod dlq;
 mod error;
 mod event;
+mod export;
 mod handler;
 mod metrics;
 mod store;
@@ -113,6 +115,7 @@ pub use consumer::{Control, EventConsumer};
 pub use dlq::{replay_dlq, replay_over, ReplayConfig, ReplayError, ReplayReport, Stage};
 pub use error::ConsumeError;
 pub use event::{ConsumedEvent, Single};
+pub use export::ConsumerExporter;
 pub use handler::{Handler, HandlerError, MessageMeta};
 pub use metrics::{Metrics, MetricsHandle};
 pub use store::{

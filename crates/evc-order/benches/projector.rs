@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use evc_consumer::{ConsumerConfig, EventConsumer, PostgresStore, DEFAULT_TABLE};
 use evc_eventstore::EventStore;
 use evc_order::summary::OrderSummaries;
-use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, ShipOrder};
+use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, PlaceOrder, ShipOrder};
 use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
 use evc_projection::{migrate, Projector};
@@ -80,6 +80,7 @@ async fn main() {
                 quantity: 2,
                 unit_price_minor: 100,
             }),
+            Command::Place(PlaceOrder { order_id: id }),
             Command::Pay(PayOrder {
                 order_id: id,
                 amount_minor: 450,

@@ -5,7 +5,8 @@
 //! global-position order, at least once; the relay's checkpoint (the last position
 //! the broker acknowledged) in a `relay_checkpoint` table of the store's own database (SQLite
 //! or PostgreSQL, from versioned migrations: component `evc-outbox`); resuming after a crash
-//! from that checkpoint. It works for any events: it never decodes a payload.
+//! from that checkpoint; its Prometheus metrics ([`RelayMetrics`]: backlog, age of the oldest
+//! unpublished event, checkpoint). It works for any events: it never decodes a payload.
 //!
 //! **Does not own:** encoding (the stored bytes are sent as they are), appending events
 //! (`evc-order`, `evc-eventstore`), the brokers and their confirmations (`evc-transport`),
@@ -48,6 +49,9 @@
 //! Run one relay per name at a time (for example one replica, or a leader election around
 //! it); two relays of the same name would both publish, which is still at-least-once but
 //! doubles the duplicates.
+
+mod metrics;
+pub use metrics::RelayMetrics;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -4,7 +4,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use evc_eventstore::EventStore;
-use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, ShipOrder};
+use evc_order::{AddItem, Command, CreateOrder, OrderService, PayOrder, PlaceOrder, ShipOrder};
 use evc_outbox::{Relay, RelayConfig};
 use evc_producer::ProducerConfig;
 use evc_registry_client::RegistryClient;
@@ -135,6 +135,10 @@ async fn append_orders(service: &OrderService, orders: &[Uuid], items: u32) {
     }
     for id in orders {
         service
+            .execute(&Command::Place(PlaceOrder { order_id: *id }))
+            .await
+            .unwrap();
+        service
             .execute(&Command::Pay(PayOrder {
                 order_id: *id,
                 amount_minor: 100 * i64::from(items),
@@ -229,8 +233,8 @@ async fn relays_in_order_per_key_and_checkpoints() {
     let relay = relay(&kafka, &store, 5).await;
     assert_eq!(relay.checkpoint().await.unwrap(), 0);
     let total = relay.catch_up().await.unwrap();
-    assert_eq!(total, 4 * 6);
-    assert_eq!(relay.checkpoint().await.unwrap(), 24);
+    assert_eq!(total, 4 * 7);
+    assert_eq!(relay.checkpoint().await.unwrap(), 28);
     assert_eq!(relay.catch_up().await.unwrap(), 0, "nothing new");
     assert_eq!(check_topic(&kafka, &store).await, 0, "no duplicates");
     relay.close(Duration::from_secs(10)).await.unwrap();
@@ -246,7 +250,7 @@ async fn crash_before_checkpoint_duplicates_but_loses_nothing() {
     let store = sqlite(&dir).await;
     let service = service(store.clone(), &registry);
     let orders: Vec<Uuid> = (0..2).map(|_| Uuid::new_v4()).collect();
-    append_orders(&service, &orders, 2).await; // 10 events
+    append_orders(&service, &orders, 2).await; // 12 events
 
     let first = relay(&kafka, &store, 4).await;
     first.relay_once().await.unwrap(); // positions 1..=4 checkpointed
@@ -257,11 +261,11 @@ async fn crash_before_checkpoint_duplicates_but_loses_nothing() {
 
     let second = relay(&kafka, &store, 4).await;
     assert_eq!(second.checkpoint().await.unwrap(), 4, "resumes after 4");
-    assert_eq!(second.catch_up().await.unwrap(), 6); // 5..=10 again
-    assert_eq!(second.checkpoint().await.unwrap(), 10);
+    assert_eq!(second.catch_up().await.unwrap(), 8); // 5..=12 again
+    assert_eq!(second.checkpoint().await.unwrap(), 12);
     let duplicates = check_topic(&kafka, &store).await;
     assert_eq!(duplicates, 4, "positions 5..=8 twice");
-    assert_eq!(kafka.count(), 14);
+    assert_eq!(kafka.count(), 16);
     second.close(Duration::from_secs(10)).await.unwrap();
 }
 
@@ -277,14 +281,14 @@ async fn resumes_from_checkpoint_on_postgres() {
     let registry = registry();
     let service = service(store.clone(), &registry);
 
-    append_orders(&service, &[Uuid::new_v4()], 2).await; // 5 events
+    append_orders(&service, &[Uuid::new_v4()], 2).await; // 6 events
     let first = relay(&kafka, &store, 100).await;
-    assert_eq!(first.catch_up().await.unwrap(), 5);
+    assert_eq!(first.catch_up().await.unwrap(), 6);
     first.close(Duration::from_secs(10)).await.unwrap();
 
-    append_orders(&service, &[Uuid::new_v4(), Uuid::new_v4()], 1).await; // 8 more
+    append_orders(&service, &[Uuid::new_v4(), Uuid::new_v4()], 1).await; // 10 more
     let second = relay(&kafka, &store, 3).await;
-    assert_eq!(second.checkpoint().await.unwrap(), 5);
+    assert_eq!(second.checkpoint().await.unwrap(), 6);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let run = async {
         second
@@ -295,14 +299,14 @@ async fn resumes_from_checkpoint_on_postgres() {
     };
     let stopper = async {
         let started = Instant::now();
-        while second.checkpoint().await.unwrap() < 13 {
+        while second.checkpoint().await.unwrap() < 16 {
             assert!(started.elapsed() < Duration::from_secs(60), "relay stalled");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         stop_tx.send(()).unwrap();
     };
     let (published, ()) = tokio::join!(run, stopper);
-    assert_eq!(published.unwrap(), 8);
+    assert_eq!(published.unwrap(), 10);
     assert_eq!(check_topic(&kafka, &store).await, 0, "no duplicates");
     let mut tx = store.database().read().await.unwrap();
     let row = tx
@@ -313,7 +317,7 @@ async fn resumes_from_checkpoint_on_postgres() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(row.i64(0).unwrap(), 13);
+    assert_eq!(row.i64(0).unwrap(), 16);
     drop(tx);
     second.close(Duration::from_secs(10)).await.unwrap();
     store.database().close().await;

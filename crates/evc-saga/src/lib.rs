@@ -20,6 +20,10 @@
 //!   of compensation attempts, takes over sagas whose runner died; an observer
 //!   ([`SagaRunner::on_persisted`]) and at-least-once hooks ([`SagaHooks`]) for step results
 //!   and outcomes;
+//! - the runner's telemetry: Prometheus metrics ([`SagaMetrics`]: sagas by status, step
+//!   attempts and latencies, compensations, finished sagas), one `saga.step` span per
+//!   participant call, one INFO line per saga state change (compensating, completed,
+//!   compensated; WARN for failed), per-attempt lines at DEBUG;
 //! - simulated participants for tests and demos (module `simulated`, behind the feature
 //!   `simulated`).
 //!
@@ -91,6 +95,7 @@
 
 mod definition;
 mod hooks;
+mod metrics;
 mod runner;
 #[cfg(feature = "simulated")]
 pub mod simulated;
@@ -102,6 +107,7 @@ pub use definition::{
     StepOutput, StepRequest, StepSpec,
 };
 pub use hooks::{HookError, HookFuture, SagaHooks, StepCompleted};
+pub use metrics::SagaMetrics;
 pub use runner::{RunnerConfig, SagaRunner};
 pub use state::{Outcome, SagaError, SagaState, SagaStatus, StepLogEntry};
 pub use store::{SagaStore, COMPONENT, MIGRATIONS};

@@ -22,10 +22,12 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 use crate::definition::{Action, SagaDefinition, StepError, StepRequest, StepSpec};
 use crate::hooks::SagaHooks;
+use crate::metrics::SagaMetrics;
 use crate::state::{now_ms, Outcome, SagaError, SagaState, SagaStatus};
 use crate::store::runner_ops as ops;
 use crate::store::SagaStore;
@@ -86,6 +88,7 @@ pub struct SagaRunner {
     config: RunnerConfig,
     pub(crate) hooks: Option<Arc<dyn SagaHooks>>,
     observer: Option<Observer>,
+    metrics: Option<SagaMetrics>,
 }
 
 impl fmt::Debug for SagaRunner {
@@ -114,6 +117,7 @@ impl SagaRunner {
             config,
             hooks: None,
             observer: None,
+            metrics: None,
         }
     }
 
@@ -139,6 +143,12 @@ impl SagaRunner {
     /// Calls `f` with the state after every committed save (for logs and tests).
     pub fn on_persisted(mut self, f: impl Fn(&SagaState) + Send + Sync + 'static) -> SagaRunner {
         self.observer = Some(Arc::new(f));
+        self
+    }
+
+    /// Records this runner's calls, compensations and finished sagas in `metrics`.
+    pub fn with_metrics(mut self, metrics: SagaMetrics) -> SagaRunner {
+        self.metrics = Some(metrics);
         self
     }
 
@@ -202,6 +212,15 @@ impl SagaRunner {
                 &self.config.owner,
             )
             .await?;
+            if let Some(m) = &self.metrics {
+                m.attempt(
+                    def.name(),
+                    spec.name(),
+                    action,
+                    Outcome::AttemptsSpent,
+                    None,
+                );
+            }
             match action {
                 Action::Do => self.begin_compensation(&mut s, Some(spec.name()), error),
                 Action::Undo => fail(&mut s, error),
@@ -231,7 +250,27 @@ impl SagaRunner {
         .with_input(s.input.clone())
         .with_outputs(s.outputs.clone())
         .with_attempt(s.attempts);
-        let answer = self.call(spec, &request, s.attempts).await;
+        let span = tracing::info_span!(
+            "saga.step",
+            saga_id = %s.saga_id,
+            definition = def.name(),
+            step = spec.name(),
+            action = %action,
+            attempt = s.attempts,
+        );
+        if let Some(parent) = &s.trace_parent {
+            match evc_telemetry::TraceContext::parse(parent, None) {
+                Ok(ctx) => {
+                    ctx.set_parent_of(&span);
+                }
+                Err(e) => {
+                    tracing::debug!(saga_id = %s.saga_id, error = %e, "saga trace context ignored")
+                }
+            }
+        }
+        let started = std::time::Instant::now();
+        let answer = self.call(spec, &request, s.attempts).instrument(span).await;
+        let took = started.elapsed();
 
         let mut tx = db.serialized(LOCK).await?;
         let Some(mut cur) = ops::get(&mut tx, s.saga_id).await? else {
@@ -265,6 +304,19 @@ impl SagaRunner {
             && cur.current_step == s.current_step
             && cur.status == s.status;
         let logged = if held { outcome } else { Outcome::LeaseLost };
+        if let Some(m) = &self.metrics {
+            m.attempt(def.name(), spec.name(), action, logged, Some(took));
+        }
+        tracing::debug!(
+            saga_id = %s.saga_id,
+            definition = def.name(),
+            step = spec.name(),
+            action = %action,
+            attempt = s.attempts,
+            outcome = logged.name(),
+            error = error.as_deref(),
+            "saga step attempt"
+        );
         ops::log(
             &mut tx,
             s.saga_id,
@@ -416,6 +468,10 @@ impl SagaRunner {
     }
 
     fn begin_compensation(&self, s: &mut SagaState, uncertain: Option<&str>, error: String) {
+        tracing::info!(saga_id = %s.saga_id, definition = %s.definition, error = %error, "saga compensating");
+        if let Some(m) = &self.metrics {
+            m.compensating(&s.definition);
+        }
         let mut plan: Vec<String> = uncertain.map(str::to_string).into_iter().collect();
         plan.extend(s.completed.iter().rev().cloned());
         s.status = SagaStatus::Compensating;
@@ -447,6 +503,24 @@ impl SagaRunner {
             _ => {}
         }
         if s.status.is_final() {
+            if let Some(m) = &self.metrics {
+                m.finished(def.name(), s.status);
+            }
+            match s.status {
+                SagaStatus::Failed => tracing::warn!(
+                    saga_id = %s.saga_id,
+                    definition = def.name(),
+                    error = s.last_error.as_deref(),
+                    "saga failed; it needs a human"
+                ),
+                status => tracing::info!(
+                    saga_id = %s.saga_id,
+                    definition = def.name(),
+                    status = status.name(),
+                    "saga {}",
+                    status.name()
+                ),
+            }
             s.lease_owner = None;
             s.lease_until_ms = None;
             if s.status != SagaStatus::Failed {

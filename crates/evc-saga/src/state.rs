@@ -119,6 +119,9 @@ pub struct SagaState {
     pub created_at_ms: i64,
     /// Last update, Unix ms.
     pub updated_at_ms: i64,
+    /// The W3C `traceparent` of the span the saga was started in, if it had one; the steps'
+    /// spans continue its trace.
+    pub trace_parent: Option<String>,
 }
 
 /// How one attempt ended, in the step log.

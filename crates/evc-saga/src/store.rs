@@ -100,11 +100,15 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         output   TEXT,
         at_ms    BIGINT  NOT NULL
     )",
-}];
+}, Migration::portable(
+    2,
+    "the W3C traceparent of the span that started the saga",
+    "ALTER TABLE saga_instances ADD COLUMN trace_parent TEXT",
+)];
 
 const COLUMNS: &str = "saga_id, definition, status, current_step, completed_steps, \
     compensation_plan, compensated_steps, attempts, input, outputs, last_error, lease_owner, \
-    lease_until_ms, next_run_at_ms, created_at_ms, updated_at_ms";
+    lease_until_ms, next_run_at_ms, created_at_ms, updated_at_ms, trace_parent";
 
 /// The saga tables of one database (state, step log, hook notifications).
 #[derive(Debug, Clone)]
@@ -129,7 +133,9 @@ impl SagaStore {
     /// owns and commits, such as an `evc-consumer` handler's): the saga exists exactly when
     /// `tx` commits. Idempotent: a saga with this id already there is left as it is (answers
     /// false), so a redelivered message starts nothing twice. No participant is called here;
-    /// a [`crate::SagaRunner`] runs the steps.
+    /// a [`crate::SagaRunner`] runs the steps. The current span's trace context (W3C
+    /// `traceparent`, e.g. of the consumer handling the message that started the saga) is
+    /// kept with the saga, and its steps' `saga.step` spans continue that trace.
     pub async fn start_in(
         &self,
         tx: &mut TxRef<'_>,
@@ -144,13 +150,14 @@ impl SagaStore {
                 "INSERT INTO saga_instances (saga_id, definition, status, current_step, \
                  completed_steps, compensation_plan, compensated_steps, attempts, input, outputs, \
                  last_error, lease_owner, lease_until_ms, next_run_at_ms, created_at_ms, \
-                 updated_at_ms) VALUES ($1, $2, 'running', NULL, '[]', '[]', '[]', 0, $3, '{}', \
-                 NULL, NULL, NULL, $4, $4, $4) ON CONFLICT (saga_id) DO NOTHING",
+                 updated_at_ms, trace_parent) VALUES ($1, $2, 'running', NULL, '[]', '[]', '[]', \
+                 0, $3, '{}', NULL, NULL, NULL, $4, $4, $4, $5) ON CONFLICT (saga_id) DO NOTHING",
                 &args![
                     saga_id.to_string(),
                     definition.name(),
                     input.to_string(),
-                    now
+                    now,
+                    evc_telemetry::TraceContext::current().map(|c| c.traceparent())
                 ],
             )
             .await?;
@@ -289,6 +296,7 @@ pub(crate) fn state_from_row(r: &Row) -> Result<SagaState, SagaError> {
         next_run_at_ms: r.i64(13)?,
         created_at_ms: r.i64(14)?,
         updated_at_ms: r.i64(15)?,
+        trace_parent: r.opt_str(16)?,
     })
 }
 

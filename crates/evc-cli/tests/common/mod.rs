@@ -25,7 +25,7 @@ pub fn serve() -> Served {
             "--storage",
             "memory",
         ])
-        .env("EVC_LOG", "info")
+        .env_remove("RUST_LOG")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
