@@ -98,6 +98,9 @@ pub(crate) async fn append_together(
     db: &Database,
     appends: &[Append],
 ) -> Vec<Result<Appended, StoreError>> {
+    if appends.is_empty() {
+        return Vec::new();
+    }
     if let [one] = appends {
         return vec![append_alone(db, &one.stream, one.expected, &one.events).await];
     }

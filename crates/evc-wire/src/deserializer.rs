@@ -198,9 +198,15 @@ impl Deserializer {
     /// full name, read at the consumer's (latest) version of that type.
     pub async fn deserialize_topic<E: TopicEvent>(&self, bytes: &[u8]) -> Result<E, WireError> {
         let framed = unframe(bytes)?;
-        let writer = match self.writers.get(&framed.schema_id) {
-            Some(w) => w.clone(),
-            None => self.writer_schema(framed.schema_id).await?,
+        // borrowed from the map (no reference count touched on the hot path)
+        let writer: &WriterSchema = match self.writers.get(&framed.schema_id) {
+            Some(w) => w,
+            None => {
+                self.writer_schema(framed.schema_id).await?;
+                self.writers
+                    .get(&framed.schema_id)
+                    .expect("writer_schema keeps what it fetched")
+            }
         };
         let Some(reader) = E::reader_schema(&writer.full_name) else {
             return Err(WireError::UnknownEventType {
@@ -218,7 +224,7 @@ impl Deserializer {
         let plan = decision
             .verdict
             .as_ref()
-            .map_err(|reasons| unresolvable(&writer, &writer.full_name, reasons))?;
+            .map_err(|reasons| unresolvable(writer, &writer.full_name, reasons))?;
         let decoded = match plan {
             Plan::Identical => E::decode_binary(&writer.full_name, framed.body),
             Plan::Resolve(resolver) => {
