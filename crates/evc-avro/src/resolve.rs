@@ -452,13 +452,13 @@ impl Resolver {
         }
         let mut records = b.records;
         // fields whose bytes need no rewriting are copied instead of re-encoded
-        let copies: Vec<Vec<bool>> = (0..records.len())
-            .map(|i| {
-                records[i]
-                    .steps
+        let copies: Vec<Vec<bool>> = records
+            .iter()
+            .map(|plan| {
+                plan.steps
                     .iter()
                     .map(|s| match s {
-                        Step::Keep(_, node, _) => identity(&records, node, &mut vec![i]),
+                        Step::Keep(_, node, _) => identity(&records, node, &mut Vec::new()),
                         _ => false,
                     })
                     .collect()
