@@ -3,8 +3,9 @@
 //!
 //! Each append is still judged alone and in arrival order: its stream's version is compared
 //! with its expected version (seeing the appends before it in the same group), its event ids
-//! must be new (in the store and in the group), and a rejected append writes nothing while the
-//! others of its group go on. The group's accepted events are inserted, under the same store
+//! must be new in the group, and a rejected append writes nothing while the others of its group
+//! go on. (An event id already stored fails the group's insert on the unique constraint; the
+//! group is then retried append by append, which names the duplicate.) The group's accepted events are inserted, under the same store
 //! lock as a single append, with the next global positions in group order, so positions stay
 //! gap-free in commit order. Should the group's transaction fail anyway (a constraint the
 //! checks did not foresee, a lost connection, a failed commit), every append of the group is
@@ -124,15 +125,11 @@ async fn try_group(
     group: &[Append],
 ) -> Result<Vec<Result<Appended, StoreError>>, StoreError> {
     let mut tx = db.serialized(crate::APPEND_LOCK).await?;
-    let mut versions = stream_versions(&mut tx, group).await?;
-    let mut taken = stored_event_ids(&mut tx, group).await?;
-    let mut position = tx
-        .row("SELECT COALESCE(MAX(position), 0) FROM evc_events", &[])
-        .await?
-        .map(|r| r.i64(0))
-        .transpose()?
-        .unwrap_or(0);
-
+    // one round trip: the streams' versions and the last position
+    let (mut versions, mut position) = versions_and_last_position(&mut tx, group).await?;
+    // event ids already used in this group (ids used by stored events make the insert fail:
+    // the group is then retried append by append, which names the duplicate)
+    let mut taken = HashSet::new();
     let mut answers = Vec::with_capacity(group.len());
     let mut rows: Vec<(i64, &str, i64, &NewEvent)> = Vec::new();
     for r in group {
@@ -181,11 +178,12 @@ fn placeholders(first: usize, n: usize, suffix: &str) -> String {
         .join(", ")
 }
 
-/// The current version of every stream the group appends to (streams without events absent).
-async fn stream_versions<'a>(
+/// The current version of every stream the group appends to (streams without events absent)
+/// and the last global position, in one statement.
+async fn versions_and_last_position<'a>(
     tx: &mut Tx,
     group: &'a [Append],
-) -> Result<HashMap<&'a str, u64>, StoreError> {
+) -> Result<(HashMap<&'a str, u64>, i64), StoreError> {
     let streams: Vec<&str> = group
         .iter()
         .map(|r| r.stream.as_str())
@@ -193,50 +191,29 @@ async fn stream_versions<'a>(
         .into_iter()
         .collect();
     let mut versions = HashMap::with_capacity(streams.len());
-    for chunk in streams.chunks(KEYS_PER_QUERY) {
-        let sql = format!(
+    let mut last = 0;
+    for (i, chunk) in streams.chunks(KEYS_PER_QUERY).enumerate() {
+        let mut sql = format!(
             "SELECT stream_id, MAX(version) FROM evc_events WHERE stream_id IN ({}) GROUP BY stream_id",
             placeholders(1, chunk.len(), "")
         );
+        if i == 0 {
+            sql.push_str(" UNION ALL SELECT NULL, COALESCE(MAX(position), 0) FROM evc_events");
+        }
         let args: Vec<Arg> = chunk.iter().map(|s| Arg::from(*s)).collect();
         for row in tx.rows(&sql, &args).await? {
-            let stream = row.str(0)?;
-            let version = to_u64(row.i64(1)?);
-            if let Some(s) = chunk.iter().find(|s| **s == stream) {
-                versions.insert(*s, version);
+            let n = row.i64(1)?;
+            match row.opt_str(0)? {
+                None => last = n,
+                Some(stream) => {
+                    if let Some(s) = chunk.iter().find(|s| **s == stream) {
+                        versions.insert(*s, to_u64(n));
+                    }
+                }
             }
         }
     }
-    Ok(versions)
-}
-
-/// Which of the group's event ids are stored already.
-async fn stored_event_ids(
-    tx: &mut Tx,
-    group: &[Append],
-) -> Result<HashSet<evc_avro::uuid::Uuid>, StoreError> {
-    let ids: Vec<String> = group
-        .iter()
-        .flat_map(|r| r.events.iter().map(|e| e.event_id.to_string()))
-        .collect();
-    let (column, cast) = match tx.dialect() {
-        Dialect::Sqlite => ("event_id", ""),
-        Dialect::Postgres => ("event_id::text", "::uuid"),
-    };
-    let mut stored = HashSet::new();
-    for chunk in ids.chunks(KEYS_PER_QUERY) {
-        let sql = format!(
-            "SELECT {column} FROM evc_events WHERE event_id IN ({})",
-            placeholders(1, chunk.len(), cast)
-        );
-        let args: Vec<Arg> = chunk.iter().map(Arg::from).collect();
-        for row in tx.rows(&sql, &args).await? {
-            if let Ok(id) = evc_avro::uuid::Uuid::parse_str(&row.str(0)?) {
-                stored.insert(id);
-            }
-        }
-    }
-    Ok(stored)
+    Ok((versions, last))
 }
 
 /// One multi-row `INSERT` of (position, stream, version, event).

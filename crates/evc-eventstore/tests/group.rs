@@ -44,7 +44,6 @@ async fn conflicts_inside_a_group(store: &EventStore) {
         append("a", ExpectedVersion::Exact(2), 1), // conflict: a is at 3 now
         append("x", ExpectedVersion::Exact(0), 1), // conflict: stored before the group
         append("x", ExpectedVersion::Exact(1), 1), // ok
-        dup_of_stored,                             // duplicate of a stored event
         dup_in_group,                              // duplicate of an event earlier in the group
         dup_in_itself,                             // duplicate inside the append
         append("b", ExpectedVersion::Any, 3),      // ok
@@ -80,19 +79,28 @@ async fn conflicts_inside_a_group(store: &EventStore) {
             "conflict a version 2 3",
             "conflict x version 0 1",
             "ok 2 [5]",
-            "duplicate of append Some(6)",
             "duplicate of append Some(0)",
-            "duplicate of append Some(8)",
+            "duplicate of append Some(7)",
             "ok 3 [6, 7, 8]",
             "ok 0 []",
             "conflict c version 1 0",
         ]
     );
-    // what was written: positions 1..=8 without gaps, each stream's versions 1..=n
+    // a stored event's id fails the group's insert: the group is retried append by append,
+    // so the duplicate is named and the others are still written
+    let after = [dup_of_stored, append("b", ExpectedVersion::Exact(3), 1)];
+    let answers = store.append_group(&after).await;
+    assert!(
+        matches!(&answers[0], Err(StoreError::DuplicateEventId { event_id }) if *event_id == stored_id),
+        "{:?}",
+        answers[0]
+    );
+    assert_eq!(answers[1].as_ref().unwrap().positions, [9]);
+    // what was written: positions 1..=9 without gaps, each stream's versions 1..=n
     let all = store.read_all(1, 100).await.unwrap();
     assert_eq!(
         all.iter().map(|e| e.position).collect::<Vec<_>>(),
-        (1..=8).collect::<Vec<_>>()
+        (1..=9).collect::<Vec<_>>()
     );
     let streams: Vec<(&str, u64)> = all.iter().map(|e| (e.stream.as_str(), e.version)).collect();
     assert_eq!(
@@ -105,7 +113,8 @@ async fn conflicts_inside_a_group(store: &EventStore) {
             ("x", 2),
             ("b", 1),
             ("b", 2),
-            ("b", 3)
+            ("b", 3),
+            ("b", 4)
         ]
     );
     // the accepted appends' events are exactly the ones stored
