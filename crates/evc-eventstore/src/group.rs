@@ -66,12 +66,21 @@ impl GroupCommit {
                 },
                 reply,
             });
-        let _leader = self.leader.lock().await;
+        // the answer (a leader took us into its group) or the turn to lead, whichever comes
+        // first: a member of a group returns as soon as the group committed, without queueing
+        // for the lock behind the others
+        let _leader = tokio::select! {
+            biased;
+            done = &mut answer => return done.unwrap_or(Err(StoreError::GroupAborted)),
+            guard = self.leader.lock() => guard,
+        };
         match answer.try_recv() {
             Ok(done) => return done,
             Err(oneshot::error::TryRecvError::Closed) => return Err(StoreError::GroupAborted),
             Err(oneshot::error::TryRecvError::Empty) => {}
         }
+        // let the members of the group that just committed queue their next appends
+        tokio::task::yield_now().await;
         // our request is still queued: lead the next group (ours and everything queued since)
         let group = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
         let db = db.clone();
