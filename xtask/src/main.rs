@@ -11,6 +11,10 @@
 //! - `cargo xtask test` installs or starts what the test suites need on a fresh machine, then
 //!   runs every test of the workspace. It is the README's test command and what CI runs.
 //!
+//! - `cargo xtask bench [FILTER]` runs every benchmark with short settings (after the same
+//!   preparation as `test`) and prints one table: figure, baseline from the same run, ratio,
+//!   target (see `bench.rs`). Full runs: `cargo bench -p <crate> --bench <name>`.
+//!
 //! Exit codes: 0 up to date / written / passed, 1 stale (with `--check`) or tests failed,
 //! 2 bad input or failure.
 
@@ -18,6 +22,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod bench;
 mod corpus;
 mod layers;
 
@@ -47,6 +52,14 @@ fn main() -> ExitCode {
             }
         }
         Some("test") => test(&args[1..]),
+        Some("bench") => {
+            let root = workspace_root();
+            if let Err(e) = prepare(&root) {
+                eprintln!("error: preparing the machine: {e}");
+                return ExitCode::from(2);
+            }
+            bench::run(&root, args.get(1).map(String::as_str))
+        }
         Some("layers") => match layers::check(&workspace_root()) {
             Ok(problems) if problems.is_empty() => {
                 println!("dependencies follow the layers of ARCHITECTURE.md");
@@ -66,7 +79,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask codegen [--check] | cargo xtask layers | cargo xtask test [-- <cargo test args>]"
+                "usage: cargo xtask codegen [--check] | cargo xtask layers | cargo xtask test [-- <cargo test args>] | cargo xtask bench [FILTER]"
             );
             ExitCode::from(2)
         }

@@ -100,7 +100,11 @@ enum Node {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Keep(usize, Node),
+    /// Rewrite the writer's field (writer type kept for [`Step::Copy`]) into reader field `.0`.
+    Keep(usize, Node, Ty),
+    /// The writer's bytes are already the reader's: copied as they are (consecutive copies
+    /// become one `memcpy`), after checking where the value ends.
+    Copy(usize, Ty),
     Skip(Ty),
 }
 
@@ -278,7 +282,7 @@ impl Builder<'_> {
                     }
                     last = Some(ri);
                     let node = self.node(&f.ty, &rf[ri].ty);
-                    plan.steps.push(Step::Keep(ri, node));
+                    plan.steps.push(Step::Keep(ri, node, f.ty.clone()));
                 }
                 _ => plan.steps.push(Step::Skip(f.ty.clone())),
             }
@@ -446,10 +450,31 @@ impl Resolver {
                 return Err(m.clone());
             }
         }
+        let mut records = b.records;
+        // fields whose bytes need no rewriting are copied instead of re-encoded
+        let copies: Vec<Vec<bool>> = records
+            .iter()
+            .map(|plan| {
+                plan.steps
+                    .iter()
+                    .map(|s| match s {
+                        Step::Keep(_, node, _) => identity(&records, node, &mut Vec::new()),
+                        _ => false,
+                    })
+                    .collect()
+            })
+            .collect();
+        for (plan, copies) in records.iter_mut().zip(copies) {
+            for (step, copy) in plan.steps.iter_mut().zip(copies) {
+                if let (true, Step::Keep(ri, _, ty)) = (copy, &*step) {
+                    *step = Step::Copy(*ri, ty.clone());
+                }
+            }
+        }
         Ok(Resolver {
             writer: writer.clone(),
             root,
-            records: b.records,
+            records,
         })
     }
 
@@ -564,36 +589,56 @@ impl Resolver {
         }
     }
 
-    fn record(
+    fn record<'a>(
         &self,
         plan: &RecordPlan,
-        input: &mut &[u8],
+        input: &mut &'a [u8],
         out: &mut Vec<u8>,
     ) -> Result<(), DecodeError> {
         if let Some(m) = &plan.fail {
             return Err(DecodeError::invalid(m.to_string()));
         }
         if plan.in_order {
+            let defaults = |from: usize, to: usize, out: &mut Vec<u8>| {
+                for d in &plan.defaults[from..to] {
+                    out.extend_from_slice(d.as_deref().unwrap_or_default());
+                }
+            };
+            // the writer's bytes from where a run of copied fields began
+            let mut run: Option<&'a [u8]> = None;
+            let flush = |run: &mut Option<&'a [u8]>, rest: &[u8], out: &mut Vec<u8>| {
+                if let Some(start) = run.take() {
+                    out.extend_from_slice(&start[..start.len() - rest.len()]);
+                }
+            };
             let mut next = 0;
             for step in &plan.steps {
                 match step {
-                    Step::Skip(ty) => skip(&self.writer, ty, input)?,
-                    Step::Keep(ri, node) => {
-                        while next < *ri {
-                            out.extend_from_slice(
-                                plan.defaults[next].as_deref().unwrap_or_default(),
-                            );
-                            next += 1;
+                    Step::Skip(ty) => {
+                        flush(&mut run, input, out);
+                        skip(&self.writer, ty, input)?;
+                    }
+                    Step::Copy(ri, ty) => {
+                        if next < *ri {
+                            flush(&mut run, input, out);
+                            defaults(next, *ri, out);
                         }
+                        if run.is_none() {
+                            run = Some(*input);
+                        }
+                        skip(&self.writer, ty, input)?;
+                        next = ri + 1;
+                    }
+                    Step::Keep(ri, node, _) => {
+                        flush(&mut run, input, out);
+                        defaults(next, (*ri).max(next), out);
                         self.run(node, input, out)?;
                         next = ri + 1;
                     }
                 }
             }
-            while next < plan.defaults.len() {
-                out.extend_from_slice(plan.defaults[next].as_deref().unwrap_or_default());
-                next += 1;
-            }
+            flush(&mut run, input, out);
+            defaults(next.min(plan.defaults.len()), plan.defaults.len(), out);
             return Ok(());
         }
         // fields in another order: rewrite each into a scratch buffer, then emit in reader order
@@ -602,9 +647,16 @@ impl Resolver {
         for step in &plan.steps {
             match step {
                 Step::Skip(ty) => skip(&self.writer, ty, input)?,
-                Step::Keep(ri, node) => {
+                Step::Keep(ri, node, _) => {
                     let start = scratch.len();
                     self.run(node, input, &mut scratch)?;
+                    ranges[*ri] = Some(start..scratch.len());
+                }
+                Step::Copy(ri, ty) => {
+                    let before = *input;
+                    skip(&self.writer, ty, input)?;
+                    let start = scratch.len();
+                    scratch.extend_from_slice(&before[..before.len() - input.len()]);
                     ranges[*ri] = Some(start..scratch.len());
                 }
             }
@@ -616,6 +668,54 @@ impl Resolver {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether data resolved through `node` is byte for byte the writer's data (so it can be copied
+/// once its end is found). Records on the `assuming` stack count as identical (a recursive
+/// record is identical when everything else in it is).
+fn identity(records: &[RecordPlan], node: &Node, assuming: &mut Vec<usize>) -> bool {
+    match node {
+        Node::Null
+        | Node::Bool
+        | Node::Varint
+        | Node::Float
+        | Node::Double
+        | Node::Bytes
+        | Node::Fixed(_) => true,
+        Node::IntToFloat
+        | Node::IntToDouble
+        | Node::LongToFloat
+        | Node::LongToDouble
+        | Node::FloatToDouble
+        | Node::IntoReaderUnion(..)
+        | Node::Fail(_) => false,
+        Node::Enum { map, .. } => map
+            .iter()
+            .enumerate()
+            .all(|(i, r)| *r == Some(i as u32)),
+        Node::Array(item) | Node::Map(item) => identity(records, item, assuming),
+        Node::WriterUnion(branches) => branches.iter().enumerate().all(|(i, b)| {
+            matches!(b, Ok((Some(r), n)) if *r == i as u32 && identity(records, n, assuming))
+        }),
+        Node::Record(i) => {
+            if assuming.contains(i) {
+                return true;
+            }
+            let plan = &records[*i];
+            if plan.fail.is_some() || !plan.in_order || plan.defaults.iter().any(Option::is_some)
+            {
+                return false;
+            }
+            assuming.push(*i);
+            let same = plan.steps.iter().enumerate().all(|(k, s)| match s {
+                Step::Keep(ri, n, _) => *ri == k && identity(records, n, assuming),
+                Step::Copy(ri, _) => *ri == k,
+                Step::Skip(_) => false,
+            }) && plan.steps.len() == plan.defaults.len();
+            assuming.pop();
+            same
+        }
     }
 }
 
@@ -670,7 +770,9 @@ fn skip(s: &Schema, ty: &Ty, input: &mut &[u8]) -> Result<(), DecodeError> {
         }
         TyKind::Named(id) => match &s.named[*id].kind {
             NamedKind::Fixed { size, .. } => copy(input, &mut sink, *size),
-            NamedKind::Enum { .. } => read_long(input).map(drop),
+            NamedKind::Enum { symbols, .. } => {
+                crate::binary::read_enum_index(input, symbols.len()).map(drop)
+            }
             NamedKind::Record { fields, .. } => {
                 fields.iter().try_for_each(|f| skip(s, &f.ty, input))
             }
@@ -684,20 +786,36 @@ pub fn decode_resolved<T: crate::AvroBinary>(
     resolver: &Resolver,
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
+    with_resolved(resolver, bytes, crate::binary::from_slice)
+}
+
+/// Rewrites one writer datum (all of `bytes`: trailing bytes are an error) as reader data in a
+/// per-thread buffer and hands it to `read` (a generated decoder).
+pub fn with_resolved<T>(
+    resolver: &Resolver,
+    bytes: &[u8],
+    read: impl FnOnce(&[u8]) -> Result<T, DecodeError>,
+) -> Result<T, DecodeError> {
     thread_local! {
         static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
     }
     SCRATCH.with(|cell| {
-        let mut buf = cell.borrow_mut();
+        // a decoder that resolves again on this thread (it does not today) gets its own buffer
+        let mut own = Vec::new();
+        let mut borrowed = cell.try_borrow_mut();
+        let buf = match &mut borrowed {
+            Ok(b) => &mut **b,
+            Err(_) => &mut own,
+        };
         buf.clear();
         let mut input = bytes;
-        resolver.transcode(&mut input, &mut buf)?;
+        resolver.transcode(&mut input, buf)?;
         if !input.is_empty() {
             return Err(DecodeError::invalid(format!(
                 "{} bytes left over after the datum: the bytes were not written with the writer schema",
                 input.len()
             )));
         }
-        crate::binary::from_slice(&buf)
+        read(buf)
     })
 }

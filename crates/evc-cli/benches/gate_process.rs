@@ -55,10 +55,17 @@ fn main() {
     // `cargo bench` passes `--bench`; a test run (`cargo test --benches`) passes nothing else
     // useful: run one round so that it stays quick.
     let quick = std::env::args().all(|a| a != "--bench");
+    let xtask = std::env::var_os("EVC_BENCH_QUICK").is_some();
     let runs: usize = std::env::var("EVC_BENCH_RUNS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(if quick { 1 } else { 7 });
+        .unwrap_or(if quick {
+            1
+        } else if xtask {
+            3
+        } else {
+            7
+        });
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("schemas");
     std::fs::create_dir_all(&root).unwrap();
@@ -103,6 +110,7 @@ fn main() {
     );
     println!("load average before: {}", loadavg());
     println!("{:<34} {:>10} {:>10}  summary", "case", "best", "median");
+    let mut best = Vec::new();
     for (name, bin, args) in &cases {
         let (times, summary) = time(bin, dir.path(), args, runs);
         println!(
@@ -110,6 +118,19 @@ fn main() {
             times[0].as_secs_f64() * 1e3,
             times[times.len() / 2].as_secs_f64() * 1e3
         );
+        best.push(times[0].as_secs_f64() * 1e3);
     }
     println!("load average after: {}", loadavg());
+    // the rows of `cargo xtask bench`: targets are absolute (whole process on this machine)
+    let baseline = |i: usize| best.get(i).map_or("-".to_string(), |b| format!("{b:.1}"));
+    println!(
+        "evc-bench\tgate: full check, 1000x20 FULL_TRANSITIVE, whole process\t{:.1}\t{}\tms\t<1000",
+        best[0],
+        baseline(3)
+    );
+    println!(
+        "evc-bench\tgate: --against HEAD, one subject changed, whole process\t{:.1}\t{}\tms\t<100",
+        best[1],
+        baseline(4)
+    );
 }

@@ -42,6 +42,21 @@
 //! lock is held until commit, so positions are gap-free in commit order (a reader never sees
 //! position `n + 1` before `n`). The `UNIQUE (stream_id, version)` constraint is the backstop
 //! should anything bypass the lock: its violation is reported as a conflict too.
+//!
+//! # Group commit
+//!
+//! By default ([`EventStore::with_group_commit`]) appends that arrive while another group is
+//! committing are queued and committed together: one transaction under the same lock, one
+//! durable commit (one fsync) for the whole group. Each append is still judged alone, in
+//! arrival order, exactly as above: its stream's version (as the appends before it in the group
+//! left it) against its expected version, and its event ids against the store and the group. A
+//! rejected append writes nothing and the rest of its group goes on; the accepted ones get the
+//! next positions in group order. Should the group's transaction fail anyway, each of its
+//! appends is retried alone, so every caller gets its own answer. With one writer nothing
+//! waits (a group of one is a plain append); with 8 concurrent writers the appends per second
+//! grow several times (`cargo bench -p evc-eventstore --bench append`).
+
+mod group;
 
 use evc_avro::chrono::{DateTime, SecondsFormat, Utc};
 use evc_avro::uuid::Uuid;
@@ -167,6 +182,10 @@ pub enum StoreError {
     },
     #[error("database: {0}")]
     Database(#[from] StorageError),
+    /// The group commit this append was queued in ended without an answer for it (its task
+    /// was cancelled by a runtime shutting down, or panicked); whether it was written is unknown.
+    #[error("the group commit this append was part of ended without an answer (the runtime shut down?); check the stream before retrying")]
+    GroupAborted,
 }
 
 /// Which column of a stored row could not be read back.
@@ -277,6 +296,14 @@ impl RecordedEvent {
     }
 }
 
+/// One append of a group ([`EventStore::append_group`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Append {
+    pub stream: String,
+    pub expected: ExpectedVersion,
+    pub events: Vec<NewEvent>,
+}
+
 /// What an append did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Appended {
@@ -286,14 +313,16 @@ pub struct Appended {
     pub positions: Vec<u64>,
 }
 
-/// The event store; cheap to clone (a pool handle).
+/// The event store; cheap to clone (a pool handle; clones share one group commit).
 #[derive(Debug, Clone)]
 pub struct EventStore {
     db: Database,
+    /// `None`: one transaction per append.
+    group: Option<group::Shared>,
 }
 
 /// The lock that serializes appends (PostgreSQL advisory lock name).
-const APPEND_LOCK: &str = "evc-eventstore:append";
+pub(crate) const APPEND_LOCK: &str = "evc-eventstore:append";
 
 fn columns(d: Dialect) -> &'static str {
     match d {
@@ -333,7 +362,23 @@ impl EventStore {
     /// A store on a database you opened; applies the migrations.
     pub async fn with_database(db: Database) -> Result<EventStore, StoreError> {
         db.migrate(COMPONENT, MIGRATIONS).await?;
-        Ok(EventStore { db })
+        Ok(EventStore {
+            db,
+            group: Some(Default::default()),
+        })
+    }
+
+    /// Turns group commit on (the default) or off. On, appends that arrive while another
+    /// append is committing are committed together in one transaction, one durable commit for
+    /// all (see the crate docs); off, every append is its own transaction.
+    pub fn with_group_commit(mut self, on: bool) -> EventStore {
+        self.group = on.then(Default::default);
+        self
+    }
+
+    /// Whether appends are group-committed.
+    pub fn group_commit(&self) -> bool {
+        self.group.is_some()
     }
 
     /// The database the store lives in (the outbox keeps its checkpoint there).
@@ -341,107 +386,28 @@ impl EventStore {
         &self.db
     }
 
-    /// Appends `events` to `stream` in one transaction if the stream is at `expected`;
-    /// otherwise nothing is written and the answer is [`StoreError::Conflict`]. Appending no
-    /// events checks the expected version only.
+    /// Appends `events` to `stream` if the stream is at `expected`; otherwise nothing is
+    /// written and the answer is [`StoreError::Conflict`]. The events are committed together
+    /// (with other appends' events when group commit is on, each append still all or nothing).
+    /// Appending no events checks the expected version only.
     pub async fn append(
         &self,
         stream: &str,
         expected: ExpectedVersion,
         events: &[NewEvent],
     ) -> Result<Appended, StoreError> {
-        let mut tx = self.db.serialized(APPEND_LOCK).await?;
-        let actual = stream_version_in(&mut tx, stream).await?;
-        check(stream, expected, actual)?;
-        let last = tx
-            .row("SELECT COALESCE(MAX(position), 0) FROM evc_events", &[])
-            .await?
-            .map(|r| r.i64(0))
-            .transpose()?
-            .unwrap_or(0);
-        let insert = match tx.dialect() {
-            Dialect::Sqlite => {
-                "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
-                 schema_id, occurred_at, payload, partition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            }
-            Dialect::Postgres => {
-                "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
-                 schema_id, occurred_at, payload, partition_key) VALUES ($1, $2, $3, $4::uuid, $5, $6, \
-                 TIMESTAMPTZ 'epoch' + $7::BIGINT * INTERVAL '1 microsecond', $8, $9)"
-            }
-        };
-        let mut positions = Vec::with_capacity(events.len());
-        for (i, e) in events.iter().enumerate() {
-            let position = last + 1 + i as i64;
-            let version = actual as i64 + 1 + i as i64;
-            let occurred: Arg = match tx.dialect() {
-                Dialect::Sqlite => e
-                    .occurred_at
-                    .to_rfc3339_opts(SecondsFormat::Micros, true)
-                    .into(),
-                Dialect::Postgres => e.occurred_at.timestamp_micros().into(),
-            };
-            let inserted = tx
-                .exec(
-                    insert,
-                    &[
-                        position.into(),
-                        stream.into(),
-                        version.into(),
-                        e.event_id.to_string().into(),
-                        e.event_type.as_str().into(),
-                        e.schema_id.into(),
-                        occurred,
-                        e.payload.as_slice().into(),
-                        e.partition_key.as_deref().into(),
-                    ],
-                )
-                .await;
-            if let Err(err) = inserted {
-                drop(tx); // rolls back
-                return Err(self.insert_failed(err, stream, expected, e).await);
-            }
-            positions.push(to_u64(position));
+        match &self.group {
+            Some(group) => group.append(&self.db, stream, expected, events).await,
+            None => append_alone(&self.db, stream, expected, events).await,
         }
-        tx.commit().await?;
-        Ok(Appended {
-            stream_version: actual + events.len() as u64,
-            positions,
-        })
     }
 
-    /// Maps a failed insert (after rollback): a duplicate event id, or the `(stream_id,
-    /// version)` backstop reported as a conflict with the stream's version now.
-    async fn insert_failed(
-        &self,
-        err: StorageError,
-        stream: &str,
-        expected: ExpectedVersion,
-        event: &NewEvent,
-    ) -> StoreError {
-        if !err.is_unique_violation() {
-            return StoreError::Database(err);
-        }
-        let on_event_id = match &err {
-            StorageError::Database(db) => db.as_sqlx().as_database_error().is_some_and(|d| {
-                d.constraint().is_some_and(|c| c.contains("event_id"))
-                    || d.message().contains("evc_events.event_id")
-            }),
-            _ => false,
-        };
-        if on_event_id {
-            return StoreError::DuplicateEventId {
-                event_id: event.event_id,
-            };
-        }
-        match self.stream_version(stream).await {
-            Ok(actual) => StoreError::Conflict {
-                stream: stream.to_string(),
-                expected,
-                actual,
-            },
-            Err(e) => e,
-        }
+    /// Appends to several streams in one transaction (one durable commit), each append judged
+    /// alone and in order as [`EventStore::append`] judges it (the expected version against the
+    /// stream as the appends before it left it, event ids new): one answer per append, and a
+    /// rejected append writes nothing while the others are committed.
+    pub async fn append_group(&self, appends: &[Append]) -> Vec<Result<Appended, StoreError>> {
+        group::append_together(&self.db, appends).await
     }
 
     /// The stream's version: the number of events in it (0 if none).
@@ -492,6 +458,112 @@ impl EventStore {
     }
 }
 
+/// One append in its own transaction (group commit off, a group of one, or a failed group's
+/// retry).
+pub(crate) async fn append_alone(
+    db: &Database,
+    stream: &str,
+    expected: ExpectedVersion,
+    events: &[NewEvent],
+) -> Result<Appended, StoreError> {
+    let mut tx = db.serialized(APPEND_LOCK).await?;
+    let actual = stream_version_in(&mut tx, stream).await?;
+    check(stream, expected, actual)?;
+    let last = tx
+        .row("SELECT COALESCE(MAX(position), 0) FROM evc_events", &[])
+        .await?
+        .map(|r| r.i64(0))
+        .transpose()?
+        .unwrap_or(0);
+    let insert = match tx.dialect() {
+            Dialect::Sqlite => {
+                "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
+                 schema_id, occurred_at, payload, partition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            }
+            Dialect::Postgres => {
+                "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
+                 schema_id, occurred_at, payload, partition_key) VALUES ($1, $2, $3, $4::uuid, $5, $6, \
+                 TIMESTAMPTZ 'epoch' + $7::BIGINT * INTERVAL '1 microsecond', $8, $9)"
+            }
+        };
+    let mut positions = Vec::with_capacity(events.len());
+    for (i, e) in events.iter().enumerate() {
+        let position = last + 1 + i as i64;
+        let version = actual as i64 + 1 + i as i64;
+        let occurred: Arg = match tx.dialect() {
+            Dialect::Sqlite => e
+                .occurred_at
+                .to_rfc3339_opts(SecondsFormat::Micros, true)
+                .into(),
+            Dialect::Postgres => e.occurred_at.timestamp_micros().into(),
+        };
+        let inserted = tx
+            .exec(
+                insert,
+                &[
+                    position.into(),
+                    stream.into(),
+                    version.into(),
+                    e.event_id.to_string().into(),
+                    e.event_type.as_str().into(),
+                    e.schema_id.into(),
+                    occurred,
+                    e.payload.as_slice().into(),
+                    e.partition_key.as_deref().into(),
+                ],
+            )
+            .await;
+        if let Err(err) = inserted {
+            drop(tx); // rolls back
+            return Err(insert_failed(db, err, stream, expected, e).await);
+        }
+        positions.push(to_u64(position));
+    }
+    tx.commit().await?;
+    Ok(Appended {
+        stream_version: actual + events.len() as u64,
+        positions,
+    })
+}
+
+/// Maps a failed insert (after rollback): a duplicate event id, or the `(stream_id,
+/// version)` backstop reported as a conflict with the stream's version now.
+async fn insert_failed(
+    db: &Database,
+    err: StorageError,
+    stream: &str,
+    expected: ExpectedVersion,
+    event: &NewEvent,
+) -> StoreError {
+    if !err.is_unique_violation() {
+        return StoreError::Database(err);
+    }
+    let on_event_id = match &err {
+        StorageError::Database(db) => db.as_sqlx().as_database_error().is_some_and(|d| {
+            d.constraint().is_some_and(|c| c.contains("event_id"))
+                || d.message().contains("evc_events.event_id")
+        }),
+        _ => false,
+    };
+    if on_event_id {
+        return StoreError::DuplicateEventId {
+            event_id: event.event_id,
+        };
+    }
+    let version = async {
+        let mut tx = db.read().await?;
+        stream_version_in(&mut tx, stream).await
+    };
+    match version.await {
+        Ok(actual) => StoreError::Conflict {
+            stream: stream.to_string(),
+            expected,
+            actual,
+        },
+        Err(e) => e,
+    }
+}
+
 async fn stream_version_in(tx: &mut Tx, stream: &str) -> Result<u64, StoreError> {
     let v = tx
         .row(
@@ -505,7 +577,11 @@ async fn stream_version_in(tx: &mut Tx, stream: &str) -> Result<u64, StoreError>
     Ok(to_u64(v))
 }
 
-fn check(stream: &str, expected: ExpectedVersion, actual: u64) -> Result<(), StoreError> {
+pub(crate) fn check(
+    stream: &str,
+    expected: ExpectedVersion,
+    actual: u64,
+) -> Result<(), StoreError> {
     if expected.admits(actual) {
         Ok(())
     } else {
@@ -518,7 +594,7 @@ fn check(stream: &str, expected: ExpectedVersion, actual: u64) -> Result<(), Sto
 }
 
 /// Positions and versions are written from `u64`s below `i64::MAX` and checked `>= 0`/`>= 1`.
-fn to_u64(v: i64) -> u64 {
+pub(crate) fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
 

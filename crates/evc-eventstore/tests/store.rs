@@ -3,49 +3,12 @@
 
 use std::sync::Arc;
 
-use evc_avro::chrono::{DateTime, Utc};
+use evc_avro::chrono::Utc;
 use evc_avro::uuid::Uuid;
 use evc_eventstore::{EventStore, ExpectedVersion, NewEvent, StoreError};
-use evc_storage::testing::PgTestSchema;
 
-fn event(n: u8) -> NewEvent {
-    let at = DateTime::<Utc>::from_timestamp_micros(1_700_000_000_123_456 + i64::from(n)).unwrap();
-    NewEvent::new(
-        Uuid::new_v4(),
-        "com.acme.orders.ItemAdded",
-        at,
-        evc_wire::frame(40 + u32::from(n), &[n, 1, 2]),
-    )
-    .unwrap()
-}
-
-struct Pg {
-    schema: PgTestSchema,
-    store: EventStore,
-}
-
-impl Pg {
-    async fn new() -> Pg {
-        let schema = PgTestSchema::create("evc_es").await;
-        let store = EventStore::with_database(schema.database().await)
-            .await
-            .unwrap();
-        Pg { schema, store }
-    }
-
-    async fn drop(self) {
-        self.store.database().close().await;
-        self.schema.drop_schema().await;
-    }
-}
-
-async fn sqlite() -> (tempfile::TempDir, EventStore) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = EventStore::open_sqlite(dir.path().join("events.db"))
-        .await
-        .unwrap();
-    (dir, store)
-}
+mod common;
+use common::{event, sqlite, Pg};
 
 async fn append_and_read(store: &EventStore) {
     let a = [event(1), event(2)];
@@ -359,4 +322,25 @@ async fn unframed_payload_is_refused() {
         matches!(err, StoreError::NotFramed { event_id, .. } if event_id == id),
         "{err}"
     );
+}
+
+/// The per-append path (group commit off) keeps the same guarantees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_without_group_commit() {
+    let (_dir, store) = sqlite().await;
+    let store = store.with_group_commit(false);
+    assert!(!store.group_commit());
+    race(&store, 8).await;
+    let (_dir, store) = sqlite().await;
+    concurrent_streams(&store.with_group_commit(false)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_without_group_commit() {
+    let pg = Pg::new().await;
+    race(&pg.store.clone().with_group_commit(false), 8).await;
+    pg.drop().await;
+    let pg = Pg::new().await;
+    concurrent_streams(&pg.store.clone().with_group_commit(false)).await;
+    pg.drop().await;
 }

@@ -6,13 +6,15 @@
 //! Every contender produces or consumes the same bytes (checked before measuring). Each
 //! measurement loop runs inside one `block_on`, so no contender pays for entering the runtime.
 //!
-//! `cargo bench -p evc-wire --bench wire`
+//! `cargo bench -p evc-wire --bench wire` runs criterion, then a summary (best of interleaved
+//! batches) with one `evc-bench` line per figure; `EVC_BENCH_QUICK=1` (what `cargo xtask
+//! bench` sets) runs the summary only.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use apache_avro_022 as avro22;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::Criterion;
 use evc_avro::chrono::{DateTime, TimeZone, Utc};
 use evc_avro::AvroSchema;
 use evc_registry_client::RegistryClient;
@@ -380,12 +382,10 @@ where
     })
 }
 
-fn benches(c: &mut Criterion) {
-    let setup = setup();
-    setup.check();
+fn benches(c: &mut Criterion, setup: &Setup) {
     let (event, src_event) = (event(), src_event());
     // references, so that each measured future can own a copy
-    let (s, e, src_e) = (&setup, &event, &src_event);
+    let (s, e, src_e) = (setup, &event, &src_event);
 
     let mut g = c.benchmark_group("encode OrderCreated v2");
     g.bench_function("evc Serializer", |b| {
@@ -477,11 +477,212 @@ fn benches(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group! {
-    name = wire;
-    config = Criterion::default()
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    targets = benches
+/// A contender of the summary: runs `n` iterations, answers the time they took.
+type Run<'a> = Box<dyn Fn(u64) -> Duration + 'a>;
+
+/// Nanoseconds per iteration of each contender: best of `rounds` batches of ~`batch` each,
+/// contenders interleaved round by round so that all of them see the same machine load.
+fn best_ns(runs: &[(&str, Run<'_>)], rounds: usize, batch: Duration) -> Vec<f64> {
+    // calibrate: iterations per batch for each contender
+    let iters: Vec<u64> = runs
+        .iter()
+        .map(|(_, run)| {
+            let mut n = 64;
+            loop {
+                let t = run(n);
+                if t >= batch / 4 || n >= 1 << 24 {
+                    break ((n as f64 * batch.as_secs_f64() / t.as_secs_f64().max(1e-9)) as u64)
+                        .max(1);
+                }
+                n *= 4;
+            }
+        })
+        .collect();
+    let mut best = vec![f64::INFINITY; runs.len()];
+    for _ in 0..rounds {
+        for (i, (_, run)) in runs.iter().enumerate() {
+            let ns = run(iters[i]).as_nanos() as f64 / iters[i] as f64;
+            best[i] = best[i].min(ns);
+        }
+    }
+    best
 }
-criterion_main!(wire);
+
+/// The figures `cargo xtask bench` tabulates: evc beside the hand-written ceiling and beside
+/// schema_registry_converter, each pair measured in this run.
+fn summary(s: &Setup, quick: bool) {
+    let (e, src_e) = (&event(), &src_event());
+    let rt = s.rt();
+    let runs: Vec<(&str, Run<'_>)> = vec![
+        (
+            "encode evc",
+            Box::new(move |n| {
+                timed(rt, n, move || async move {
+                    black_box(s.serializer.serialize(black_box(e)).await.unwrap());
+                })
+            }),
+        ),
+        (
+            "encode hand",
+            Box::new(move |n| {
+                let start = Instant::now();
+                for _ in 0..n {
+                    let mut out = Vec::new();
+                    hand_encode(s.id_v2, black_box(e), &mut out);
+                    black_box(out);
+                }
+                start.elapsed()
+            }),
+        ),
+        (
+            "encode converter",
+            Box::new(move |n| {
+                timed(rt, n, move || async move {
+                    black_box(s.src_encode(black_box(src_e)).await);
+                })
+            }),
+        ),
+        (
+            "decode evc",
+            Box::new(move |n| {
+                timed(rt, n, move || async move {
+                    let e: v2::OrderCreated = s
+                        .deserializer
+                        .deserialize(black_box(&s.bytes_v2))
+                        .await
+                        .unwrap();
+                    black_box(e);
+                })
+            }),
+        ),
+        (
+            "decode evc topic",
+            Box::new(move |n| {
+                timed(rt, n, move || async move {
+                    let e: order_events::OrderEvent = s
+                        .deserializer
+                        .deserialize_topic(black_box(&s.bytes_v2))
+                        .await
+                        .unwrap();
+                    black_box(e);
+                })
+            }),
+        ),
+        (
+            "decode hand",
+            Box::new(move |n| {
+                let start = Instant::now();
+                for _ in 0..n {
+                    black_box(hand_decode_v2(black_box(&s.bytes_v2)).unwrap());
+                }
+                start.elapsed()
+            }),
+        ),
+        (
+            "decode converter",
+            Box::new(move |n| {
+                timed(rt, n, move || async move {
+                    black_box(s.src_decode(black_box(&s.bytes_v2)).await);
+                })
+            }),
+        ),
+        (
+            "v1 as v2 evc",
+            Box::new(move |n| {
+                timed(rt, n, move || async move {
+                    let e: v2::OrderCreated = s
+                        .deserializer
+                        .deserialize(black_box(&s.bytes_v1))
+                        .await
+                        .unwrap();
+                    black_box(e);
+                })
+            }),
+        ),
+        (
+            "v1 as v2 hand",
+            Box::new(move |n| {
+                let start = Instant::now();
+                for _ in 0..n {
+                    black_box(hand_decode_v1_as_v2(black_box(&s.bytes_v1)).unwrap());
+                }
+                start.elapsed()
+            }),
+        ),
+        (
+            "v1 as v2 converter",
+            Box::new(move |n| {
+                timed(rt, n, move || async move {
+                    black_box(s.src_decode_v1_as_v2(black_box(&s.bytes_v1)).await);
+                })
+            }),
+        ),
+    ];
+    let (rounds, batch) = if quick {
+        (5, Duration::from_millis(20))
+    } else {
+        (9, Duration::from_millis(50))
+    };
+    let ns = best_ns(&runs, rounds, batch);
+    let by = |name: &str| {
+        ns[runs
+            .iter()
+            .position(|(n, _)| *n == name)
+            .expect("a contender")]
+    };
+    println!("\nOrderCreated, ns per message (best of {rounds} interleaved batches):");
+    for ((name, _), v) in runs.iter().zip(&ns) {
+        println!("  {name:<20} {v:>8.1} ns");
+    }
+    let line = |name: &str, figure: f64, baseline: f64, target: &str| {
+        println!("evc-bench\twire: {name}\t{figure:.1}\t{baseline:.1}\tns\t{target}");
+    };
+    for (what, evc, hand, target) in [
+        ("encode", "encode evc", "encode hand", "<=1.1"),
+        ("decode", "decode evc", "decode hand", "<=1.2"),
+        ("decode v1 as v2", "v1 as v2 evc", "v1 as v2 hand", "<=1.2"),
+    ] {
+        line(
+            &format!("{what} vs hand-written"),
+            by(evc),
+            by(hand),
+            target,
+        );
+    }
+    for (what, evc, conv) in [
+        ("encode", "encode evc", "encode converter"),
+        ("decode", "decode evc", "decode converter"),
+        ("decode v1 as v2", "v1 as v2 evc", "v1 as v2 converter"),
+    ] {
+        // the converter takes at least 8 times as long: evc / converter <= 1/8
+        line(
+            &format!("{what} vs schema_registry_converter"),
+            by(evc),
+            by(conv),
+            "<=0.125",
+        );
+    }
+    line(
+        "decode into the topic enum vs hand-written",
+        by("decode evc topic"),
+        by("decode hand"),
+        "<=1.2",
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test --benches` does not (one quick pass then)
+    let quick =
+        std::env::var_os("EVC_BENCH_QUICK").is_some() || std::env::args().all(|a| a != "--bench");
+    let setup = setup();
+    setup.check();
+    if std::env::var_os("EVC_BENCH_QUICK").is_none() {
+        let mut c = Criterion::default()
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2))
+            .configure_from_args();
+        benches(&mut c, &setup);
+        c.final_summary();
+    }
+    summary(&setup, quick);
+}

@@ -1,13 +1,13 @@
 //! Confluent-framed messages → generated events (or JSON), resolving writer into reader schemas.
 
-use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 
 use evc_avro::apache_avro::Schema as AvroSchema;
 use evc_avro::{Event, TopicEvent};
 use evc_registry_client::RegistryClient;
 use serde_json::json;
 
+use crate::cache::GrowOnlyMap;
 use crate::{avro_to_json, unframe, WireError};
 
 /// How data of a writer schema is read into a reader type; `Err` holds why it cannot be.
@@ -31,9 +31,6 @@ pub struct WriterSchema {
     text: String,
     model: evc_schema::Schema,
     avro: AvroSchema,
-    /// Whether this writer resolves into a reader, by the reader's (static) schema address;
-    /// `Err` holds the reasons it does not.
-    verdicts: RwLock<HashMap<usize, Verdict>>,
 }
 
 impl WriterSchema {
@@ -48,7 +45,6 @@ impl WriterSchema {
             text: text.to_string(),
             model,
             avro,
-            verdicts: RwLock::default(),
         })
     }
 
@@ -75,23 +71,10 @@ impl WriterSchema {
         &self.avro
     }
 
-    /// Can data written with this schema be read with `reader`? Checked once per reader by
-    /// Avro's resolution rules (`evc-compat`, as Avro Java judges it), then remembered.
-    fn resolves_into(
-        &self,
-        reader: &'static AvroSchema,
-        reader_model: impl FnOnce() -> Result<evc_schema::Schema, String>,
-    ) -> Verdict {
-        let key = reader as *const AvroSchema as usize;
-        if let Some(v) = self
-            .verdicts
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
-            return v.clone();
-        }
-        let verdict = match reader_model() {
+    /// Can data written with this schema be read with `reader`? Judged by Avro's resolution
+    /// rules (`evc-compat`, as Avro Java judges it); the [`Deserializer`] remembers the answer.
+    fn resolve_into(&self, reader_model: Result<evc_schema::Schema, String>) -> Verdict {
+        match reader_model {
             Ok(model) => match evc_compat::check(&model, &self.model) {
                 Ok(found) if found.is_empty() => {
                     if model.fingerprint() == self.model.fingerprint() {
@@ -107,29 +90,38 @@ impl WriterSchema {
                 Err(e) => Err(vec![e.to_string()].into()),
             },
             Err(e) => Err(vec![format!("the reader schema cannot be checked: {e}")].into()),
-        };
-        self.verdicts
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, verdict.clone());
-        verdict
+        }
     }
+}
+
+/// What the deserializer decided once for a (writer schema id, reader schema) pair.
+#[derive(Debug)]
+struct Decision {
+    writer: Arc<WriterSchema>,
+    verdict: Verdict,
 }
 
 /// Reads Confluent-framed messages: takes the writer schema id from the message, fetches that
 /// schema from the registry once (cached, parsed once), and resolves the data into the reader's
 /// generated type, so a consumer built with v2 reads v1 events and the reverse.
+///
+/// The hot path takes no lock: writer schemas by id and decisions by (writer id, reader
+/// schema) live in grow-only maps read with atomic loads only; the registry and the
+/// compatibility check are consulted on the first message of each pair.
 #[derive(Debug)]
 pub struct Deserializer {
     client: RegistryClient,
-    writers: RwLock<HashMap<u32, Arc<WriterSchema>>>,
+    writers: GrowOnlyMap<u32, Arc<WriterSchema>>,
+    /// Keyed by writer id and the address of the reader's (static) parsed schema.
+    decisions: GrowOnlyMap<(u32, usize), Decision>,
 }
 
 impl Deserializer {
     pub fn new(client: RegistryClient) -> Deserializer {
         Deserializer {
             client,
-            writers: RwLock::default(),
+            writers: GrowOnlyMap::new(),
+            decisions: GrowOnlyMap::new(),
         }
     }
 
@@ -140,12 +132,7 @@ impl Deserializer {
     /// The writer schema with this id: fetched and parsed on first use, then cached. Failures
     /// (unknown id, registry down) are not cached.
     pub async fn writer_schema(&self, id: u32) -> Result<Arc<WriterSchema>, WireError> {
-        if let Some(w) = self
-            .writers
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-        {
+        if let Some(w) = self.writers.get(&id) {
             return Ok(w.clone());
         }
         let fetched = self
@@ -160,30 +147,50 @@ impl Deserializer {
             });
         }
         let writer = Arc::new(WriterSchema::parse(id, &fetched.schema)?);
-        Ok(self
-            .writers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(id)
-            .or_insert(writer)
-            .clone())
+        Ok(self.writers.insert(id, writer).clone())
+    }
+
+    /// The decision for data of writer `id` read with `reader`: remembered, or made now (the
+    /// writer schema fetched if needed, the reader's model built by `reader_model`).
+    async fn decision(
+        &self,
+        id: u32,
+        reader: &'static AvroSchema,
+        reader_model: impl FnOnce() -> Result<evc_schema::Schema, String>,
+    ) -> Result<&Decision, WireError> {
+        let key = (id, reader as *const AvroSchema as usize);
+        if let Some(d) = self.decisions.get(&key) {
+            return Ok(d);
+        }
+        let writer = self.writer_schema(id).await?;
+        let verdict = writer.resolve_into(reader_model());
+        Ok(self.decisions.insert(key, Decision { writer, verdict }))
     }
 
     /// Reads a message into the event type `T`, whatever version of `T` wrote it.
     pub async fn deserialize<T: Event>(&self, bytes: &[u8]) -> Result<T, WireError> {
         let framed = unframe(bytes)?;
-        let writer = self.writer_schema(framed.schema_id).await?;
-        let verdict = writer.resolves_into(T::schema(), || {
-            evc_schema::Schema::parse(T::SCHEMA_JSON).map_err(|e| e.to_string())
-        });
-        match verdict {
-            Ok(plan) => decode_body::<T>(framed.body, &writer, plan),
+        let reader = T::schema();
+        let key = (framed.schema_id, reader as *const AvroSchema as usize);
+        // the hot path: a remembered decision, no await, no lock
+        let decision = match self.decisions.get(&key) {
+            Some(d) => d,
+            None => {
+                self.decision(framed.schema_id, reader, || {
+                    evc_schema::Schema::parse(T::SCHEMA_JSON).map_err(|e| e.to_string())
+                })
+                .await?
+            }
+        };
+        let writer = &decision.writer;
+        match &decision.verdict {
+            Ok(plan) => decode_body::<T>(framed.body, writer, plan),
             Err(_) if writer.full_name != T::FULL_NAME => Err(WireError::UnknownEventType {
                 id: writer.id,
                 full_name: writer.full_name.clone(),
                 expected: vec![T::FULL_NAME.to_string()],
             }),
-            Err(reasons) => Err(unresolvable(&writer, T::FULL_NAME, &reasons)),
+            Err(reasons) => Err(unresolvable(writer, T::FULL_NAME, reasons)),
         }
     }
 
@@ -191,7 +198,16 @@ impl Deserializer {
     /// full name, read at the consumer's (latest) version of that type.
     pub async fn deserialize_topic<E: TopicEvent>(&self, bytes: &[u8]) -> Result<E, WireError> {
         let framed = unframe(bytes)?;
-        let writer = self.writer_schema(framed.schema_id).await?;
+        // borrowed from the map (no reference count touched on the hot path)
+        let writer: &WriterSchema = match self.writers.get(&framed.schema_id) {
+            Some(w) => w,
+            None => {
+                self.writer_schema(framed.schema_id).await?;
+                self.writers
+                    .get(&framed.schema_id)
+                    .expect("writer_schema keeps what it fetched")
+            }
+        };
         let Some(reader) = E::reader_schema(&writer.full_name) else {
             return Err(WireError::UnknownEventType {
                 id: writer.id,
@@ -199,27 +215,22 @@ impl Deserializer {
                 expected: E::FULL_NAMES.iter().map(|s| s.to_string()).collect(),
             });
         };
-        let plan = writer
-            .resolves_into(reader, || {
+        let decision = self
+            .decision(writer.id, reader, || {
                 let text = serde_json::to_string(reader).map_err(|e| e.to_string())?;
                 evc_schema::Schema::parse(&text).map_err(|e| e.to_string())
             })
-            .map_err(|reasons| unresolvable(&writer, &writer.full_name, &reasons))?;
+            .await?;
+        let plan = decision
+            .verdict
+            .as_ref()
+            .map_err(|reasons| unresolvable(writer, &writer.full_name, reasons))?;
         let decoded = match plan {
             Plan::Identical => E::decode_binary(&writer.full_name, framed.body),
             Plan::Resolve(resolver) => {
-                let mut body = Vec::with_capacity(framed.body.len() + 16);
-                let mut input = framed.body;
-                resolver
-                    .transcode(&mut input, &mut body)
-                    .and_then(|()| match input.len() {
-                        0 => Ok(()),
-                        n => Err(evc_avro::DecodeError::invalid(format!(
-                            "{n} bytes left over after the datum: the bytes were not written with schema {}",
-                            writer.id
-                        ))),
-                    })
-                    .and_then(|()| E::decode_binary(&writer.full_name, &body))
+                evc_avro::resolve::with_resolved(resolver, framed.body, |body| {
+                    E::decode_binary(&writer.full_name, body)
+                })
             }
         };
         decoded.map_err(|source| WireError::Decode {
@@ -258,10 +269,11 @@ fn unresolvable(writer: &WriterSchema, reader: &str, reasons: &[String]) -> Wire
 
 /// The one place a body is decoded into a generated type: the generated decoder, after the
 /// resolver rewrote other-version data.
-fn decode_body<T: Event>(body: &[u8], writer: &WriterSchema, plan: Plan) -> Result<T, WireError> {
+#[inline]
+fn decode_body<T: Event>(body: &[u8], writer: &WriterSchema, plan: &Plan) -> Result<T, WireError> {
     match plan {
         Plan::Identical => evc_avro::binary::from_slice::<T>(body),
-        Plan::Resolve(resolver) => evc_avro::resolve::decode_resolved::<T>(&resolver, body),
+        Plan::Resolve(resolver) => evc_avro::resolve::decode_resolved::<T>(resolver, body),
     }
     .map_err(|source| WireError::Decode {
         id: writer.id,

@@ -44,6 +44,7 @@
 //! # }
 //! ```
 
+mod cache;
 mod deserializer;
 mod error;
 mod frame;

@@ -1,12 +1,11 @@
 //! Generated events → Confluent-framed messages.
 
 use std::any::TypeId;
-use std::collections::HashMap;
-use std::sync::{PoisonError, RwLock};
 
 use evc_avro::{Event, TopicEvent};
 use evc_registry_client::{RegistryClient, RegistryError};
 
+use crate::cache::GrowOnlyMap;
 use crate::{write_header, WireError};
 
 /// Encodes generated events ([`Event`]) with their compiled-in schema and the id the registry
@@ -19,14 +18,14 @@ use crate::{write_header, WireError};
 /// [`Serializer::auto_register`] registers the schema on first use.
 ///
 /// The id is resolved once per event type and kept: after the first message of a type, encoding
-/// makes no registry call and takes no lock but one uncontended read.
+/// makes no registry call and takes no lock (a grow-only map read with atomic loads).
 #[derive(Debug)]
 pub struct Serializer {
     client: RegistryClient,
     auto_register: bool,
-    ids: RwLock<HashMap<TypeId, u32>>,
+    ids: GrowOnlyMap<TypeId, u32>,
     /// Topic-enum events: (enum type, event full name) → id.
-    topic_ids: RwLock<HashMap<(TypeId, &'static str), u32>>,
+    topic_ids: GrowOnlyMap<(TypeId, &'static str), u32>,
 }
 
 impl Serializer {
@@ -35,8 +34,8 @@ impl Serializer {
         Serializer {
             client,
             auto_register: false,
-            ids: RwLock::default(),
-            topic_ids: RwLock::default(),
+            ids: GrowOnlyMap::new(),
+            topic_ids: GrowOnlyMap::new(),
         }
     }
 
@@ -63,11 +62,7 @@ impl Serializer {
         let id = self
             .resolve(T::SUBJECT, T::FULL_NAME, T::SCHEMA_JSON)
             .await?;
-        self.ids
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(TypeId::of::<T>(), id);
-        Ok(id)
+        Ok(*self.ids.insert(TypeId::of::<T>(), id))
     }
 
     /// Looks up `schema` under `subject`. A registry that stored the same schema with other
@@ -126,22 +121,13 @@ impl Serializer {
         event: &E,
     ) -> Result<u32, WireError> {
         let key = (TypeId::of::<E>(), event.full_name());
-        if let Some(id) = self
-            .topic_ids
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-        {
+        if let Some(id) = self.topic_ids.get(&key) {
             return Ok(*id);
         }
         let id = self
             .resolve(event.subject(), event.full_name(), event.schema_json())
             .await?;
-        self.topic_ids
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(key, id);
-        Ok(id)
+        Ok(*self.topic_ids.insert(key, id))
     }
 
     /// The framed message for an event of a topic enum, written by its type's generated
@@ -151,7 +137,7 @@ impl Serializer {
         event: &E,
     ) -> Result<Vec<u8>, WireError> {
         let id = self.topic_schema_id(event).await?;
-        let mut out = Vec::with_capacity(64);
+        let mut out = Vec::with_capacity(INITIAL_CAPACITY);
         write_header(id, &mut out);
         event
             .write_avro(&mut out)
@@ -164,11 +150,7 @@ impl Serializer {
 
     /// `T`'s schema id if it was resolved before (no registry call).
     pub fn cached_schema_id<T: Event + 'static>(&self) -> Option<u32> {
-        self.ids
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&TypeId::of::<T>())
-            .copied()
+        self.ids.get(&TypeId::of::<T>()).copied()
     }
 
     /// The framed message for `event`.
@@ -188,9 +170,13 @@ impl Serializer {
     }
 }
 
+/// Bytes reserved for a new message: most events fit, so the buffer is allocated once instead
+/// of growing through 8, 16, 32, ... bytes.
+const INITIAL_CAPACITY: usize = 256;
+
 /// The framed message for `event` under a schema id the caller already has.
 pub fn encode_framed<T: Event>(schema_id: u32, event: &T) -> Result<Vec<u8>, WireError> {
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(INITIAL_CAPACITY);
     encode_framed_into(schema_id, event, &mut out)?;
     Ok(out)
 }
