@@ -11,6 +11,10 @@
 //! - `cargo xtask test` installs or starts what the test suites need on a fresh machine, then
 //!   runs every test of the workspace. It is the README's test command and what CI runs.
 //!
+//! - `cargo xtask fuzz [--secs N] [TARGET...]` builds the coverage-guided fuzz targets of `fuzz/`
+//!   (libFuzzer on the stable toolchain) and runs each for N seconds (default 60), reporting
+//!   executions per target; exit 1 when one crashed. Not part of `cargo xtask test`.
+//!
 //! Exit codes: 0 up to date / written / passed, 1 stale (with `--check`) or tests failed,
 //! 2 bad input or failure.
 
@@ -19,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod corpus;
+mod fuzz;
 mod layers;
 
 use std::collections::BTreeMap;
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
             }
         }
         Some("test") => test(&args[1..]),
+        Some("fuzz") => fuzz::run(&workspace_root(), &args[1..]),
         Some("layers") => match layers::check(&workspace_root()) {
             Ok(problems) if problems.is_empty() => {
                 println!("dependencies follow the layers of ARCHITECTURE.md");
@@ -66,7 +72,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask codegen [--check] | cargo xtask layers | cargo xtask test [-- <cargo test args>]"
+                "usage: cargo xtask codegen [--check] | cargo xtask layers | cargo xtask test [-- <cargo test args>] | cargo xtask fuzz [--secs N] [TARGET...]"
             );
             ExitCode::from(2)
         }

@@ -1,0 +1,39 @@
+//! The Avro schema parser and its writers: any text is a schema or a typed error, never a
+//! panic; a schema's Parsing Canonical Form parses again to the same canonical form and
+//! fingerprint (a fixed point); its full JSON (`to_json`) parses to a schema of the same
+//! canonical form; and lowering to apache-avro never panics.
+#![no_main]
+
+use evc_schema::Schema;
+use libfuzzer_sys::fuzz_target;
+
+evc_fuzz::use_guard!();
+
+fuzz_target!(|data: &[u8]| {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(schema) = Schema::parse(text) else {
+        return;
+    };
+    let canonical = schema.canonical_form();
+    let again = Schema::parse(&canonical)
+        .unwrap_or_else(|e| panic!("the canonical form {canonical} does not parse: {e}"));
+    assert_eq!(
+        again.canonical_form(),
+        canonical,
+        "canonical form is not a fixed point"
+    );
+    assert_eq!(again.fingerprint(), schema.fingerprint());
+
+    let json = schema.to_json().to_string();
+    let from_json = Schema::parse(&json)
+        .unwrap_or_else(|e| panic!("to_json's output {json} does not parse: {e}"));
+    assert_eq!(
+        from_json.canonical_form(),
+        canonical,
+        "to_json changed the schema"
+    );
+
+    let _ = evc_avro::load_model(&schema);
+});
