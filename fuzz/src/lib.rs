@@ -28,6 +28,9 @@ fn check(size: usize) {
         let mut buf = [0u8; 160];
         let msg = format_no_alloc(&mut buf, size, limit);
         let _ = std::io::Write::write_all(&mut std::io::stderr(), msg);
+        // Lift the limit so that the backtrace (which allocates) can be shown.
+        LIMIT.store(usize::MAX, Ordering::Relaxed);
+        eprintln!("{}", std::backtrace::Backtrace::force_capture());
         std::process::abort();
     }
 }
