@@ -68,9 +68,10 @@ unsafe impl GlobalAlloc for Guard {
 
 /// The budget for decoding `input_len` bytes: a decoder may hold every byte of the input many
 /// times over (a string per byte, a struct per element of at least one byte), plus a fixed
-/// allowance for tables built once, but never what a declared length alone asks for.
+/// 4 MiB (tables built once; an array of up to `MAX_EMPTY_ITEMS` items that take no bytes,
+/// as apache-avro `Value`s), but never what a declared length alone asks for.
 pub fn budget(input_len: usize) -> usize {
-    (1usize << 20).saturating_add(input_len.saturating_mul(512))
+    (4usize << 20).saturating_add(input_len.saturating_mul(512))
 }
 
 /// Runs `f` with single allocations limited to `limit` bytes.
