@@ -243,29 +243,40 @@ async fn pipeline_under_kills(seed: u64) {
     let mut relay = Worker::start("relay", &env);
     let mut consumer = Worker::start("consumer", &env);
 
-    // Commands and kills interleaved: after each command, maybe a kill.
+    // Commands in `kills` rounds. After each round, once the consumer has handled something
+    // of it (so both children are up and busy), a pause of a seeded length, then one of them
+    // is killed: the kill lands in the middle of their work, at a different point each time.
+    let db = projection_db(dir.path()).await;
     let mut rng = Rng::new(seed);
-    let total = commands.len() as u64;
-    let mut kill_at: Vec<u64> = (0..kills).map(|_| rng.below(total)).collect();
-    kill_at.sort_unstable();
+    let rest: Vec<&Command> = pending.collect();
+    let round = rest.len().div_ceil(kills.max(1) as usize).max(1);
     let mut kills_done = (0u64, 0u64);
-    for (i, command) in pending.enumerate() {
-        service.execute(command).await.expect("a command");
-        while kill_at.first() == Some(&(i as u64)) {
-            kill_at.remove(0);
-            // A pause first, so the kill lands somewhere else in the children's work each time.
-            tokio::time::sleep(Duration::from_millis(rng.between(0, 150))).await;
-            if rng.chance(0.5) {
-                relay.kill();
-                relay = Worker::start("relay", &env);
-                kills_done.0 += 1;
-            } else {
-                consumer.kill();
-                consumer = Worker::start("consumer", &env);
-                kills_done.1 += 1;
-            }
+    for chunk in rest.chunks(round) {
+        let before = handled(&db).await;
+        for command in chunk {
+            service.execute(command).await.expect("a command");
+            tokio::time::sleep(Duration::from_millis(rng.between(0, 10))).await;
         }
-        tokio::time::sleep(Duration::from_millis(rng.between(0, 20))).await;
+        let waiting = Instant::now();
+        while handled(&db).await <= before {
+            relay.assert_running();
+            consumer.assert_running();
+            assert!(
+                waiting.elapsed() < Duration::from_secs(60),
+                "the pipeline made no progress in a minute"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(rng.between(0, 60))).await;
+        if rng.chance(0.5) {
+            relay.kill();
+            relay = Worker::start("relay", &env);
+            kills_done.0 += 1;
+        } else {
+            consumer.kill();
+            consumer = Worker::start("consumer", &env);
+            kills_done.1 += 1;
+        }
     }
 
     // Let the pipeline drain: every event handled once.
@@ -273,22 +284,17 @@ async fn pipeline_under_kills(seed: u64) {
         .read_all(1, usize::MAX >> 1)
         .await
         .expect("read the store");
-    let db = projection_db(dir.path()).await;
     let started = Instant::now();
     loop {
         relay.assert_running();
         consumer.assert_running();
-        let done: Option<i64> =
-            sqlx::query_scalar(&format!("SELECT COUNT(DISTINCT event_id) FROM {EFFECTS}"))
-                .fetch_one(db.sqlite_pool().expect("SQLite"))
-                .await
-                .ok();
-        if done == Some(appended.len() as i64) {
+        let done = handled(&db).await;
+        if done == appended.len() as i64 {
             break;
         }
         assert!(
             started.elapsed() < Duration::from_secs(120),
-            "the pipeline did not drain: {done:?} of {} events handled",
+            "the pipeline did not drain: {done} of {} events handled",
             appended.len()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -351,9 +357,20 @@ async fn pipeline_under_kills(seed: u64) {
             );
         }
     }
-    assert_eq!(kills_done.0 + kills_done.1, kills);
+    assert_eq!(
+        kills_done.0 + kills_done.1,
+        (rest.len().div_ceil(round)) as u64
+    );
     drop(proxy);
     registry_server.stop().await.expect("stop the registry");
+}
+
+/// Events handled so far (0 before the consumer made its tables).
+async fn handled(db: &Database) -> i64 {
+    sqlx::query_scalar(&format!("SELECT COUNT(DISTINCT event_id) FROM {EFFECTS}"))
+        .fetch_one(db.sqlite_pool().expect("SQLite"))
+        .await
+        .unwrap_or(0)
 }
 
 /// Each order's life (create, two items, pay, ship), interleaved across orders.
