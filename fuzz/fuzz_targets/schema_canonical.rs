@@ -19,6 +19,19 @@ fuzz_target!(|data: &[u8]| {
     let canonical = schema.canonical_form();
     let again = Schema::parse(&canonical)
         .unwrap_or_else(|e| panic!("the canonical form {canonical} does not parse: {e}"));
+    // Parsing Canonical Form writes full names, and a full name without a dot inside a
+    // namespaced type reads as that namespace's: a type in the null namespace nested in a
+    // namespaced one cannot come back from it (the specification's form, and Avro Java's, lose
+    // it too). The fixed point holds for every other schema.
+    let namespaces: std::collections::BTreeSet<bool> = schema
+        .named
+        .iter()
+        .map(|n| n.name.namespace.is_some())
+        .collect();
+    if namespaces.len() > 1 {
+        let _ = evc_avro::load_model(&schema);
+        return;
+    }
     assert_eq!(
         again.canonical_form(),
         canonical,
