@@ -14,6 +14,9 @@
 //! - `cargo xtask bench [FILTER]` runs every benchmark with short settings (after the same
 //!   preparation as `test`) and prints one table: figure, baseline from the same run, ratio,
 //!   target (see `bench.rs`). Full runs: `cargo bench -p <crate> --bench <name>`.
+//! - `cargo xtask fuzz [--secs N] [TARGET...]` builds the coverage-guided fuzz targets of `fuzz/`
+//!   (libFuzzer on the stable toolchain) and runs each for N seconds (default 60), reporting
+//!   executions per target; exit 1 when one crashed. Not part of `cargo xtask test`.
 //!
 //! Exit codes: 0 up to date / written / passed, 1 stale (with `--check`) or tests failed,
 //! 2 bad input or failure.
@@ -24,6 +27,7 @@ use std::process::ExitCode;
 
 mod bench;
 mod corpus;
+mod fuzz;
 mod layers;
 
 use std::collections::BTreeMap;
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
             }
             bench::run(&root, args.get(1).map(String::as_str))
         }
+        Some("fuzz") => fuzz::run(&workspace_root(), &args[1..]),
         Some("layers") => match layers::check(&workspace_root()) {
             Ok(problems) if problems.is_empty() => {
                 println!("dependencies follow the layers of ARCHITECTURE.md");
@@ -79,7 +84,7 @@ fn main() -> ExitCode {
         },
         _ => {
             eprintln!(
-                "usage: cargo xtask codegen [--check] | cargo xtask layers | cargo xtask test [-- <cargo test args>] | cargo xtask bench [FILTER]"
+                "usage: cargo xtask codegen [--check] | cargo xtask layers | cargo xtask test [-- <cargo test args>] | cargo xtask bench [FILTER] | cargo xtask fuzz [--secs N] [TARGET...]"
             );
             ExitCode::from(2)
         }

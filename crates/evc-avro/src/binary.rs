@@ -264,17 +264,41 @@ pub fn read_array<T>(
     mut f: impl FnMut(&mut &[u8]) -> Result<T, DecodeError>,
 ) -> Result<Vec<T>, DecodeError> {
     let mut out = Vec::new();
+    let mut empty = 0u64;
     loop {
         let n = read_block_count(input)?;
         if n == 0 {
             return Ok(out);
         }
         out.reserve(n.min(input.len()));
-        for _ in 0..n {
+        for k in 0..n {
             let i = out.len();
+            let before = input.len();
             out.push(f(input).map_err(|e| e.at(i))?);
+            if k == 0 && input.len() == before {
+                count_empty_items(&mut empty, n as u64)?;
+            }
         }
     }
+}
+
+/// The most items that take no bytes (`null`, records without fields, `fixed(0)`) one array
+/// may hold. Their count costs the writer a few bytes whatever it says, so without a cap a
+/// ten-byte message could keep a reader looping for ever.
+pub const MAX_EMPTY_ITEMS: u64 = 1 << 16;
+
+/// Adds a block of `block` items that take no bytes to `total` (whether an item takes bytes
+/// depends on its type only, so the first item of a block tells for all), refusing more than
+/// [`MAX_EMPTY_ITEMS`].
+#[inline]
+pub(crate) fn count_empty_items(total: &mut u64, block: u64) -> Result<(), DecodeError> {
+    *total = total.saturating_add(block);
+    if *total > MAX_EMPTY_ITEMS {
+        return Err(DecodeError::invalid(format!(
+            "an array of at least {total} items that take no bytes (null, empty records, fixed(0)): more than the {MAX_EMPTY_ITEMS} a reader accepts"
+        )));
+    }
+    Ok(())
 }
 /// Reads a map, keeping the entries in the order they were written (so that writing it again
 /// gives the same bytes). A key written twice keeps its first position and its last value, as

@@ -566,6 +566,7 @@ impl Resolver {
         item: impl Fn(&Self, &mut &[u8], &mut Vec<u8>) -> Result<(), DecodeError>,
         keys: bool,
     ) -> Result<(), DecodeError> {
+        let mut empty = 0u64;
         loop {
             let mut n = read_long(input)?;
             if n == 0 {
@@ -579,12 +580,16 @@ impl Resolver {
                 read_long(input)?; // the block's byte size, not needed when rewriting
             }
             write_long(out, n);
-            for _ in 0..n {
+            for k in 0..n {
+                let before = input.len();
                 if keys {
                     let k = crate::binary::read_bytes_slice(input)?;
                     crate::binary::write_bytes(out, k);
                 }
                 item(self, input, out)?;
+                if k == 0 && input.len() == before {
+                    crate::binary::count_empty_items(&mut empty, n as u64)?;
+                }
             }
         }
     }
@@ -743,6 +748,7 @@ fn skip(s: &Schema, ty: &Ty, input: &mut &[u8]) -> Result<(), DecodeError> {
         TyKind::Bytes | TyKind::String => crate::binary::read_bytes_slice(input).map(drop),
         TyKind::Array(item) | TyKind::Map(item) => {
             let keys = matches!(ty.kind, TyKind::Map(_));
+            let mut empty = 0u64;
             loop {
                 let n = read_long(input)?;
                 if n == 0 {
@@ -756,11 +762,15 @@ fn skip(s: &Schema, ty: &Ty, input: &mut &[u8]) -> Result<(), DecodeError> {
                     sink.clear();
                     continue;
                 }
-                for _ in 0..n {
+                for k in 0..n {
+                    let before = input.len();
                     if keys {
                         crate::binary::read_bytes_slice(input)?;
                     }
                     skip(s, item, input)?;
+                    if k == 0 && input.len() == before {
+                        crate::binary::count_empty_items(&mut empty, n as u64)?;
+                    }
                 }
             }
         }

@@ -163,6 +163,12 @@ impl Json {
         match &self.value {
             JsonValue::Null => serde_json::Value::Null,
             JsonValue::Bool(b) => serde_json::Value::Bool(*b),
+            // An integer literal stays an integer: serde_json reads `-0` as the double -0.0,
+            // which would be written back as `-0.0` and then refused as an `int` default.
+            JsonValue::Number(n) if integer_literal(n) => match n.parse::<i64>() {
+                Ok(i) => serde_json::Value::from(i),
+                Err(_) => serde_json::from_str(n).unwrap_or(serde_json::Value::Null),
+            },
             JsonValue::Number(n) => serde_json::from_str(n).unwrap_or_else(|_| {
                 // beyond f64 (`1e400`), which serde_json cannot hold: Avro Java reads it as an
                 // infinite double, written in JSON as the string Avro uses for one
@@ -511,6 +517,12 @@ pub fn write_string(out: &mut String, s: &str) {
         }
     }
     out.push('"');
+}
+
+/// `-?[0-9]+`: a JSON number without fraction or exponent.
+fn integer_literal(n: &str) -> bool {
+    let digits = n.strip_prefix('-').unwrap_or(n);
+    !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]

@@ -18,9 +18,14 @@ impl Name {
         }
     }
 
-    /// Splits a dotted full name.
+    /// Splits a dotted full name. A leading dot (`.X`) is the null namespace, as in Avro Java
+    /// (which turns an empty namespace into none): the full name is `X`.
     pub fn from_fullname(full: &str) -> Name {
         match full.rfind('.') {
+            Some(0) => Name {
+                name: full[1..].to_string(),
+                namespace: None,
+            },
             Some(i) => Name {
                 name: full[i + 1..].to_string(),
                 namespace: Some(full[..i].to_string()),

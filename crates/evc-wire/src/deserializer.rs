@@ -244,6 +244,18 @@ impl Deserializer {
     pub async fn decode_json(&self, bytes: &[u8]) -> Result<serde_json::Value, WireError> {
         let framed = unframe(bytes)?;
         let writer = self.writer_schema(framed.schema_id).await?;
+        // apache-avro allocates what a length prefix says before it reads the bytes (up to
+        // 512 MiB for a ten-byte message): read the body with evc's bounded reader first,
+        // which checks every length against the bytes that are there.
+        if let Ok(check) = evc_avro::resolve::Resolver::new(&writer.model, &writer.model) {
+            let (mut input, mut scratch) = (framed.body, Vec::new());
+            check
+                .transcode(&mut input, &mut scratch)
+                .map_err(|source| WireError::Decode {
+                    id: writer.id,
+                    source,
+                })?;
+        }
         let value = evc_avro::decode_value(framed.body, &writer.avro, None).map_err(|source| {
             WireError::Decode {
                 id: writer.id,

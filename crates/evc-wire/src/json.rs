@@ -192,6 +192,33 @@ fn join(branches: &[JsonToAvroError]) -> String {
         .join("; ")
 }
 
+/// The generated decoders read dates and times into chrono types and refuse what chrono
+/// cannot hold; refuse the same numbers here (with the decoder's own check), so that a value
+/// taken from JSON (`evc produce`) is never one every evc reader dead-letters.
+fn in_range(l: Option<Logical>, n: i64, j: &Json, at: &str) -> Result<(), JsonToAvroError> {
+    use evc_avro::binary as b;
+    let mut bytes = Vec::with_capacity(10);
+    b::write_long(&mut bytes, n);
+    let input = &mut &bytes[..];
+    let read = match l {
+        Some(Logical::Date) => b::read_date(input).map(drop),
+        Some(Logical::TimeMillis) => b::read_time_millis(input).map(drop),
+        Some(Logical::TimeMicros) => b::read_time_micros(input).map(drop),
+        Some(Logical::TimestampMillis) => b::read_timestamp_millis(input).map(drop),
+        Some(Logical::TimestampMicros) => b::read_timestamp_micros(input).map(drop),
+        Some(Logical::TimestampNanos) => b::read_timestamp_nanos(input).map(drop),
+        Some(Logical::LocalTimestampMillis) => b::read_local_timestamp_millis(input).map(drop),
+        Some(Logical::LocalTimestampMicros) => b::read_local_timestamp_micros(input).map(drop),
+        Some(Logical::LocalTimestampNanos) => b::read_local_timestamp_nanos(input).map(drop),
+        _ => Ok(()),
+    };
+    read.map_err(|e| JsonToAvroError::Mismatch {
+        at: at.to_string(),
+        expected: format!("a value in range ({e})"),
+        found: j.to_string(),
+    })
+}
+
 fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, JsonToAvroError> {
     use evc_avro::conv;
     let bad = |want: &str| JsonToAvroError::Mismatch {
@@ -222,6 +249,7 @@ fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, JsonToAvroE
         (TyKind::Boolean, _) => Value::Boolean(j.as_bool().ok_or_else(|| bad("a boolean"))?),
         (TyKind::Int, l) => {
             let n = i32::try_from(num_i64()?).map_err(|_| bad("an int"))?;
+            in_range(l, i64::from(n), j, at)?;
             match l {
                 Some(Logical::Date) => Value::Date(n),
                 Some(Logical::TimeMillis) => Value::TimeMillis(n),
@@ -230,6 +258,7 @@ fn to_avro(j: &Json, ty: &Ty, s: &Schema, at: &str) -> Result<Value, JsonToAvroE
         }
         (TyKind::Long, l) => {
             let n = num_i64()?;
+            in_range(l, n, j, at)?;
             match l {
                 Some(Logical::TimeMicros) => Value::TimeMicros(n),
                 Some(Logical::TimestampMillis) => Value::TimestampMillis(n),
@@ -397,6 +426,30 @@ mod tests {
                 "arr": ["NaN", true], "t": 1_700_000_000_000_i64
             })
         );
+    }
+
+    /// Found by `cargo xtask fuzz` (produce_line): `evc produce` took a timestamp-millis of
+    /// year 312,000 from JSON and wrote it; every generated decoder refuses it.
+    #[test]
+    fn dates_and_times_out_of_the_readers_range_are_refused() {
+        let schema = Schema::parse(
+            r#"{"type":"record","name":"R","fields":[
+                {"name":"t","type":{"type":"long","logicalType":"timestamp-millis"}},
+                {"name":"d","type":{"type":"int","logicalType":"date"}}]}"#,
+        )
+        .unwrap();
+        let ok = json_to_avro(&json!({"t": 1_700_000_000_000i64, "d": 19000}), &schema);
+        assert!(ok.is_ok(), "{ok:?}");
+        for (value, field) in [
+            (json!({"t": 9_799_933_500_008_000i64, "d": 0}), "`t`"),
+            (json!({"t": 0, "d": i32::MAX}), "`d`"),
+        ] {
+            let err = json_to_avro(&value, &schema).unwrap_err().to_string();
+            assert!(
+                err.starts_with(field) && err.contains("out of range"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -141,3 +141,27 @@ fn the_samples_decode() {
             .unwrap();
     }
 }
+
+/// Found by `cargo xtask fuzz` (wire_frame): `decode_json` (what `evc tail` prints) handed the
+/// body straight to apache-avro, which allocates what a length prefix says before reading the
+/// bytes (45 MB for a 70-byte message). The body is now read by evc's bounded reader first.
+#[test]
+fn decode_json_refuses_a_length_prefix_beyond_the_message() {
+    let f = &*FIXTURE;
+    // OrderCreated v1: event_id is the first field, a string: declare 45 MB, send 8 bytes.
+    let mut body = Vec::new();
+    evc_avro::binary::write_long(&mut body, 45_000_000);
+    body.extend_from_slice(b"3f2504e0");
+    let msg = frame(f.ids[0], &body);
+    let err = f.rt.block_on(f.consumer.decode_json(&msg)).unwrap_err();
+    match err {
+        WireError::Decode { id, source } => {
+            assert_eq!(id, f.ids[0]);
+            assert!(
+                !matches!(source, evc_avro::DecodeError::Avro(_)),
+                "refused by evc's reader, before apache-avro allocates: {source}"
+            );
+        }
+        other => panic!("{other}"),
+    }
+}
