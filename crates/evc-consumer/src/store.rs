@@ -175,7 +175,8 @@ impl ProcessedStore for SqliteStore {
     type Db = Sqlite;
 
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, sqlx::Error> {
-        self.pool.begin().await
+        // never a pooled connection a cancelled caller left inside a transaction
+        evc_storage::begin_clean(&self.pool, None).await
     }
 
     async fn mark_processed(
@@ -241,7 +242,8 @@ impl ProcessedStore for PostgresStore {
     type Db = Postgres;
 
     async fn begin(&self) -> Result<Transaction<'static, Postgres>, sqlx::Error> {
-        self.pool.begin().await
+        // never a pooled connection a cancelled caller left inside a transaction
+        evc_storage::begin_clean(&self.pool, None).await
     }
 
     async fn mark_processed(

@@ -443,10 +443,13 @@ impl Database {
     /// A read transaction: a consistent snapshot on both backends.
     pub async fn read(&self) -> Result<Tx, StorageError> {
         Ok(match &self.backend {
-            Backend::Sqlite { pool, .. } => Tx::Sqlite(pool.begin().await?, None),
+            Backend::Sqlite { pool, .. } => Tx::Sqlite(begin_clean(pool, None).await?, None),
             Backend::Postgres { pool } => Tx::Postgres(
-                pool.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                    .await?,
+                begin_clean(
+                    pool,
+                    Some("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"),
+                )
+                .await?,
             ),
         })
     }
@@ -457,10 +460,10 @@ impl Database {
         match &self.backend {
             Backend::Sqlite { pool, writer } => {
                 let guard = writer.clone().lock_owned().await;
-                let t = pool.begin_with("BEGIN IMMEDIATE").await?;
+                let t = begin_clean(pool, Some("BEGIN IMMEDIATE")).await?;
                 Ok(Tx::Sqlite(t, Some(guard)))
             }
-            Backend::Postgres { pool } => Ok(Tx::Postgres(pool.begin().await?)),
+            Backend::Postgres { pool } => Ok(Tx::Postgres(begin_clean(pool, None).await?)),
         }
     }
 
@@ -502,5 +505,30 @@ impl Database {
             Backend::Sqlite { pool, .. } => pool.close().await,
             Backend::Postgres { pool } => pool.close().await,
         }
+    }
+}
+
+/// Begins a transaction on a pooled connection that is not inside one already.
+///
+/// sqlx acknowledges a `BEGIN` before the caller has its `Transaction`: a caller cancelled in
+/// that instant (an HTTP client that hung up, a timeout) leaves the connection inside a
+/// transaction nobody will end, and the pool hands it out again. A custom `BEGIN` on it then
+/// fails ("non-zero transaction depth") and a plain one would nest as a savepoint inside a stale
+/// snapshot. Such a connection is closed here, and another one taken.
+pub async fn begin_clean<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+    statement: Option<&'static str>,
+) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+    use sqlx::Connection as _;
+    loop {
+        let conn = pool.acquire().await?;
+        if conn.is_in_transaction() {
+            tracing::warn!(
+                "closing a pooled connection a cancelled caller left inside a transaction"
+            );
+            let _ = conn.close().await;
+            continue;
+        }
+        return sqlx::Transaction::begin(conn, statement.map(std::borrow::Cow::Borrowed)).await;
     }
 }

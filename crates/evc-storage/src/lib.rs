@@ -48,7 +48,7 @@ mod migrate;
 pub mod testing;
 mod url;
 
-pub use db::{Arg, Database, Dialect, Row, Tx, TxRef};
+pub use db::{begin_clean, Arg, Database, Dialect, Row, Tx, TxRef};
 pub use error::{DbError, StorageError};
 pub use migrate::Migration;
 pub use url::StorageUrl;
