@@ -176,6 +176,22 @@ async fn relay_consumer_and_saga_metrics_move_with_the_work() {
         after.family("evc_consumer_processed").unwrap().kind,
         "counter"
     );
+    // one handler attempt per event, timed
+    assert_eq!(
+        after
+            .family("evc_consumer_handler_duration_seconds")
+            .unwrap()
+            .kind,
+        "histogram"
+    );
+    assert_eq!(
+        after.value("evc_consumer_handler_duration_seconds_count", &of_group),
+        Some(stored as f64)
+    );
+    assert!(
+        after.value("evc_consumer_handler_duration_seconds_sum", &of_group) > Some(0.0),
+        "{after:#?}"
+    );
     assert_eq!(
         after.value(
             "evc_saga_sagas",

@@ -12,15 +12,17 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use evc_registry_client::RegistryClient;
+use evc_telemetry::{HeaderExtractor, TraceContext};
 use evc_transport::{
     AnyTransport, DeadLetterReason, Delivery, LazyTransport, SubscribeOptions, Subscription,
     Transport, TransportError,
 };
 use evc_wire::Deserializer;
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::dlq::{classify, DecodeFailure, Stage, NULL_VALUE_CLASS};
 use crate::handler::is_connection_error;
@@ -297,8 +299,13 @@ where
                     return Err(e.into());
                 }
             };
-            let outcome = self.process(&d).await;
-            if !self.settle(&mut subs[i], &d, outcome).await {
+            let span = consume_span(&d, &self.config.group_id);
+            let outcome = self.process(&d).instrument(span.clone()).await;
+            if !self
+                .settle(&mut subs[i], &d, outcome)
+                .instrument(span)
+                .await
+            {
                 break;
             }
         }
@@ -458,7 +465,8 @@ where
                 return database_failure(e);
             }
         }
-        match self.handler.handle(&mut tx, event, meta).await {
+        let started = Instant::now();
+        let attempt = match self.handler.handle(&mut tx, event, meta).await {
             Ok(()) => match tx.commit().await {
                 Ok(()) => Attempt::Processed,
                 Err(e) => database_failure(e),
@@ -471,7 +479,11 @@ where
                     Attempt::Failed(e)
                 }
             }
-        }
+        };
+        self.counters
+            .handler_seconds
+            .observe(started.elapsed().as_secs_f64());
+        attempt
     }
 
     /// Dead-letters `d` (to `<topic>.dlq`, confirmed by the broker, then acked), retrying
@@ -488,7 +500,8 @@ where
             match sub.dead_letter(d, reason).await {
                 Ok(()) => {
                     Counters::inc(&self.counters.dead_lettered);
-                    tracing::error!(
+                    tracing::warn!(
+                        group = %self.config.group_id,
                         topic = %d.topic, shard = d.shard, position = %d.position,
                         stage = reason.stage.as_deref().unwrap_or(""), class = %reason.class,
                         message = %reason.message, attempts = reason.attempts,
@@ -511,6 +524,41 @@ where
                 }
             }
         }
+    }
+}
+
+/// The span a delivery is processed and settled in: a child of the trace context in its
+/// headers (the producer's or the relay's span), else the root of a new trace. A malformed
+/// `traceparent` is ignored with a DEBUG line (W3C Trace Context: start a new trace); it never
+/// fails or dead-letters the message.
+fn consume_span(d: &Delivery, group: &str) -> tracing::Span {
+    let span = tracing::info_span!(
+        parent: None,
+        "evc.consume",
+        group = %group,
+        topic = %d.topic,
+        shard = d.shard,
+        position = %d.position,
+    );
+    match TraceContext::extract(&Carried(&d.headers)) {
+        Ok(Some(parent)) => {
+            parent.set_parent_of(&span);
+        }
+        Ok(None) => {}
+        Err(e) => span.in_scope(|| {
+            tracing::debug!(error = %e, topic = %d.topic, shard = d.shard, position = %d.position,
+                "malformed trace context ignored; the message starts a new trace")
+        }),
+    }
+    span
+}
+
+/// A delivery's headers, as the trace context reads them.
+struct Carried<'a>(&'a evc_transport::Headers);
+
+impl HeaderExtractor for Carried<'_> {
+    fn header(&self, name: &str) -> Option<&[u8]> {
+        self.0.get(name)
     }
 }
 

@@ -9,12 +9,15 @@
 //! | `evc_consumer_transient_retries_total{group,topic}` | counter | waits on a registry, database or dead-letter outage |
 //! | `evc_consumer_commits_total{group,topic}` | counter | offset commits (periodic, on revoke, on shutdown) |
 //! | `evc_consumer_revoke_commits_total{group,topic}` | counter | of those, commits made when partitions were revoked |
+//! | `evc_consumer_handler_duration_seconds{group,topic}` | histogram | time a handler attempt took (handler and its transaction's commit) |
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use evc_telemetry::prometheus_client::collector::Collector;
 use evc_telemetry::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use evc_telemetry::prometheus_client::metrics::counter::ConstCounter;
+use evc_telemetry::prometheus_client::metrics::MetricType;
+use evc_telemetry::prometheus_client::registry::Unit;
 use evc_telemetry::MetricsRegistry;
 
 use crate::metrics::{Metrics, MetricsHandle};
@@ -93,14 +96,17 @@ impl ConsumerExporter {
 
 impl Collector for ConsumerExporter {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
-        let snapshots: Vec<(Vec<(&'static str, String)>, Metrics)> = self
+        type Labels = Vec<(&'static str, String)>;
+        let consumers: Vec<(Labels, MetricsHandle)> = self
             .lock()
             .iter()
             .map(|(g, t, h)| {
                 let labels = vec![("group", g.clone()), ("topic", t.clone())];
-                (labels, h.snapshot())
+                (labels, h.clone())
             })
             .collect();
+        let snapshots: Vec<(&Labels, Metrics)> =
+            consumers.iter().map(|(l, h)| (l, h.snapshot())).collect();
         for (name, help, read) in SERIES {
             let mut family = encoder.encode_descriptor(
                 name,
@@ -110,8 +116,19 @@ impl Collector for ConsumerExporter {
             )?;
             for (labels, m) in &snapshots {
                 let counter = ConstCounter::new(read(m));
-                counter.encode(family.encode_family(labels)?)?;
+                counter.encode(family.encode_family(*labels)?)?;
             }
+        }
+        let mut family = encoder.encode_descriptor(
+            "evc_consumer_handler_duration",
+            "Time a handler attempt took (the handler and its transaction's commit)",
+            Some(&Unit::Seconds),
+            MetricType::Histogram,
+        )?;
+        for (labels, h) in &consumers {
+            h.0.handler_seconds
+                .0
+                .encode(family.encode_family(labels)?)?;
         }
         Ok(())
     }

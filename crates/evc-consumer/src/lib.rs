@@ -8,8 +8,11 @@
 //! group and event id, on SQLite or PostgreSQL, written in the handler's own transaction:
 //! [`ProcessedStore`]); retries with bounded exponential backoff; which messages are poison and
 //! the dead-letter headers' meaning ([`dlq::headers`], evc-transport's one definition);
-//! replaying a dead-letter destination ([`replay_dlq`]); counters ([`Metrics`]), exported to
-//! Prometheus by [`ConsumerExporter`].
+//! replaying a dead-letter destination ([`replay_dlq`]); counters ([`Metrics`]) and the
+//! handler-latency histogram, exported to Prometheus by [`ConsumerExporter`]; continuing the
+//! trace of each message: its processing and settling run in an `evc.consume` span whose
+//! parent is the W3C `traceparent` of its headers (a malformed one is ignored with a DEBUG
+//! line and the message starts a new trace; it never fails or dead-letters the message).
 //!
 //! **Does not own:** the brokers and their acks, offsets, leases and queues (`evc-transport`),
 //! the wire format and schema resolution (`evc-wire`), the registry client

@@ -3,7 +3,25 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
+use evc_telemetry::prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use evc_transport::SubscriptionStats;
+
+/// Seconds each handler attempt took (the handler and its transaction's commit).
+#[derive(Debug)]
+pub(crate) struct HandlerTimes(pub Histogram);
+
+impl Default for HandlerTimes {
+    fn default() -> Self {
+        // 0.5 ms .. ~16 s
+        HandlerTimes(Histogram::new(exponential_buckets(0.0005, 2.0, 16)))
+    }
+}
+
+impl HandlerTimes {
+    pub fn observe(&self, seconds: f64) {
+        self.0.observe(seconds);
+    }
+}
 
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
@@ -12,6 +30,7 @@ pub(crate) struct Counters {
     pub retried: AtomicU64,
     pub dead_lettered: AtomicU64,
     pub transient_retries: AtomicU64,
+    pub handler_seconds: HandlerTimes,
     /// The subscriptions' own counters (commits), read on each snapshot.
     pub subscriptions: Mutex<Vec<Arc<SubscriptionStats>>>,
 }

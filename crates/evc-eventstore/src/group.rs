@@ -229,14 +229,14 @@ async fn versions_and_last_position<'a>(
 async fn insert_rows(tx: &mut Tx, rows: &[(i64, &str, i64, &NewEvent)]) -> Result<(), StoreError> {
     let dialect = tx.dialect();
     let mut values = Vec::with_capacity(rows.len());
-    let mut args: Vec<Arg> = Vec::with_capacity(rows.len() * 9);
+    let mut args: Vec<Arg> = Vec::with_capacity(rows.len() * 11);
     for (i, (position, stream, version, e)) in rows.iter().enumerate() {
-        let n = i * 9;
+        let n = i * 11;
         values.push(match dialect {
-            Dialect::Sqlite => format!("({})", placeholders(n + 1, 9, "")),
+            Dialect::Sqlite => format!("({})", placeholders(n + 1, 11, "")),
             Dialect::Postgres => format!(
                 "(${}, ${}, ${}, ${}::uuid, ${}, ${}, \
-                 TIMESTAMPTZ 'epoch' + ${}::BIGINT * INTERVAL '1 microsecond', ${}, ${})",
+                 TIMESTAMPTZ 'epoch' + ${}::BIGINT * INTERVAL '1 microsecond', ${}, ${}, ${}, ${})",
                 n + 1,
                 n + 2,
                 n + 3,
@@ -245,7 +245,9 @@ async fn insert_rows(tx: &mut Tx, rows: &[(i64, &str, i64, &NewEvent)]) -> Resul
                 n + 6,
                 n + 7,
                 n + 8,
-                n + 9
+                n + 9,
+                n + 10,
+                n + 11
             ),
         });
         args.extend([
@@ -264,11 +266,13 @@ async fn insert_rows(tx: &mut Tx, rows: &[(i64, &str, i64, &NewEvent)]) -> Resul
             },
             Arg::from(e.payload.as_slice()),
             Arg::from(e.partition_key.as_deref()),
+            Arg::from(crate::trace_parent(e)),
+            Arg::from(crate::trace_state(e)),
         ]);
     }
     let sql = format!(
         "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
-         schema_id, occurred_at, payload, partition_key) VALUES {}",
+         schema_id, occurred_at, payload, partition_key, trace_parent, trace_state) VALUES {}",
         values.join(", ")
     );
     tx.exec(&sql, &args).await?;

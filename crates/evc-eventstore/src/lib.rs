@@ -10,7 +10,8 @@
 //! **Does not own:** encoding or decoding events (`evc-wire`'s `Serializer`/`Deserializer`;
 //! [`NewEvent::encode`] is a convenience over it for any generated topic enum), what the events
 //! mean (the domain crates), publishing (`evc-outbox` reads [`EventStore::read_all`] and
-//! the stored partition key, without decoding payloads), snapshots, deletion or retention;
+//! the stored partition key, without decoding payloads; it continues the stored trace
+//! context), snapshots, deletion or retention;
 //! pools and migrations (`evc-storage`).
 //!
 //! # Table
@@ -28,6 +29,8 @@
 //! | `occurred_at` | TEXT (RFC 3339)  | TIMESTAMPTZ       | microsecond precision              |
 //! | `payload`     | BLOB             | BYTEA             | the Confluent-framed message       |
 //! | `partition_key` | TEXT (nullable) | TEXT (nullable)  | the broker key (migration 2)       |
+//! | `trace_parent` | TEXT (nullable)  | TEXT (nullable)   | W3C `traceparent` of the appending span (migration 3) |
+//! | `trace_state`  | TEXT (nullable)  | TEXT (nullable)   | its `tracestate` (migration 4)     |
 //!
 //! with `UNIQUE (stream_id, version)`. The table comes from versioned migrations
 //! ([`MIGRATIONS`], recorded in `evc_migrations` by `evc-storage`).
@@ -62,6 +65,7 @@ use evc_avro::chrono::{DateTime, SecondsFormat, Utc};
 use evc_avro::uuid::Uuid;
 use evc_avro::TopicEvent;
 use evc_storage::{args, Arg, Database, Dialect, Migration, Row, StorageError, StorageUrl, Tx};
+use evc_telemetry::TraceContext;
 
 /// The event store's tables, as versioned migrations (component `evc-eventstore`).
 pub const MIGRATIONS: &[Migration] = &[
@@ -95,6 +99,16 @@ pub const MIGRATIONS: &[Migration] = &[
         2,
         "evc_events.partition_key",
         "ALTER TABLE evc_events ADD COLUMN partition_key TEXT",
+    ),
+    Migration::portable(
+        3,
+        "evc_events.trace_parent",
+        "ALTER TABLE evc_events ADD COLUMN trace_parent TEXT",
+    ),
+    Migration::portable(
+        4,
+        "evc_events.trace_state",
+        "ALTER TABLE evc_events ADD COLUMN trace_state TEXT",
     ),
 ];
 
@@ -220,6 +234,9 @@ pub struct NewEvent {
     /// The broker key the event is published with (its partition key); `None` publishes it
     /// keyed by the stream id.
     pub partition_key: Option<String>,
+    /// The W3C trace context of the span the event was made in (the command's), stored so the
+    /// outbox relay publishes it as part of that trace; `None` outside any span with ids.
+    pub trace: Option<TraceContext>,
 }
 
 impl NewEvent {
@@ -239,7 +256,15 @@ impl NewEvent {
             schema_id,
             payload,
             partition_key: None,
+            trace: TraceContext::current(),
         })
+    }
+
+    /// Sets (or clears) the trace context stored with the event ([`NewEvent::new`] takes the
+    /// current span's).
+    pub fn with_trace(mut self, trace: Option<TraceContext>) -> NewEvent {
+        self.trace = trace;
+        self
     }
 
     /// Sets the broker key the event is published with.
@@ -287,6 +312,8 @@ pub struct RecordedEvent {
     pub payload: Vec<u8>,
     /// The broker key given at append (`None` for events stored without one).
     pub partition_key: Option<String>,
+    /// The trace context stored at append (`None` when none was, or it no longer parses).
+    pub trace: Option<TraceContext>,
 }
 
 impl RecordedEvent {
@@ -327,11 +354,13 @@ pub(crate) const APPEND_LOCK: &str = "evc-eventstore:append";
 fn columns(d: Dialect) -> &'static str {
     match d {
         Dialect::Sqlite => {
-            "position, stream_id, version, event_id, event_type, schema_id, occurred_at, payload, partition_key"
+            "position, stream_id, version, event_id, event_type, schema_id, occurred_at, payload, partition_key, \
+             trace_parent, trace_state"
         }
         Dialect::Postgres => {
             "position, stream_id, version, event_id::text, event_type, schema_id, \
-             (EXTRACT(EPOCH FROM occurred_at) * 1000000)::BIGINT::TEXT, payload, partition_key"
+             (EXTRACT(EPOCH FROM occurred_at) * 1000000)::BIGINT::TEXT, payload, partition_key, \
+             trace_parent, trace_state"
         }
     }
 }
@@ -476,16 +505,18 @@ pub(crate) async fn append_alone(
         .transpose()?
         .unwrap_or(0);
     let insert = match tx.dialect() {
-            Dialect::Sqlite => {
-                "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
-                 schema_id, occurred_at, payload, partition_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-            }
-            Dialect::Postgres => {
-                "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
-                 schema_id, occurred_at, payload, partition_key) VALUES ($1, $2, $3, $4::uuid, $5, $6, \
-                 TIMESTAMPTZ 'epoch' + $7::BIGINT * INTERVAL '1 microsecond', $8, $9)"
-            }
-        };
+        Dialect::Sqlite => {
+            "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
+                 schema_id, occurred_at, payload, partition_key, trace_parent, trace_state) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+        }
+        Dialect::Postgres => {
+            "INSERT INTO evc_events (position, stream_id, version, event_id, event_type, \
+                 schema_id, occurred_at, payload, partition_key, trace_parent, trace_state) \
+                 VALUES ($1, $2, $3, $4::uuid, $5, $6, \
+                 TIMESTAMPTZ 'epoch' + $7::BIGINT * INTERVAL '1 microsecond', $8, $9, $10, $11)"
+        }
+    };
     let mut positions = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         let position = last + 1 + i as i64;
@@ -510,6 +541,8 @@ pub(crate) async fn append_alone(
                     occurred,
                     e.payload.as_slice().into(),
                     e.partition_key.as_deref().into(),
+                    trace_parent(e).into(),
+                    trace_state(e).into(),
                 ],
             )
             .await;
@@ -627,5 +660,35 @@ fn recorded(row: &Row) -> Result<RecordedEvent, StoreError> {
         occurred_at,
         payload: row.bytes(7)?,
         partition_key: row.opt_str(8)?,
+        trace: stored_trace(row.opt_str(9)?, row.opt_str(10)?, position),
     })
+}
+
+/// The `traceparent` column of an event.
+pub(crate) fn trace_parent(e: &NewEvent) -> Option<String> {
+    e.trace.as_ref().map(TraceContext::traceparent)
+}
+
+/// The `tracestate` column of an event.
+pub(crate) fn trace_state(e: &NewEvent) -> Option<String> {
+    e.trace
+        .as_ref()
+        .and_then(|t| t.tracestate().map(str::to_string))
+}
+
+/// The stored trace context; one that no longer parses (an edited row) is dropped with a DEBUG
+/// line: tracing never stops an event from being read.
+fn stored_trace(
+    parent: Option<String>,
+    state: Option<String>,
+    position: i64,
+) -> Option<TraceContext> {
+    let parent = parent?;
+    match TraceContext::parse(&parent, state.as_deref()) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::debug!(position, error = %e, "stored trace context ignored");
+            None
+        }
+    }
 }

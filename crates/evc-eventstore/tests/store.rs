@@ -6,6 +6,7 @@ use std::sync::Arc;
 use evc_avro::chrono::Utc;
 use evc_avro::uuid::Uuid;
 use evc_eventstore::{EventStore, ExpectedVersion, NewEvent, StoreError};
+use evc_telemetry::TraceContext;
 
 mod common;
 use common::{event, sqlite, Pg};
@@ -124,6 +125,31 @@ async fn append_and_read(store: &EventStore) {
             .positions,
         vec![5]
     );
+    // the trace context of the appending span is stored and read back, through a plain
+    // append and a group; made outside any span, an event has none
+    assert_eq!(b[0].trace, None);
+    let trace = TraceContext::parse(
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        Some("vendor=x"),
+    )
+    .unwrap();
+    let traced = [event(5).with_trace(Some(trace.clone()))];
+    store
+        .append("t", ExpectedVersion::NoStream, &traced)
+        .await
+        .unwrap();
+    let grouped = store
+        .append_group(&[evc_eventstore::Append {
+            stream: "t".into(),
+            expected: ExpectedVersion::Exact(1),
+            events: vec![event(6).with_trace(Some(trace.clone()))],
+        }])
+        .await;
+    assert!(grouped[0].is_ok(), "{grouped:?}");
+    let t = store.read_stream("t").await.unwrap();
+    assert_eq!(t.len(), 2);
+    assert!(t.iter().all(|e| e.trace.as_ref() == Some(&trace)), "{t:?}");
+    assert_eq!(t[0].trace.as_ref().unwrap().tracestate(), Some("vendor=x"));
 }
 
 /// `writers` tasks append to one stream expecting the same version: exactly one wins, the

@@ -24,7 +24,8 @@
 //! ([`evc_eventstore::NewEvent::encode`] takes it from the generated type; an event stored
 //! without one is keyed by its stream id), value = the stored Confluent-framed
 //! bytes, unchanged (no re-encoding), headers `evc-event-id`, `evc-event-type`,
-//! `content-type: application/vnd.confluent.avro`. The transport is the one
+//! `content-type: application/vnd.confluent.avro`, and the W3C `traceparent`/`tracestate` of
+//! the event's `evc.relay.publish` span (see *Traces*). The transport is the one
 //! [`evc_producer::ProducerConfig`] names (on Kafka idempotent with `acks=all`, enforced, and
 //! `murmur2_random`, so a key lands on the partition `evc-producer` would pick), or any
 //! transport given to [`Relay::over`].
@@ -40,6 +41,16 @@
 //!   deduplicate by event id (`evc-consumer`'s processed-events store).
 //! - **No silent skip.** An event the broker refuses stops the relay with
 //!   [`RelayError::Publish`] at that position; nothing after it is checkpointed.
+//!
+//! # Traces
+//!
+//! Each event is published inside a span `evc.relay.publish` (fields `relay`, `topic`,
+//! `position`, `event_id`) whose parent is the trace context stored with the event at append
+//! (the command's span, [`evc_eventstore::NewEvent::trace`]), so the relay's hop belongs to the
+//! command's trace; an event stored without one (appended outside any span) starts a trace
+//! at the relay. The span's context is written into the message's headers, where the
+//! consumer continues it. The spans last from the read of the batch to the broker's
+//! confirmation.
 //!
 //! # Table
 //!
@@ -58,8 +69,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use evc_eventstore::{EventStore, RecordedEvent, StoreError};
-use evc_producer::{event_headers, ProduceError, ProducerConfig};
+use evc_producer::{event_headers, trace_headers, ProduceError, ProducerConfig};
 use evc_storage::{args, Database, Dialect, Migration, StorageError};
+use evc_telemetry::TraceContext;
 use evc_transport::{AnyTransport, LazyTransport, Outgoing, Transport, TransportError};
 
 /// The checkpoint table's name.
@@ -252,8 +264,15 @@ impl<T: Transport + 'static> Relay<T> {
             .get()
             .await
             .map_err(|e| (RelayError::Producer(e.into()), None))?;
-        let messages: Vec<Outgoing> = events.iter().map(message).collect();
-        match transport.publish_batch(&self.config.topic, messages).await {
+        let spans: Vec<tracing::Span> = events.iter().map(|e| self.publish_span(e)).collect();
+        let messages: Vec<Outgoing> = events
+            .iter()
+            .zip(&spans)
+            .map(|(e, span)| message(e, span))
+            .collect();
+        let published = transport.publish_batch(&self.config.topic, messages).await;
+        drop(spans); // the spans end with the broker's answer
+        match published {
             Ok(_) => Ok(Some(Published {
                 positions: events.iter().map(|e| e.position).collect(),
             })),
@@ -265,6 +284,23 @@ impl<T: Transport + 'static> Relay<T> {
                 None,
             )),
         }
+    }
+
+    /// The span an event is published in: a child of the trace context stored with it, else
+    /// the root of a new trace.
+    fn publish_span(&self, e: &RecordedEvent) -> tracing::Span {
+        let span = tracing::info_span!(
+            parent: None,
+            "evc.relay.publish",
+            relay = %self.config.name,
+            topic = %self.config.topic,
+            position = e.position,
+            event_id = %e.event_id,
+        );
+        if let Some(parent) = &e.trace {
+            parent.set_parent_of(&span);
+        }
+        span
     }
 
     /// Publishes the next batch and checkpoints it (on a failure, checkpoints the
@@ -328,9 +364,13 @@ impl<T: Transport + 'static> Relay<T> {
     }
 }
 
-/// The message of a stored event: its partition key, its stored bytes, the producer's headers.
-fn message(e: &RecordedEvent) -> Outgoing {
+/// The message of a stored event: its partition key, its stored bytes, the producer's headers
+/// and the trace context of the span it is published in.
+fn message(e: &RecordedEvent, span: &tracing::Span) -> Outgoing {
     let mut m = Outgoing::new(e.key(), e.payload.clone());
     m.headers = event_headers(Some(e.event_id), &e.event_type);
+    if let Some(trace) = TraceContext::of_span(span) {
+        trace_headers(&mut m.headers, &trace);
+    }
     m
 }

@@ -30,6 +30,7 @@
 //! | header `evc-event-id` | the event's id (UUID string), when its schema has one |
 //! | header `evc-event-type` | the full name of the event's record (`com.acme.orders.OrderCreated`) |
 //! | header `content-type` | `application/vnd.confluent.avro` ([`CONTENT_TYPE`]) |
+//! | header `traceparent` (`tracestate`) | the W3C trace context of the send's `evc.publish` span, when spans have ids ([`evc_telemetry::init`]) |
 //!
 //! `application/vnd.confluent.avro` is evc's name for "Confluent-framed Avro": there is no
 //! registered media type for it (`application/vnd.apache.avro+binary` is plain Avro without the
@@ -86,8 +87,10 @@ use std::time::Duration;
 
 use evc_avro::{Event, TopicEvent};
 use evc_registry_client::RegistryClient;
+use evc_telemetry::{TraceContext, TRACEPARENT, TRACESTATE};
 use evc_transport::{AnyTransport, LazyTransport, Outgoing, Receipt, Transport};
 use evc_wire::Serializer;
+use tracing::Instrument as _;
 use uuid::Uuid;
 
 pub use config::ProducerConfig;
@@ -147,6 +150,21 @@ pub fn event_headers(event_id: Option<Uuid>, event_type: &str) -> evc_transport:
     h.push(headers::EVENT_TYPE, event_type);
     h.push(headers::CONTENT_TYPE, CONTENT_TYPE);
     h
+}
+
+/// Adds the W3C `traceparent` (and `tracestate`, when there is one) of `trace` to `headers`,
+/// so a consumer continues the trace.
+pub fn trace_headers(headers: &mut evc_transport::Headers, trace: &TraceContext) {
+    headers.push(TRACEPARENT, trace.traceparent());
+    if let Some(state) = trace.tracestate() {
+        headers.push(TRACESTATE, state);
+    }
+}
+
+/// The span a send runs in: a child of the caller's span; its context travels in the
+/// messages' headers.
+fn publish_span(topic: &str, messages: usize) -> tracing::Span {
+    tracing::info_span!("evc.publish", topic = %topic, messages)
 }
 
 /// A message ready to publish.
@@ -228,8 +246,14 @@ impl<T: Transport + 'static> EventProducer<T> {
         topic: &str,
         event: &E,
     ) -> Result<Delivered, ProduceError> {
-        let prepared = self.prepare(topic, event).await?;
-        self.publish(prepared).await
+        let span = publish_span(topic, 1);
+        let trace = TraceContext::of_span(&span);
+        async {
+            let prepared = self.prepare(topic, event, trace.as_ref()).await?;
+            self.publish(prepared).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// Sends an event of a topic's enum to [`TopicEvent::TOPIC`] and waits for the
@@ -247,8 +271,14 @@ impl<T: Transport + 'static> EventProducer<T> {
         topic: &str,
         event: &E,
     ) -> Result<Delivered, ProduceError> {
-        let prepared = self.prepare_topic(topic, event).await?;
-        self.publish(prepared).await
+        let span = publish_span(topic, 1);
+        let trace = TraceContext::of_span(&span);
+        async {
+            let prepared = self.prepare_topic(topic, event, trace.as_ref()).await?;
+            self.publish(prepared).await
+        }
+        .instrument(span)
+        .await
     }
 
     /// Sends every event to its topic: all are encoded first (nothing is sent if one cannot be),
@@ -258,15 +288,23 @@ impl<T: Transport + 'static> EventProducer<T> {
         &self,
         events: &[E],
     ) -> Result<Vec<Delivered>, BatchError> {
-        let mut prepared = Vec::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            let p = self
-                .prepare(E::TOPIC, event)
-                .await
-                .map_err(|source| BatchError::new(index, event.event_id(), E::FULL_NAME, source))?;
-            prepared.push(p);
+        let span = publish_span(E::TOPIC, events.len());
+        let trace = TraceContext::of_span(&span);
+        async {
+            let mut prepared = Vec::with_capacity(events.len());
+            for (index, event) in events.iter().enumerate() {
+                let p = self
+                    .prepare(E::TOPIC, event, trace.as_ref())
+                    .await
+                    .map_err(|source| {
+                        BatchError::new(index, event.event_id(), E::FULL_NAME, source)
+                    })?;
+                prepared.push(p);
+            }
+            self.publish_all(prepared).await
         }
-        self.publish_all(prepared).await
+        .instrument(span)
+        .await
     }
 
     /// [`EventProducer::send_batch`] for a topic's event enum.
@@ -283,14 +321,23 @@ impl<T: Transport + 'static> EventProducer<T> {
         topic: &str,
         events: &[E],
     ) -> Result<Vec<Delivered>, BatchError> {
-        let mut prepared = Vec::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            let p = self.prepare_topic(topic, event).await.map_err(|source| {
-                BatchError::new(index, event.event_id(), event.full_name(), source)
-            })?;
-            prepared.push(p);
+        let span = publish_span(topic, events.len());
+        let trace = TraceContext::of_span(&span);
+        async {
+            let mut prepared = Vec::with_capacity(events.len());
+            for (index, event) in events.iter().enumerate() {
+                let p = self
+                    .prepare_topic(topic, event, trace.as_ref())
+                    .await
+                    .map_err(|source| {
+                        BatchError::new(index, event.event_id(), event.full_name(), source)
+                    })?;
+                prepared.push(p);
+            }
+            self.publish_all(prepared).await
         }
-        self.publish_all(prepared).await
+        .instrument(span)
+        .await
     }
 
     /// Nothing to wait for: every send already awaited its confirmation. Kept so callers that
@@ -357,6 +404,7 @@ impl<T: Transport + 'static> EventProducer<T> {
         &self,
         topic: &str,
         event: &E,
+        trace: Option<&TraceContext>,
     ) -> Result<Prepared, ProduceError> {
         let value = self
             .serializer
@@ -369,6 +417,7 @@ impl<T: Transport + 'static> EventProducer<T> {
             value,
             event.event_id(),
             E::FULL_NAME,
+            trace,
         ))
     }
 
@@ -376,6 +425,7 @@ impl<T: Transport + 'static> EventProducer<T> {
         &self,
         topic: &str,
         event: &E,
+        trace: Option<&TraceContext>,
     ) -> Result<Prepared, ProduceError> {
         let value = self
             .serializer
@@ -388,6 +438,7 @@ impl<T: Transport + 'static> EventProducer<T> {
             value,
             event.event_id(),
             event.full_name(),
+            trace,
         ))
     }
 }
@@ -398,9 +449,13 @@ fn prepared(
     value: Vec<u8>,
     event_id: Option<Uuid>,
     event_type: &'static str,
+    trace: Option<&TraceContext>,
 ) -> Prepared {
     let mut message = Outgoing::new(key, value);
     message.headers = event_headers(event_id, event_type);
+    if let Some(trace) = trace {
+        trace_headers(&mut message.headers, trace);
+    }
     Prepared {
         topic: topic.to_string(),
         message,
