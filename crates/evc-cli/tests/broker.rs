@@ -374,3 +374,32 @@ async fn tail_and_produce_on_rabbitmq() {
     t.delete_topic(&copy).await.unwrap();
     t.delete_topic(&topic).await.unwrap();
 }
+
+/// `evc demo --broker amqp://user:password@...` names the broker by its kind and never prints
+/// the password (nor does it go to stderr).
+#[test]
+fn the_demo_banner_hides_the_broker_password() {
+    let broker = amqp_url();
+    let out = Command::new(env!("CARGO_BIN_EXE_evc"))
+        .args(["demo", "--broker", &broker])
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    let banner = stdout.lines().find(|l| l.starts_with("  broker ")).unwrap();
+    assert!(banner.ends_with("(RabbitMQ)"), "{banner}");
+    assert!(banner.contains(":***@"), "{banner}");
+    let password = broker
+        .split_once("://")
+        .and_then(|(_, rest)| rest.rsplit_once('@'))
+        .and_then(|(userinfo, _)| userinfo.split_once(':'))
+        .map(|(_, password)| password)
+        .expect("the AMQP test URL has a password");
+    for text in [&stdout, &stderr] {
+        assert!(!text.contains(&format!(":{password}@")), "{text}");
+    }
+}

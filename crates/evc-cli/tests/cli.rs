@@ -339,6 +339,8 @@ fn the_demo_runs_on_embedded_defaults() {
         String::from_utf8_lossy(&o.stderr)
     );
     for needle in [
+        "  broker    ",
+        " (librdkafka mock cluster)",
         "== Schemas",
         "== Orders",
         "now: shipped (final)",

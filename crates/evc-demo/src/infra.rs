@@ -34,7 +34,7 @@ impl Storage {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await
-            .with_context(|| format!("connecting to {url}"))?;
+            .with_context(|| format!("connecting to {}", evc_telemetry::redact_url(url)))?;
         let schema = format!("evc_demo_{}", Uuid::new_v4().simple());
         sqlx::query(&format!("CREATE SCHEMA {schema}"))
             .execute(&admin)
@@ -163,6 +163,9 @@ pub(crate) struct Broker {
     /// The broker URL every producer and consumer of the run is given: a Kafka bootstrap
     /// list, `redis://...` or `amqp://...`.
     pub(crate) bootstrap: String,
+    /// What it is, for the banner: `Kafka`, `Redis Streams`, `RabbitMQ`, or librdkafka's mock
+    /// cluster.
+    pub(crate) kind: &'static str,
 }
 
 /// The broker `url` names (default: librdkafka's mock cluster), with `orders` declared
@@ -179,14 +182,21 @@ pub(crate) async fn broker(url: Option<&str>) -> anyhow::Result<Broker> {
         use evc_transport::Transport;
         let transport = evc_transport::AnyTransport::connect(url)
             .await
-            .with_context(|| format!("connecting to {url}"))?;
+            .with_context(|| format!("connecting to {}", evc_telemetry::redact_url(url)))?;
         transport
             .declare_topic(TOPIC, PARTITIONS as u32)
             .await
-            .with_context(|| format!("declaring `{TOPIC}` on {url}"))?;
+            .with_context(|| {
+                format!("declaring `{TOPIC}` on {}", evc_telemetry::redact_url(url))
+            })?;
+        let kind = match &endpoint {
+            Some(evc_transport::Endpoint::Redis { .. }) => "Redis Streams",
+            _ => "RabbitMQ",
+        };
         return Ok(Broker {
             _mock: None,
             bootstrap: url.clone(),
+            kind,
         });
     }
     let bootstrap = match &endpoint {
@@ -201,6 +211,7 @@ pub(crate) async fn broker(url: Option<&str>) -> anyhow::Result<Broker> {
         return Ok(Broker {
             _mock: Some(mock),
             bootstrap,
+            kind: "librdkafka mock cluster",
         });
     };
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
@@ -225,6 +236,7 @@ pub(crate) async fn broker(url: Option<&str>) -> anyhow::Result<Broker> {
     Ok(Broker {
         _mock: None,
         bootstrap: bootstrap.to_string(),
+        kind: "Kafka",
     })
 }
 

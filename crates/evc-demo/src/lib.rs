@@ -70,6 +70,7 @@ use evc_registry_client::RegistryClient;
 use evc_saga::simulated::{Fault, SimulatedServices};
 use evc_saga::{Action, RunnerConfig, SagaRunner, SagaState, SagaStatus, SagaStore};
 use evc_storage::Database as Db;
+use evc_telemetry::redact_url;
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use order_events::OrderEvent;
@@ -238,7 +239,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         .clone()
         .unwrap_or_else(|| format!("mock://demo-{}", Uuid::new_v4().simple()));
     let registry = RegistryClient::new(&registry_url)
-        .with_context(|| format!("schema registry {registry_url}"))?;
+        .with_context(|| format!("schema registry {}", redact_url(&registry_url)))?;
     let broker = broker(opts.bootstrap.as_deref()).await?;
     let mut tempdir = None;
     let mut sqlite_dir: Option<PathBuf> = None;
@@ -271,16 +272,13 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         report.postgres_schema = Some(schema.clone());
     }
     writeln!(out, "evc demo")?;
-    writeln!(out, "  registry  {registry_url}")?;
+    // URLs without their passwords: the banner is often pasted into tickets
+    writeln!(out, "  registry  {}", redact_url(&registry_url))?;
     writeln!(
         out,
-        "  kafka     {}{}",
-        broker.bootstrap,
-        if broker._mock.is_some() {
-            " (librdkafka mock cluster)"
-        } else {
-            ""
-        }
+        "  broker    {} ({})",
+        redact_url(&broker.bootstrap),
+        broker.kind
     )?;
     writeln!(
         out,
