@@ -540,6 +540,10 @@ fn consume_span(d: &Delivery, group: &str) -> tracing::Span {
         shard = d.shard,
         position = %d.position,
     );
+    if span.is_disabled() {
+        // no subscriber wants it: nothing to continue, nothing to parse
+        return span;
+    }
     match TraceContext::extract(&Carried(&d.headers)) {
         Ok(Some(parent)) => {
             parent.set_parent_of(&span);
