@@ -236,3 +236,90 @@ async fn a_member_whose_lease_lapsed_stops_reading_the_shard() {
     t.delete_group(&topic, &group).await.unwrap();
     t.delete_topic(&topic).await.unwrap();
 }
+
+/// A `next` dropped in the middle of taking a shard over (callers time `next` out) does not
+/// lose the claim: the dead member's pending entries still come first, in order, with their
+/// raised delivery counts, then what is published later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_takeover_interrupted_by_a_dropped_next_still_claims() {
+    use evc_transport::{Outgoing, SubscribeOptions, Subscription, Transport};
+    use std::time::Duration;
+
+    let t = Redis.connect().await;
+    let topic = evc_transport::conformance::unique("cancel");
+    let group = format!("{topic}-g");
+    t.declare_topic(&topic, 1).await.unwrap();
+    t.declare_group(&topic, &group).await.unwrap();
+    let options = SubscribeOptions::new(&group).takeover_after(Duration::from_millis(300));
+    let mut ids = Vec::new();
+    for i in 1..=2 {
+        let r = t
+            .publish(&topic, Outgoing::new("k", vec![0, 0, 0, 0, 1, i]))
+            .await
+            .unwrap();
+        ids.push(r.position.unwrap());
+    }
+    let mut dead = t.subscribe(&topic, options.clone()).await.unwrap();
+    let held = dead.next().await.unwrap();
+    assert_eq!(held.position, ids[0]);
+    drop(dead);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let mut owner = t.subscribe(&topic, options).await.unwrap();
+    // Polled once, then dropped: the claim was under way.
+    let first = tokio::time::timeout(Duration::ZERO, owner.next()).await;
+    assert!(first.is_err(), "{first:?}");
+    let r = t
+        .publish(&topic, Outgoing::new("k", vec![0, 0, 0, 0, 1, 3]))
+        .await
+        .unwrap();
+    ids.push(r.position.unwrap());
+    for (n, id) in ids.iter().enumerate() {
+        let d = tokio::time::timeout(Duration::from_secs(30), owner.next())
+            .await
+            .expect("delivered within 30 s")
+            .unwrap();
+        assert_eq!(&d.position, id, "entry {n} out of order");
+        assert_eq!(d.delivery_count, if n < 2 { 2 } else { 1 }, "entry {n}");
+        owner.ack(&d).await.unwrap();
+    }
+    owner.close().await.unwrap();
+    t.delete_group(&topic, &group).await.unwrap();
+    t.delete_topic(&topic).await.unwrap();
+}
+
+/// A `next` dropped while its blocking read waits in Redis: the read still takes the next
+/// entry for this member when it is published; the member's next `next` hands it out (it is
+/// not stranded pending under the member's name).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_entry_a_dropped_read_took_is_still_delivered() {
+    use evc_transport::{Outgoing, Subscription, Transport};
+    use std::time::Duration;
+
+    let t = Redis.connect().await;
+    let topic = evc_transport::conformance::unique("dropped");
+    let group = format!("{topic}-g");
+    t.declare_topic(&topic, 1).await.unwrap();
+    t.declare_group(&topic, &group).await.unwrap();
+    let mut member = t.subscribe(&topic, Redis.options(&group)).await.unwrap();
+    // Dropped while `XREADGROUP … BLOCK 500` waits.
+    let dropped = tokio::time::timeout(Duration::from_millis(100), member.next()).await;
+    assert!(dropped.is_err(), "{dropped:?}");
+    let publish = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        t.publish(&topic, Outgoing::new("k", vec![0, 0, 0, 0, 1, 1]))
+            .await
+            .unwrap()
+            .position
+            .unwrap()
+    };
+    let (d, id) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(10), member.next()),
+        publish
+    );
+    let d = d.expect("delivered within 10 s").unwrap();
+    assert_eq!(d.position, id);
+    member.ack(&d).await.unwrap();
+    member.close().await.unwrap();
+    t.delete_group(&topic, &group).await.unwrap();
+    t.delete_topic(&topic).await.unwrap();
+}

@@ -213,20 +213,32 @@ impl RedisSubscription {
     /// Acts on what the heartbeat found: shards lost, shards taken over, shards beyond the
     /// fair share that are idle and can be given back.
     async fn sync_ownership(&mut self) -> Result<(), TransportError> {
-        let (lost, acquired) = {
-            let mut s = self.state();
-            (std::mem::take(&mut s.lost), std::mem::take(&mut s.acquired))
-        };
+        let lost = std::mem::take(&mut self.state().lost);
         for shard in lost {
             let dropped = self.gate.drop_shard(shard);
             if !dropped.is_empty() {
                 tracing::warn!(topic = %self.topic, shard, held = dropped.len(), "shard lost; its deliveries go to the new owner");
             }
         }
-        for shard in acquired {
-            self.reading = true;
-            self.claim(shard).await?;
-            self.reading = false;
+        // A shard taken over leaves the list only once its claim is done: a `next` dropped
+        // mid-claim (callers time it out) claims it again on the next call.
+        loop {
+            let (shard, held) = {
+                let s = self.state();
+                let Some(shard) = s.acquired.first().copied() else {
+                    break;
+                };
+                (shard, s.owned.contains(&shard))
+            };
+            if held {
+                self.reading = true;
+                self.claim(shard).await?;
+                self.reading = false;
+            }
+            let mut s = self.state();
+            if s.acquired.first() == Some(&shard) {
+                s.acquired.remove(0);
+            }
         }
         let surplus: Vec<u32> = {
             let s = self.state();
@@ -352,12 +364,15 @@ impl RedisSubscription {
     }
 
     /// After a `next` was dropped mid-read: this member's own pending entries of the shards it
-    /// holds, those the gate does not know queued again.
+    /// holds, those the gate does not know queued again. Read on the blocking reads'
+    /// connection: Redis runs a connection's commands in order, so a dropped `XREADGROUP …
+    /// BLOCK` still waiting there (it assigns entries to this member when it returns, reply or
+    /// not) has returned before this looks.
     async fn recover(&mut self) -> Result<(), TransportError> {
         let owned = self.owned_shards();
         for shard in owned {
             let key = stream(&self.topic, shard);
-            let mut conn = self.conn.clone();
+            let mut conn = self.reader.clone();
             let reply: Value = redis::cmd("XREADGROUP")
                 .arg("GROUP")
                 .arg(&self.group)
@@ -446,11 +461,13 @@ impl Subscription for RedisSubscription {
     async fn next(&mut self) -> Result<Delivery, TransportError> {
         loop {
             self.fence().await?;
-            self.sync_ownership().await?;
+            // Before shards are given back: what a dropped read took is then in the gate, so
+            // a shard it read from is not idle.
             if self.reading {
                 self.recover().await?;
                 self.reading = false;
             }
+            self.sync_ownership().await?;
             if let Some(d) = self.gate.take_ready() {
                 return Ok(d);
             }
