@@ -279,7 +279,12 @@ async fn a_takeover_interrupted_by_a_dropped_next_still_claims() {
             .expect("delivered within 30 s")
             .unwrap();
         assert_eq!(&d.position, id, "entry {n} out of order");
-        assert_eq!(d.delivery_count, if n < 2 { 2 } else { 1 }, "entry {n}");
+        // The dropped claim may have reached Redis before it was dropped: each claim counts.
+        if n < 2 {
+            assert!(d.delivery_count >= 2, "entry {n}: {}", d.delivery_count);
+        } else {
+            assert_eq!(d.delivery_count, 1, "entry {n}");
+        }
         owner.ack(&d).await.unwrap();
     }
     owner.close().await.unwrap();
