@@ -221,6 +221,30 @@ pub(crate) fn parse_pending(v: &Value, target: &str) -> Result<Vec<(String, u32)
         .collect()
 }
 
+/// The reply of the summary `XPENDING key group`: (consumer, pending entries) per consumer
+/// with any (nothing when the group has no pending entries).
+pub(crate) fn parse_pending_summary(v: &Value) -> Vec<(String, u64)> {
+    let Value::Array(parts) = v else {
+        return Vec::new();
+    };
+    let Some(Value::Array(consumers)) = parts.get(3) else {
+        return Vec::new();
+    };
+    consumers
+        .iter()
+        .filter_map(|c| match c {
+            Value::Array(pair) if pair.len() == 2 => {
+                let count = match &pair[1] {
+                    Value::Int(n) => u64::try_from(*n).ok(),
+                    other => string(other).and_then(|s| s.parse().ok()),
+                }?;
+                Some((string(&pair[0])?, count))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
 /// The reply of `XINFO CONSUMERS`: (name, pending entries, idle milliseconds) per consumer.
 pub(crate) fn parse_consumers(v: &Value) -> Vec<(String, u64, u64)> {
     let Value::Array(items) = v else {
@@ -329,6 +353,25 @@ mod tests {
             parse_consumers(&v),
             [("g-1".to_string(), 0, 9000), ("g-2".to_string(), 2, 5)]
         );
+    }
+
+    #[test]
+    fn reads_the_pending_summary_per_consumer() {
+        let v = Value::Array(vec![
+            Value::Int(3),
+            bulk(b"1-0"),
+            bulk(b"3-0"),
+            Value::Array(vec![
+                Value::Array(vec![bulk(b"g-1"), bulk(b"2")]),
+                Value::Array(vec![bulk(b"g-2"), Value::Int(1)]),
+            ]),
+        ]);
+        assert_eq!(
+            parse_pending_summary(&v),
+            [("g-1".to_string(), 2), ("g-2".to_string(), 1)]
+        );
+        let none = Value::Array(vec![Value::Int(0), Value::Nil, Value::Nil, Value::Nil]);
+        assert!(parse_pending_summary(&none).is_empty());
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! Shard ownership within a group: leases in Redis, renewed by a heartbeat task.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::Script;
@@ -34,6 +34,24 @@ pub(crate) struct Ownership {
     pub lost: Vec<u32>,
     /// How many shards this member should hold: ⌈shards / live members⌉.
     pub fair: usize,
+    /// Per owned shard, until when its lease surely holds by this process' clock: the instant
+    /// the last successful renewal was *sent*, plus the lease time (Redis started the lease's
+    /// new time later than that, so it cannot have expired before).
+    pub valid_until: BTreeMap<u32, Instant>,
+}
+
+impl Ownership {
+    fn keep(&mut self, shard: u32, until: Instant) {
+        self.owned.insert(shard);
+        self.valid_until.insert(shard, until);
+    }
+
+    fn lose(&mut self, shard: u32) {
+        self.valid_until.remove(&shard);
+        if self.owned.remove(&shard) {
+            self.lost.push(shard);
+        }
+    }
 }
 
 pub(crate) fn lease_key(topic: &str, shard: u32, group: &str) -> String {
@@ -94,24 +112,9 @@ impl Leases {
             s.fair = fair;
             s.owned.iter().copied().collect()
         };
-        let renew = Script::new(RENEW);
         let mut kept = 0;
         for shard in owned {
-            let lease = self.lease(shard);
-            let renewed: i64 = renew
-                .key(&lease)
-                .arg(&self.member)
-                .arg(self.ttl_ms())
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| failed(&self.url, "PEXPIRE", &lease, e))?;
-            if renewed == 0 {
-                tracing::warn!(lease = %lease, member = %self.member, "shard lease lost");
-                let mut s = self.state.lock().expect("not poisoned");
-                if s.owned.remove(&shard) {
-                    s.lost.push(shard);
-                }
-            } else {
+            if self.renew(shard).await? {
                 kept += 1;
             }
         }
@@ -136,6 +139,7 @@ impl Leases {
                 continue;
             }
             let lease = self.lease(shard);
+            let sent = Instant::now();
             let taken: Option<String> = redis::cmd("SET")
                 .arg(&lease)
                 .arg(&self.member)
@@ -148,7 +152,7 @@ impl Leases {
             if taken.is_some() {
                 tracing::debug!(lease = %lease, member = %self.member, "shard taken");
                 let mut s = self.state.lock().expect("not poisoned");
-                s.owned.insert(shard);
+                s.keep(shard, sent + self.ttl);
                 s.acquired.push(shard);
                 have += 1;
             }
@@ -156,8 +160,45 @@ impl Leases {
         Ok(())
     }
 
+    /// Renews the lease of an owned shard: true when it is still this member's (its
+    /// `valid_until` moved on); false when it expired or another member holds it now (the shard
+    /// is then lost: no longer owned, reported in `lost`).
+    pub(crate) async fn renew(&self, shard: u32) -> Result<bool, TransportError> {
+        let mut conn = self.conn.clone();
+        let lease = self.lease(shard);
+        let sent = Instant::now();
+        let renewed: i64 = Script::new(RENEW)
+            .key(&lease)
+            .arg(&self.member)
+            .arg(self.ttl_ms())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(|e| failed(&self.url, "PEXPIRE", &lease, e))?;
+        let mut s = self.state.lock().expect("not poisoned");
+        if !s.owned.contains(&shard) {
+            // Given back meanwhile by the subscription.
+            return Ok(false);
+        }
+        if renewed == 0 {
+            tracing::warn!(lease = %lease, member = %self.member, "shard lease lost");
+            s.lose(shard);
+            Ok(false)
+        } else {
+            let until = sent + self.ttl;
+            if s.valid_until.get(&shard).is_none_or(|u| *u < until) {
+                s.valid_until.insert(shard, until);
+            }
+            Ok(true)
+        }
+    }
+
     /// Gives a shard back (only if the lease is still this member's).
     pub(crate) async fn release(&self, shard: u32) -> Result<(), TransportError> {
+        self.state
+            .lock()
+            .expect("not poisoned")
+            .valid_until
+            .remove(&shard);
         let mut conn = self.conn.clone();
         let lease = self.lease(shard);
         let _: i64 = Script::new(RELEASE)
@@ -173,6 +214,7 @@ impl Leases {
     pub(crate) async fn leave(&self) -> Result<(), TransportError> {
         let owned: Vec<u32> = {
             let mut s = self.state.lock().expect("not poisoned");
+            s.valid_until.clear();
             std::mem::take(&mut s.owned).into_iter().collect()
         };
         for shard in owned {

@@ -11,6 +11,8 @@
 //! | delivery | `XREADGROUP … >` on the owned shards; entries stay pending until `XACK` |
 //! | nack | the entry stays pending and is handed out again after the delay; `XCLAIM` to self raises its delivery count in Redis |
 //! | dead member | its leases expire; the new owner takes the shard's pending entries with `XAUTOCLAIM` (delivery counts from `XPENDING`) before reading new ones |
+//! | lease lapsed under a live member | fencing: the member tracks each lease's end by its own clock (renewal send time + lease time), renews one within a third of its end before reading or handing out more of it (the shard is lost at once if another member holds it) and bounds a blocking read to end before it; the owner `XCLAIM`s, before each read, its shards' entries pending under any other consumer (a stale owner's late read or nack) and hands them out in id order before newer ones |
+//! | `next` dropped mid-read | the `XREADGROUP … BLOCK` goes on in Redis and still assigns entries to the member; its next `next` re-reads its own pending entries on the blocking reads' connection (Redis runs them after that read) before giving any shard back; a takeover's claim stays due until it completed |
 //! | dead letter | `MULTI`: `XADD <topic>.dlq` (the entry with `evc.dlq.*` header fields) + `XACK`: both or neither |
 //! | replay | the dead-letter stream from the cursor `<topic>.dlq:replayed`, each entry re-published and the cursor moved in one `MULTI` |
 //!

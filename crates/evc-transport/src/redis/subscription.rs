@@ -1,7 +1,7 @@
 //! A member of a consumer group on a sharded topic: leases, reads, claims, settling.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
 use redis::Value;
@@ -87,6 +87,13 @@ impl RedisSubscription {
         self.state().owned.iter().copied().collect()
     }
 
+    /// Test support: stops the heartbeat as a stalled process would (the member goes on
+    /// reading; only its own fencing stops it once its leases may have lapsed).
+    #[doc(hidden)]
+    pub fn stall_heartbeat(&self) {
+        self.heartbeat.abort();
+    }
+
     fn state(&self) -> std::sync::MutexGuard<'_, Ownership> {
         self.leases.state.lock().expect("not poisoned")
     }
@@ -95,23 +102,143 @@ impl RedisSubscription {
         failed(&self.options.url, op, target, e)
     }
 
+    /// The part of the lease time kept in hand: a shard whose lease may end within it is
+    /// renewed before more of it is read or handed out.
+    fn margin(&self) -> Duration {
+        self.leases.ttl / 3
+    }
+
+    /// Fencing against a late heartbeat (a loaded machine, a paused process): every held shard
+    /// whose lease may lapse within the margin by this process' clock is renewed here, before
+    /// anything more of it is read or handed out; one another member holds now is lost at once
+    /// (its deliveries dropped, its pending entries left to the new owner).
+    async fn fence(&mut self) -> Result<(), TransportError> {
+        let now = Instant::now();
+        let margin = self.margin();
+        let due: Vec<u32> = {
+            let s = self.state();
+            s.owned
+                .iter()
+                .copied()
+                .filter(|shard| {
+                    s.valid_until
+                        .get(shard)
+                        .is_none_or(|u| u.saturating_duration_since(now) <= margin)
+                })
+                .collect()
+        };
+        for shard in due {
+            if !self.leases.renew(shard).await? {
+                tracing::warn!(topic = %self.topic, shard, member = %self.member, "shard lease lapsed under a live member; fenced off");
+            }
+        }
+        Ok(())
+    }
+
+    /// How long a read may block so that it returns while every shard it reads is surely
+    /// still held (entries are assigned to this member when the read returns).
+    fn read_budget(&self, shards: &[u32], wait: Duration) -> Duration {
+        let now = Instant::now();
+        let margin = self.margin();
+        let s = self.state();
+        shards
+            .iter()
+            .map(|shard| {
+                s.valid_until.get(shard).map_or(Duration::ZERO, |u| {
+                    u.saturating_duration_since(now).saturating_sub(margin)
+                })
+            })
+            .fold(wait, Duration::min)
+            .max(Duration::from_millis(1))
+    }
+
+    /// Entries of held shards pending for another consumer (a member that read a shard after
+    /// its lease had lapsed, before it learnt so, or nacked an entry of it meanwhile): claimed
+    /// to this member and queued in id order, ahead of anything read after them, so none is
+    /// stranded in a consumer nobody reads for and a key's order holds. True when any was.
+    async fn sweep(&mut self, shards: &[u32]) -> Result<bool, TransportError> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        for shard in shards {
+            pipe.cmd("XPENDING")
+                .arg(stream(&self.topic, *shard))
+                .arg(&self.group);
+        }
+        let summaries: Vec<Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.fail("XPENDING", &self.topic, e))?;
+        let mut queued = false;
+        for (shard, summary) in shards.iter().copied().zip(summaries) {
+            let key = stream(&self.topic, shard);
+            for (name, count) in entries::parse_pending_summary(&summary) {
+                if name == self.member || count == 0 {
+                    continue;
+                }
+                let reply: Value = redis::cmd("XPENDING")
+                    .arg(&key)
+                    .arg(&self.group)
+                    .arg("-")
+                    .arg("+")
+                    .arg(count)
+                    .arg(&name)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail("XPENDING", &key, e))?;
+                let ids: Vec<String> = entries::parse_pending(&reply, &key)?
+                    .into_iter()
+                    .map(|(id, _)| id)
+                    .collect();
+                if ids.is_empty() {
+                    continue;
+                }
+                tracing::warn!(stream = %key, group = %self.group, from = %name, to = %self.member, entries = ids.len(), "claiming entries another member read from a shard it no longer holds");
+                let claimed: Value = redis::cmd("XCLAIM")
+                    .arg(&key)
+                    .arg(&self.group)
+                    .arg(&self.member)
+                    .arg(0)
+                    .arg(&ids)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(|e| self.fail("XCLAIM", &key, e))?;
+                let found = entries::parse_entries(&claimed, &key)?;
+                queued |= !found.is_empty();
+                self.queue_pending(shard, found).await?;
+            }
+        }
+        Ok(queued)
+    }
+
     /// Acts on what the heartbeat found: shards lost, shards taken over, shards beyond the
     /// fair share that are idle and can be given back.
     async fn sync_ownership(&mut self) -> Result<(), TransportError> {
-        let (lost, acquired) = {
-            let mut s = self.state();
-            (std::mem::take(&mut s.lost), std::mem::take(&mut s.acquired))
-        };
+        let lost = std::mem::take(&mut self.state().lost);
         for shard in lost {
             let dropped = self.gate.drop_shard(shard);
             if !dropped.is_empty() {
                 tracing::warn!(topic = %self.topic, shard, held = dropped.len(), "shard lost; its deliveries go to the new owner");
             }
         }
-        for shard in acquired {
-            self.reading = true;
-            self.claim(shard).await?;
-            self.reading = false;
+        // A shard taken over leaves the list only once its claim is done: a `next` dropped
+        // mid-claim (callers time it out) claims it again on the next call.
+        loop {
+            let (shard, held) = {
+                let s = self.state();
+                let Some(shard) = s.acquired.first().copied() else {
+                    break;
+                };
+                (shard, s.owned.contains(&shard))
+            };
+            if held {
+                self.reading = true;
+                self.claim(shard).await?;
+                self.reading = false;
+            }
+            let mut s = self.state();
+            if s.acquired.first() == Some(&shard) {
+                s.acquired.remove(0);
+            }
         }
         let surplus: Vec<u32> = {
             let s = self.state();
@@ -237,12 +364,15 @@ impl RedisSubscription {
     }
 
     /// After a `next` was dropped mid-read: this member's own pending entries of the shards it
-    /// holds, those the gate does not know queued again.
+    /// holds, those the gate does not know queued again. Read on the blocking reads'
+    /// connection: Redis runs a connection's commands in order, so a dropped `XREADGROUP …
+    /// BLOCK` still waiting there (it assigns entries to this member when it returns, reply or
+    /// not) has returned before this looks.
     async fn recover(&mut self) -> Result<(), TransportError> {
         let owned = self.owned_shards();
         for shard in owned {
             let key = stream(&self.topic, shard);
-            let mut conn = self.conn.clone();
+            let mut conn = self.reader.clone();
             let reply: Value = redis::cmd("XREADGROUP")
                 .arg("GROUP")
                 .arg(&self.group)
@@ -273,6 +403,12 @@ impl RedisSubscription {
             tokio::time::sleep(wait.min(Duration::from_millis(100))).await;
             return Ok(());
         }
+        self.reading = true;
+        if self.sweep(&readable).await? {
+            self.reading = false;
+            return Ok(());
+        }
+        let wait = self.read_budget(&readable, wait);
         let keys: Vec<String> = readable.iter().map(|s| stream(&self.topic, *s)).collect();
         let mut c = redis::cmd("XREADGROUP");
         c.arg("GROUP")
@@ -324,11 +460,14 @@ impl RedisSubscription {
 impl Subscription for RedisSubscription {
     async fn next(&mut self) -> Result<Delivery, TransportError> {
         loop {
-            self.sync_ownership().await?;
+            self.fence().await?;
+            // Before shards are given back: what a dropped read took is then in the gate, so
+            // a shard it read from is not idle.
             if self.reading {
                 self.recover().await?;
                 self.reading = false;
             }
+            self.sync_ownership().await?;
             if let Some(d) = self.gate.take_ready() {
                 return Ok(d);
             }
