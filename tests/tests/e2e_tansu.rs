@@ -115,18 +115,16 @@ impl Handler<OrderEvent, Postgres> for Record {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn producers_and_consumers_from_two_ecosystems_through_tansu() {
-    let broker = broker();
-    let bootstrap = broker.1.clone();
+/// Creates `topics` (name, partitions) on the broker: tansu does not create topics on use.
+async fn create_topics(bootstrap: &str, topics: &[(&str, i32)]) {
     let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+        .set("bootstrap.servers", bootstrap)
         .create()
         .unwrap();
-    let topics = [
-        NewTopic::new("orders", 3, TopicReplication::Fixed(1)),
-        NewTopic::new("orders.dlq", 1, TopicReplication::Fixed(1)),
-    ];
+    let topics: Vec<NewTopic> = topics
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .collect();
     for r in admin
         .create_topics(
             &topics,
@@ -137,13 +135,21 @@ async fn producers_and_consumers_from_two_ecosystems_through_tansu() {
     {
         r.unwrap();
     }
-    let registry = evc_registry::spawn(evc_registry::ServerConfig::new(
+}
+
+/// An evc registry of the test's own, in memory.
+async fn registry() -> evc_registry::RunningServer {
+    evc_registry::spawn(evc_registry::ServerConfig::new(
         "127.0.0.1:0".parse().unwrap(),
         evc_registry::StorageUrl::parse("memory").unwrap(),
     ))
     .await
-    .unwrap();
-    let url = registry.url();
+    .unwrap()
+}
+
+/// A PostgreSQL schema of the test's own with a `seen` table the [`Record`] handler fills:
+/// the pool, the schema and the table's qualified name.
+async fn seen_table() -> (sqlx::PgPool, String, String) {
     let pg_url = std::env::var("EVC_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
     let pool = sqlx::PgPool::connect(&pg_url)
@@ -165,6 +171,17 @@ async fn producers_and_consumers_from_two_ecosystems_through_tansu() {
     .execute(&pool)
     .await
     .unwrap();
+    (pool, schema, table)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_and_consumers_from_two_ecosystems_through_tansu() {
+    let broker = broker();
+    let bootstrap = broker.1.clone();
+    create_topics(&bootstrap, &[("orders", 3), ("orders.dlq", 1)]).await;
+    let registry = registry().await;
+    let url = registry.url();
+    let (pool, schema, table) = seen_table().await;
 
     // evc's producer: 10 orders, created (v1 and v2 alternately) then paid
     let client = evc_registry_client::RegistryClient::new(&url).unwrap();
@@ -322,6 +339,146 @@ async fn producers_and_consumers_from_two_ecosystems_through_tansu() {
             "keyed by order id"
         );
     }
+
+    sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    registry.stop().await.unwrap();
+    drop(broker);
+}
+
+/// An `OrderCreated` v2 for order `n`.
+fn created(n: u128) -> order_events::OrderCreated {
+    order_events::OrderCreated {
+        event_id: Uuid::from_u128(1_000 + n),
+        order_id: Uuid::from_u128(n + 1),
+        occurred_at: Utc.timestamp_millis_opt(1_700_000_000_000).unwrap(),
+        customer_id: format!("c-{n}"),
+        currency: "EUR".into(),
+        channel: order_events::order_created::v2::SalesChannel::Web,
+        shipping_address: None,
+    }
+}
+
+/// Whether `group` has committed every partition of `topic` up to its high watermark.
+fn all_committed(bootstrap: &str, group: &str, topic: &str, partitions: i32) -> bool {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .unwrap();
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = c.committed_offsets(tpl, Duration::from_secs(10)).unwrap();
+    (0..partitions).all(|p| {
+        let (_, high) = c
+            .fetch_watermarks(topic, p, Duration::from_secs(10))
+            .unwrap();
+        match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(rdkafka::Offset::Offset(o)) => o >= high,
+            _ => high == 0,
+        }
+    })
+}
+
+/// Waits up to 90 s for `done`.
+async fn wait(what: &str, done: &dyn Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A member losing partitions in a rebalance commits what it acked before it lets them go, so
+/// the new owner starts after it and nothing is processed twice. Periodic commits are off, so
+/// only the commit on revoke can make that so. (librdkafka's mock coordinator can refuse that
+/// commit; see evc-consumer's `a_rebalance_commits_on_revoke_and_hands_partitions_over_…`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebalance_through_tansu_commits_on_revoke_so_nothing_is_reprocessed() {
+    let broker = broker();
+    let bootstrap = broker.1.clone();
+    create_topics(&bootstrap, &[("orders", 4), ("orders.dlq", 1)]).await;
+    let registry = registry().await;
+    let client = evc_registry_client::RegistryClient::new(&registry.url()).unwrap();
+    let producer = evc_producer::EventProducer::with_serializer(
+        &evc_producer::ProducerConfig::new(bootstrap.clone()),
+        evc_wire::Serializer::new(client.clone()).auto_register(true),
+    )
+    .unwrap();
+    let (pool, schema, table) = seen_table().await;
+    let member = || async {
+        let store =
+            evc_consumer::PostgresStore::with_pool(pool.clone(), &format!("{schema}.processed"))
+                .await
+                .unwrap();
+        let consumer = EventConsumer::<OrderEvent, _, _>::new(
+            ConsumerConfig::new(bootstrap.clone(), "pair")
+                .topic("orders")
+                .commit_interval(Duration::from_secs(3600)),
+            client.clone(),
+            store,
+            Record {
+                table: table.clone(),
+            },
+        )
+        .unwrap();
+        (
+            consumer.control(),
+            consumer.metrics(),
+            tokio::spawn(consumer.run()),
+        )
+    };
+    for n in 0..40 {
+        producer.send(&created(n)).await.unwrap();
+    }
+    let (a_control, a, a_run) = member().await;
+    wait("A to process the first 40", &|| {
+        a.snapshot().processed == 40
+    })
+    .await;
+    assert!(
+        !all_committed(&bootstrap, "pair", "orders", 4),
+        "nothing committed yet"
+    );
+
+    let (b_control, b, b_run) = member().await;
+    wait("A's commit on revoke", &|| {
+        let m = a.snapshot();
+        m.revoke_commits + m.revoke_commit_refusals >= 1
+    })
+    .await;
+    assert_eq!(a.snapshot().revoke_commit_refusals, 0, "{:?}", a.snapshot());
+    assert!(
+        all_committed(&bootstrap, "pair", "orders", 4),
+        "the commit on revoke covered what A had acked"
+    );
+    for n in 40..80 {
+        producer.send(&created(n)).await.unwrap();
+    }
+    wait("all 80 processed", &|| {
+        a.snapshot().processed + b.snapshot().processed == 80
+    })
+    .await;
+    a_control.shutdown();
+    b_control.shutdown();
+    let (a_last, b_last) = (a_run.await.unwrap().unwrap(), b_run.await.unwrap().unwrap());
+    assert!(b_last.processed > 0, "B got partitions: {b_last:?}");
+    assert_eq!(
+        a_last.duplicates + b_last.duplicates,
+        0,
+        "no reprocessing: {a_last:?} {b_last:?}"
+    );
+    let rows: i64 = sqlx::query_scalar(&format!("SELECT COUNT(*) FROM {table}"))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 80, "one side effect per event");
+    assert!(all_committed(&bootstrap, "pair", "orders", 4));
 
     sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
         .execute(&pool)

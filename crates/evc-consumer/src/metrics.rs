@@ -67,6 +67,9 @@ pub struct Metrics {
     pub commits: u64,
     /// Of those, commits made when partitions were revoked.
     pub revoke_commits: u64,
+    /// Kafka: commits on revoke that the group coordinator refused; the next owner redelivers
+    /// what was acked since the last commit, and the idempotent store skips it.
+    pub revoke_commit_refusals: u64,
 }
 
 /// Reads a consumer's counters while it runs (cheap to clone, shareable across tasks).
@@ -86,6 +89,7 @@ impl MetricsHandle {
             transient_retries: get(&c.transient_retries),
             commits: subs.iter().map(|s| s.commits()).sum(),
             revoke_commits: subs.iter().map(|s| s.revoke_commits()).sum(),
+            revoke_commit_refusals: subs.iter().map(|s| s.revoke_commit_refusals()).sum(),
         }
     }
 }

@@ -609,8 +609,16 @@ async fn a_registry_outage_is_waited_out_not_dead_lettered() {
     assert_eq!(handled, sent);
 }
 
+/// A member losing partitions commits what it acked before it lets them go, so the new owner
+/// starts after it. librdkafka's mock coordinator refuses that commit when another rebalance
+/// starts at the same moment (a follower's SyncGroup arriving after the leader's makes it
+/// rebalance again; Kafka itself accepts commits while a group prepares a rebalance): the
+/// refusal is counted and the new owner redelivers what was acked since the last commit, which
+/// the idempotent store skips. The strict no-reprocessing claim on a broker speaking the Kafka
+/// protocol end to end is `tests/tests/e2e_tansu.rs`'s
+/// `a_rebalance_through_tansu_commits_on_revoke_so_nothing_is_reprocessed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_rebalance_commits_on_revoke_so_the_new_member_does_not_reprocess() {
+async fn a_rebalance_commits_on_revoke_and_hands_partitions_over_without_double_effects() {
     let kafka = Kafka::start();
     kafka.create_topic("orders", 4);
     let registry = mock_registry();
@@ -650,12 +658,15 @@ async fn a_rebalance_commits_on_revoke_so_the_new_member_does_not_reprocess() {
         )
         .unwrap(),
     );
-    a.wait("the revoke commit", |m| m.revoke_commits >= 1).await;
-    // What A had done is committed, so whatever B was given starts after it.
-    wait_until("the first 40 committed", || {
-        kafka.all_committed("pair", "orders", 4)
+    a.wait("the commit on revoke (made or refused)", |m| {
+        m.revoke_commits + m.revoke_commit_refusals >= 1
     })
     .await;
+    let at_revoke = a.now();
+    if at_revoke.revoke_commits >= 1 {
+        // The commit on revoke covered everything A had acked, on all four partitions.
+        assert!(kafka.all_committed("pair", "orders", 4), "{at_revoke:?}");
+    }
     let second: Vec<OrderEvent> = (0..40).map(|_| created(Uuid::new_v4()).into()).collect();
     producer.send_topic_batch(&second).await.unwrap();
     wait_until("all 80 processed", || {
@@ -664,12 +675,14 @@ async fn a_rebalance_commits_on_revoke_so_the_new_member_does_not_reprocess() {
     .await;
     let (a_last, b_last) = (a.stop().await, b.stop().await);
     assert!(b_last.processed > 0, "B got partitions: {b_last:?}");
-    assert_eq!(
-        a_last.duplicates + b_last.duplicates,
-        0,
-        "no reprocessing: {a_last:?} {b_last:?}"
-    );
-    assert_eq!(effects.calls(), 80);
+    let duplicates = a_last.duplicates + b_last.duplicates;
+    if a_last.revoke_commit_refusals == 0 {
+        assert_eq!(duplicates, 0, "no reprocessing: {a_last:?} {b_last:?}");
+    } else {
+        // Only what A acked on the partitions it gave up can come again, and only once.
+        assert!(duplicates <= 40, "{a_last:?} {b_last:?}");
+    }
+    assert_eq!(effects.calls(), 80, "one side effect per event");
     assert!(kafka.all_committed("pair", "orders", 4));
 }
 

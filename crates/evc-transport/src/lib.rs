@@ -132,6 +132,7 @@ impl SubscribeOptions {
 pub struct SubscriptionStats {
     commits: AtomicU64,
     revoke_commits: AtomicU64,
+    revoke_commit_refusals: AtomicU64,
 }
 
 impl SubscriptionStats {
@@ -143,6 +144,18 @@ impl SubscriptionStats {
     /// Of those, the commits made when shards were taken away (a rebalance).
     pub fn revoke_commits(&self) -> u64 {
         self.revoke_commits.load(Ordering::Relaxed)
+    }
+
+    /// Commits on revoke that the group coordinator refused (it had started another
+    /// rebalance): what was acked since the last commit is delivered again to the shard's next
+    /// owner, where the idempotent consumer skips it.
+    pub fn revoke_commit_refusals(&self) -> u64 {
+        self.revoke_commit_refusals.load(Ordering::Relaxed)
+    }
+
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn count_revoke_commit_refusal(&self) {
+        self.revoke_commit_refusals.fetch_add(1, Ordering::Relaxed);
     }
 
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]

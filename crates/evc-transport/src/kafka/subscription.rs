@@ -44,7 +44,18 @@ impl ConsumerContext for Context {
                         self.0.stats.count_commit(true);
                     }
                     Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
-                    Err(e) => tracing::warn!(error = %e, "commit on revoke failed"),
+                    Err(e) => {
+                        // Kafka accepts commits while a group prepares a rebalance; a
+                        // coordinator that refuses them (librdkafka's mock cluster, when a
+                        // member's SyncGroup comes after the leader's) leaves the acks since
+                        // the last commit to be delivered again to the next owner.
+                        self.0.stats.count_revoke_commit_refusal();
+                        tracing::warn!(
+                            error = %e,
+                            partitions = ?tpl.elements().iter().map(|e| e.partition()).collect::<Vec<_>>(),
+                            "commit on revoke refused; the next owner redelivers what was acked since the last commit"
+                        );
+                    }
                 }
             }
             self.0
