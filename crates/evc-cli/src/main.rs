@@ -434,7 +434,8 @@ fn demo(opts: evc_demo::DemoOptions) -> anyhow::Result<Outcome> {
 #[cfg(unix)]
 fn interrupted() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| anyhow::anyhow!("installing the Ctrl-C handler: {e}"))?;
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| anyhow::anyhow!("installing the Ctrl-C handler: {e}"))?;
     Ok(async move {
         sigint.recv().await;
     })

@@ -51,10 +51,16 @@ fn the_demo_serves_its_metrics_until_interrupted() {
         .collect();
     assert_eq!(processed.len(), 4, "{m:#?}");
     let published = m
-        .value("evc_outbox_checkpoint_position", &[("relay", "orders-relay")])
+        .value(
+            "evc_outbox_checkpoint_position",
+            &[("relay", "orders-relay")],
+        )
         .expect("relay series");
     assert!(published > 0.0);
-    assert!(processed.iter().all(|p| *p == published), "{processed:?} vs {published}");
+    assert!(
+        processed.iter().all(|p| *p == published),
+        "{processed:?} vs {published}"
+    );
     assert_eq!(
         m.value("evc_outbox_backlog_events", &[("relay", "orders-relay")]),
         Some(0.0)

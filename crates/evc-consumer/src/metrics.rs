@@ -79,7 +79,11 @@ impl MetricsHandle {
     /// last measured it (see `evc_transport::SubscriptionStats::lag`); the newest subscription
     /// to the topic counts (one run after another re-subscribes). Empty until measured.
     pub fn lag(&self, topic: &str) -> BTreeMap<u32, u64> {
-        let subs = self.0.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+        let subs = self
+            .0
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         subs.iter()
             .rev()
             .find(|s| s.topic() == topic)

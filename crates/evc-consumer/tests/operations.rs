@@ -70,7 +70,10 @@ impl Handler<OrderEvent, Sqlite> for Gated {
 /// Every log line of the process with its level and fields (one subscriber for the binary:
 /// the transports log from their own tasks and threads).
 #[derive(Clone, Default)]
-struct Lines(Arc<Mutex<Vec<(tracing::Level, BTreeMap<String, String>)>>>);
+struct Lines(Arc<Mutex<Vec<Line>>>);
+
+/// A line's level and its fields (`message` among them) as text.
+type Line = (tracing::Level, BTreeMap<String, String>);
 
 struct Fields(BTreeMap<String, String>);
 
@@ -100,10 +103,8 @@ fn lines() -> &'static Lines {
     static LINES: OnceLock<Lines> = OnceLock::new();
     LINES.get_or_init(|| {
         let lines = Lines::default();
-        tracing::subscriber::set_global_default(
-            tracing_subscriber::registry().with(lines.clone()),
-        )
-        .expect("the only subscriber of this test binary");
+        tracing::subscriber::set_global_default(tracing_subscriber::registry().with(lines.clone()))
+            .expect("the only subscriber of this test binary");
         lines
     })
 }
@@ -207,10 +208,21 @@ async fn lag_follows_the_backlog_and_shards_are_logged(b: Broker) {
         lag.len() == 2 && total(&lag) == N - K
     })
     .await;
-    let of = |shard: &'static str| [("group", group.as_str()), ("topic", topic.as_str()), ("shard", shard)];
+    let of = |shard: &'static str| {
+        [
+            ("group", group.as_str()),
+            ("topic", topic.as_str()),
+            ("shard", shard),
+        ]
+    };
     let held = scrape(&server.url()).await;
-    let family = held.family("evc_consumer_lag_messages").expect("the lag family");
-    assert_eq!((family.kind.as_str(), family.unit.as_str()), ("gauge", "messages"));
+    let family = held
+        .family("evc_consumer_lag_messages")
+        .expect("the lag family");
+    assert_eq!(
+        (family.kind.as_str(), family.unit.as_str()),
+        ("gauge", "messages")
+    );
     let (s0, s1) = (
         held.value("evc_consumer_lag_messages", &of("0")),
         held.value("evc_consumer_lag_messages", &of("1")),

@@ -68,9 +68,7 @@ use evc_producer::ProducerConfig;
 use evc_projection::{migrate, rebuild, Projector};
 use evc_registry_client::RegistryClient;
 use evc_saga::simulated::{Fault, SimulatedServices};
-use evc_saga::{
-    Action, RunnerConfig, SagaMetrics, SagaRunner, SagaState, SagaStatus, SagaStore,
-};
+use evc_saga::{Action, RunnerConfig, SagaMetrics, SagaRunner, SagaState, SagaStatus, SagaStore};
 use evc_storage::Database as Db;
 use evc_telemetry::{redact_url, MetricsRegistry, MetricsServer};
 use evc_wire::{Deserializer, Serializer};
@@ -413,9 +411,14 @@ pub async fn run_until(
                 projector,
             )
             .await?;
-            let s = spawn_consumer(exporter,
-                cfg("saga"), &registry, store(saga_consumer).await?, starter)
-                .await?;
+            let s = spawn_consumer(
+                exporter,
+                cfg("saga"),
+                &registry,
+                store(saga_consumer).await?,
+                starter,
+            )
+            .await?;
             let v1 = spawn_reader::<OrderEventV1, _>(
                 exporter,
                 cfg("reader-v1"),

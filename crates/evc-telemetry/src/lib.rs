@@ -37,7 +37,8 @@ pub mod testing;
 mod trace_context;
 
 pub use logging::{
-    init, init_logging, log_layer, LogFormat, LogSettings, TelemetryGuard, DEFAULT_FILTER};
+    init, init_logging, log_layer, LogFormat, LogSettings, TelemetryGuard, DEFAULT_FILTER,
+};
 pub use metrics::{MetricsRegistry, ScrapeHook, CONTENT_TYPE};
 pub use otel::{tracer_provider, tracing_layer, TraceExport};
 pub use redact::redact_url;

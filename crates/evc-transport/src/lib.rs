@@ -62,9 +62,9 @@ pub mod rabbitmq;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -170,7 +170,10 @@ impl SubscriptionStats {
     /// Redis) or is attached to (RabbitMQ: every shard queue, the broker picks the active
     /// member), and only once measured: empty before the first measurement.
     pub fn lag(&self) -> BTreeMap<u32, u64> {
-        self.lag.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        self.lag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// Replaces the measured lag (the shards listed are the ones held now).

@@ -28,7 +28,9 @@ pub(super) fn spawn(consumer: Weak<StreamConsumer<Context>>, shared: Arc<Shared>
             let lag = measure(&consumer, &shared);
             drop(consumer);
             if let Some(lag) = lag {
-                shared.stats.update_lag(lag.into_iter().map(|(p, l)| (p, Some(l))));
+                shared
+                    .stats
+                    .update_lag(lag.into_iter().map(|(p, l)| (p, Some(l))));
             }
         });
     if let Err(e) = spawned {

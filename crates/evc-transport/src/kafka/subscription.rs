@@ -156,11 +156,7 @@ impl KafkaSubscription {
             .subscribe(&[topic])
             .map_err(|e| kafka_error("subscribing", topic, e))?;
         let consumer = Arc::new(consumer);
-        super::lag::spawn(
-            Arc::downgrade(&consumer),
-            shared.clone(),
-            sub.lag_interval,
-        );
+        super::lag::spawn(Arc::downgrade(&consumer), shared.clone(), sub.lag_interval);
         let producer: FutureProducer = options
             .producer_config()
             .create()

@@ -70,7 +70,11 @@ pub(crate) fn spawn(
             for shard in 0..shards {
                 let q = shard_queue(&topic, &group, shard);
                 match channel
-                    .queue_declare(ShortString::from(q.as_str()), passive, FieldTable::default())
+                    .queue_declare(
+                        ShortString::from(q.as_str()),
+                        passive,
+                        FieldTable::default(),
+                    )
                     .await
                 {
                     Ok(queue) => {
