@@ -2,7 +2,9 @@
 //! idempotent consumer to the saga's steps, seen by an in-memory span exporter: every hop is a
 //! child of the one before it (parent span ids asserted), all in the command's trace. Beside
 //! it, the producer → consumer link, and a malformed `traceparent` ignored (new trace, DEBUG
-//! line, the message processed, nothing dead-lettered).
+//! line, the message processed, nothing dead-lettered). And JSON log lines: one written by a
+//! handler inside the consumer's span carries the message's trace id and the span's id, even
+//! under a `warn` filter.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
