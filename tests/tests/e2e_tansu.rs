@@ -509,6 +509,7 @@ async fn the_demo_runs_on_tansu_the_registry_and_postgres() {
         bootstrap: Some(broker.1.clone()),
         registry: Some(registry.url()),
         database: Some(pg_url.clone()),
+        ..evc_demo::DemoOptions::default()
     };
     let mut out = Vec::new();
     let report = evc_demo::run(opts, &mut out).await.unwrap();

@@ -70,6 +70,7 @@ async fn the_readme_lists_every_exported_metric() {
     for family in [
         "evc_saga_step_attempts",
         "evc_consumer_processed",
+        "evc_consumer_lag_messages",
         "evc_outbox_backlog_events",
     ] {
         assert!(got.family(family).is_some(), "{family}: {got:#?}");

@@ -2,7 +2,9 @@
 //! idempotent consumer to the saga's steps, seen by an in-memory span exporter: every hop is a
 //! child of the one before it (parent span ids asserted), all in the command's trace. Beside
 //! it, the producer → consumer link, and a malformed `traceparent` ignored (new trace, DEBUG
-//! line, the message processed, nothing dead-lettered).
+//! line, the message processed, nothing dead-lettered). And JSON log lines: one written by a
+//! handler inside the consumer's span carries the message's trace id and the span's id, even
+//! under a `warn` filter.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -107,7 +109,8 @@ async fn one_trace_from_the_command_through_relay_and_consumer_to_the_saga_steps
         Deserializer::new(registry.clone()),
     );
 
-    // the commands, each in a span of the caller's (as an HTTP handler's would be)
+    // the commands: the first in a span of the caller's (as an HTTP handler's would be), the
+    // others without one; each runs in an `evc.command` span of the service's own
     let order = Uuid::new_v4();
     let commands = [
         Command::Create(CreateOrder {
@@ -125,12 +128,16 @@ async fn one_trace_from_the_command_through_relay_and_consumer_to_the_saga_steps
         }),
         Command::Place(PlaceOrder { order_id: order }),
     ];
-    for c in &commands {
-        service
-            .execute(c)
-            .instrument(tracing::info_span!("command"))
-            .await
-            .unwrap();
+    for (i, c) in commands.iter().enumerate() {
+        if i == 0 {
+            service
+                .execute(c)
+                .instrument(tracing::info_span!("request"))
+                .await
+                .unwrap();
+        } else {
+            service.execute(c).await.unwrap();
+        }
     }
     let stored = events.read_all(1, 10).await.unwrap();
     assert_eq!(stored.len(), 3);
@@ -231,13 +238,33 @@ async fn one_trace_from_the_command_through_relay_and_consumer_to_the_saga_steps
 
     provider.force_flush().unwrap();
     let spans = exporter.get_finished_spans().unwrap();
-    let commands = named(&spans, "command");
+    let commands = named(&spans, "evc.command");
     let relayed = named(&spans, "evc.relay.publish");
     let consumed = named(&spans, "evc.consume");
     let steps = named(&spans, "saga.step");
     assert_eq!((commands.len(), relayed.len()), (3, 3));
     assert_eq!(consumed.len(), 5, "one per delivery");
     assert_eq!(steps.len(), 4);
+
+    // the service's command spans: named, the first a child of the caller's span, the others
+    // the roots of their traces
+    let names: Vec<_> = commands
+        .iter()
+        .filter_map(|s| attribute(s, "command"))
+        .collect();
+    assert_eq!(names, ["CreateOrder", "AddItem", "PlaceOrder"], "{names:?}");
+    assert!(commands
+        .iter()
+        .all(|s| attribute(s, "order_id") == Some(order.to_string())));
+    let request = named(&spans, "request")[0];
+    assert_eq!(commands[0].parent_span_id, request.span_context.span_id());
+    assert_eq!(
+        commands[0].span_context.trace_id(),
+        request.span_context.trace_id()
+    );
+    assert!(commands[1..]
+        .iter()
+        .all(|s| s.parent_span_id == SpanId::INVALID));
 
     // command → relay → consumer, for each event
     for command in &commands {
@@ -321,4 +348,141 @@ async fn one_trace_from_the_command_through_relay_and_consumer_to_the_saga_steps
             .any(|(level, _)| *level == tracing::Level::ERROR),
         "{lines:?}"
     );
+}
+
+/// A buffer the JSON log layer writes into.
+#[derive(Clone, Default)]
+struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Buffer {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Logs a WARN line from inside the handler.
+struct Noisy;
+
+impl evc_consumer::Handler<OrderEvent, sqlx::Sqlite> for Noisy {
+    async fn handle(
+        &self,
+        _tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+        event: &OrderEvent,
+        _meta: &evc_consumer::MessageMeta,
+    ) -> Result<(), evc_consumer::HandlerError> {
+        let OrderEvent::OrderCreated(e) = event else {
+            return Ok(());
+        };
+        tracing::warn!(order_id = %e.order_id, "handled in the message's trace");
+        Ok(())
+    }
+}
+
+// current_thread: the consumer task runs on this thread, under this test's subscriber
+#[tokio::test(flavor = "current_thread")]
+async fn json_log_lines_inside_a_consumed_message_carry_its_trace_id() {
+    const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const PARENT: &str = "00f067aa0ba902b7";
+    let exporter = InMemorySpanExporter::default();
+    let provider = SdkTracerProvider::builder()
+        .with_simple_exporter(exporter.clone())
+        .build();
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    // `warn`: stricter than the INFO `evc.consume` span, which still gives the line its ids
+    let settings = evc_telemetry::LogSettings::new("trace-e2e")
+        .format(evc_telemetry::LogFormat::Json)
+        .filter(Some("warn".into()));
+    let subscriber = tracing_subscriber::registry()
+        .with(evc_telemetry::tracing_layer(&provider))
+        .with(evc_telemetry::log_layer(&settings, move || writer.clone(), false).unwrap());
+    let _default = tracing::subscriber::set_default(subscriber);
+
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("orders", 1, 1).unwrap();
+    let bootstrap = cluster.bootstrap_servers();
+    let registry = RegistryClient::new(&format!("mock://json-{}", Uuid::new_v4())).unwrap();
+    let order_id = Uuid::new_v4();
+    let event = OrderEvent::from(OrderCreated {
+        event_id: Uuid::new_v4(),
+        order_id,
+        occurred_at: evc_avro::chrono::Utc::now(),
+        customer_id: "j".into(),
+        currency: "EUR".into(),
+        channel: SalesChannel::Web,
+        shipping_address: None,
+    });
+    let value = Serializer::new(registry.clone())
+        .auto_register(true)
+        .serialize_topic(&event)
+        .await
+        .unwrap();
+    let raw: FutureProducer = ClientConfig::new()
+        .set("bootstrap.servers", &bootstrap)
+        .create()
+        .unwrap();
+    let key = order_id.to_string();
+    let traceparent = format!("00-{TRACE}-{PARENT}-01");
+    raw.send(
+        FutureRecord::to("orders")
+            .key(&key)
+            .payload(&value)
+            .headers(OwnedHeaders::new().insert(Header {
+                key: "traceparent",
+                value: Some(traceparent.as_str()),
+            })),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    tracing::warn!("a line outside every span");
+
+    let dir = tempfile::tempdir().unwrap();
+    let consumer = EventConsumer::<OrderEvent, _, _>::new(
+        ConsumerConfig::new(&bootstrap, format!("json-{}", Uuid::new_v4()))
+            .set("session.timeout.ms", "6000")
+            .set("heartbeat.interval.ms", "500"),
+        registry.clone(),
+        SqliteStore::open(dir.path().join("c.db")).await.unwrap(),
+        Noisy,
+    )
+    .unwrap();
+    let control = consumer.control();
+    let handle = consumer.metrics();
+    let task = tokio::spawn(consumer.run());
+    wait_processed(&handle, 1).await;
+    control.shutdown();
+    task.await.unwrap().unwrap();
+
+    provider.force_flush().unwrap();
+    let spans = exporter.get_finished_spans().unwrap();
+    let consume = named(&spans, "evc.consume")[0];
+    assert_eq!(consume.span_context.trace_id().to_string(), TRACE);
+    let text = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let handled = lines
+        .iter()
+        .find(|l| l["message"] == "handled in the message's trace")
+        .unwrap_or_else(|| panic!("no handler line in:\n{text}"));
+    assert_eq!(handled["trace_id"], TRACE, "{handled}");
+    assert_eq!(
+        handled["span_id"],
+        consume.span_context.span_id().to_string(),
+        "the consumer's own span, a child of the message's: {handled}"
+    );
+    assert_eq!(handled["span"]["name"], "evc.consume", "{handled}");
+    assert_eq!(handled["order_id"], order_id.to_string());
+    let outside = lines
+        .iter()
+        .find(|l| l["message"] == "a line outside every span")
+        .unwrap_or_else(|| panic!("no outside line in:\n{text}"));
+    assert!(outside.get("trace_id").is_none(), "{outside}");
 }

@@ -111,6 +111,11 @@ enum Command {
         /// `sqlite://DIR` (a missing or empty folder) or `postgres://...`.
         #[arg(long)]
         database: Option<String>,
+        /// Serve the run's metrics (consumers, outbox relay, saga runner) in the Prometheus
+        /// text format at http://ADDR/metrics (port 0: a free one, printed in the banner);
+        /// after the story they stay served, with the run's final values, until Ctrl-C.
+        #[arg(long, value_name = "ADDR")]
+        metrics_listen: Option<std::net::SocketAddr>,
         /// Default log filter here: `warn` (the demo prints its own story on stdout).
         #[command(flatten)]
         log: LogArgs,
@@ -279,11 +284,18 @@ fn main() -> ExitCode {
             broker,
             registry,
             database,
+            metrics_listen,
             log,
         } => with_logs(&log, "evc-demo", Some("warn"), || {
+            let opts = |bootstrap| evc_demo::DemoOptions {
+                bootstrap,
+                registry,
+                database,
+                metrics_listen,
+            };
             match (bootstrap, broker) {
-                (None, None) => demo(None, registry, database),
-                (b, u) => broker_url(b, u).and_then(|url| demo(Some(url), registry, database)),
+                (None, None) => demo(opts(None)),
+                (b, u) => broker_url(b, u).and_then(|url| demo(opts(Some(url)))),
             }
         }),
         Command::Produce {
@@ -406,20 +418,34 @@ pub fn load_catalog(root: &Path) -> anyhow::Result<evc_catalog::Catalog> {
     })
 }
 
-fn demo(
-    bootstrap: Option<String>,
-    registry: Option<String>,
-    database: Option<String>,
-) -> anyhow::Result<Outcome> {
+fn demo(opts: evc_demo::DemoOptions) -> anyhow::Result<Outcome> {
     let rt = tokio::runtime::Runtime::new()?;
-    let opts = evc_demo::DemoOptions {
-        bootstrap,
-        registry,
-        database,
-    };
     let mut out = std::io::stdout();
-    rt.block_on(evc_demo::run(opts, &mut out))?;
+    rt.block_on(async {
+        // with --metrics-listen the metrics stay served after the story until Ctrl-C; the
+        // handler is installed before the story, so an early Ctrl-C is not a kill
+        let interrupted = interrupted()?;
+        evc_demo::run_until(opts, &mut out, interrupted).await
+    })?;
     Ok(Outcome::Ok)
+}
+
+/// Completes on Ctrl-C (SIGINT); the handler is installed when this is called.
+#[cfg(unix)]
+fn interrupted() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut sigint = signal(SignalKind::interrupt())
+        .map_err(|e| anyhow::anyhow!("installing the Ctrl-C handler: {e}"))?;
+    Ok(async move {
+        sigint.recv().await;
+    })
+}
+
+#[cfg(not(unix))]
+fn interrupted() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }
 
 fn schemas(root: &Path) -> anyhow::Result<Outcome> {

@@ -70,6 +70,7 @@ pub struct ConsumerConfig {
     pub(crate) shutdown_timeout: Duration,
     pub(crate) takeover_after: Duration,
     pub(crate) prefetch: u16,
+    pub(crate) lag_interval: Duration,
     consumer_overrides: Vec<(String, String)>,
     producer_overrides: Vec<(String, String)>,
 }
@@ -109,6 +110,7 @@ impl ConsumerConfig {
             shutdown_timeout: Duration::from_secs(10),
             takeover_after: Duration::from_secs(10),
             prefetch: 64,
+            lag_interval: Duration::from_secs(5),
             consumer_overrides: Vec::new(),
             producer_overrides: Vec::new(),
         }
@@ -136,6 +138,13 @@ impl ConsumerConfig {
 
     /// How long a shard stays with a member that stopped answering before another member of
     /// the group takes it over (Redis lease; Kafka `session.timeout.ms`, at least 6 s).
+    /// How often the subscriptions measure the group's lag per shard (exported as
+    /// `evc_consumer_lag_messages`), in the background; 5 s by default.
+    pub fn lag_interval(mut self, every: Duration) -> Self {
+        self.lag_interval = every;
+        self
+    }
+
     pub fn takeover_after(mut self, after: Duration) -> Self {
         self.takeover_after = after;
         self

@@ -268,7 +268,8 @@ where
         for topic in &self.topics {
             let options = SubscribeOptions::new(&self.config.group_id)
                 .takeover_after(self.config.takeover_after)
-                .prefetch(self.config.prefetch);
+                .prefetch(self.config.prefetch)
+                .lag_interval(self.config.lag_interval);
             let sub = transport.subscribe(topic, options).await?;
             self.counters.watch(sub.stats());
             subs.push(sub);

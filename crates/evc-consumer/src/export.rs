@@ -10,12 +10,14 @@
 //! | `evc_consumer_commits_total{group,topic}` | counter | offset commits (periodic, on revoke, on shutdown) |
 //! | `evc_consumer_revoke_commits_total{group,topic}` | counter | of those, commits made when partitions were revoked |
 //! | `evc_consumer_handler_duration_seconds{group,topic}` | histogram | time a handler attempt took (handler and its transaction's commit) |
+//! | `evc_consumer_lag_messages{group,topic,shard}` | gauge | messages of a shard this consumer holds that the group has not acked yet, as last measured |
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use evc_telemetry::prometheus_client::collector::Collector;
 use evc_telemetry::prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use evc_telemetry::prometheus_client::metrics::counter::ConstCounter;
+use evc_telemetry::prometheus_client::metrics::gauge::ConstGauge;
 use evc_telemetry::prometheus_client::metrics::MetricType;
 use evc_telemetry::prometheus_client::registry::Unit;
 use evc_telemetry::MetricsRegistry;
@@ -129,6 +131,22 @@ impl Collector for ConsumerExporter {
             h.0.handler_seconds
                 .0
                 .encode(family.encode_family(labels)?)?;
+        }
+        let messages = Unit::Other("messages".into());
+        let mut family = encoder.encode_descriptor(
+            "evc_consumer_lag",
+            "Messages of a shard this consumer holds that the group has not acked yet (measured every lag interval)",
+            Some(&messages),
+            MetricType::Gauge,
+        )?;
+        for (labels, h) in &consumers {
+            let topic = &labels[1].1;
+            for (shard, lag) in h.lag(topic) {
+                let mut labels = labels.clone();
+                labels.push(("shard", shard.to_string()));
+                let gauge = ConstGauge::new(i64::try_from(lag).unwrap_or(i64::MAX));
+                gauge.encode(family.encode_family(&labels)?)?;
+            }
         }
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! Counters of what the consumer did.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -77,6 +78,22 @@ pub struct Metrics {
 pub struct MetricsHandle(pub(crate) Arc<Counters>);
 
 impl MetricsHandle {
+    /// The group's lag on each shard of `topic` this consumer holds, as its subscription
+    /// last measured it (see `evc_transport::SubscriptionStats::lag`); the newest subscription
+    /// to the topic counts (one run after another re-subscribes). Empty until measured.
+    pub fn lag(&self, topic: &str) -> BTreeMap<u32, u64> {
+        let subs = self
+            .0
+            .subscriptions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        subs.iter()
+            .rev()
+            .find(|s| s.topic() == topic)
+            .map(|s| s.lag())
+            .unwrap_or_default()
+    }
+
     pub fn snapshot(&self) -> Metrics {
         let c = &self.0;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);

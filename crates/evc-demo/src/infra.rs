@@ -139,8 +139,9 @@ pub(crate) fn consumer_config(broker: &str, group: &str) -> ConsumerConfig {
 
 /// Starts a consumer of `orders` with `handler` on the right store, its group declared first
 /// (on RabbitMQ a group receives only what is published after its queues exist); answers its
-/// control and task.
+/// control and task. Its counters are exported by `exporter`.
 pub(crate) async fn spawn_consumer<S, H>(
+    exporter: &ConsumerExporter,
     config: ConsumerConfig,
     registry: &RegistryClient,
     store: S,
@@ -150,8 +151,10 @@ where
     S: evc_consumer::ProcessedStore,
     H: Handler<OrderEvent, S::Db>,
 {
+    let group = config.group_id().to_string();
     let consumer =
         EventConsumer::<OrderEvent, _, _>::new(config, registry.clone(), store, handler)?;
+    exporter.add(&group, TOPIC, consumer.metrics());
     consumer.declare_groups().await?;
     let control = consumer.control();
     Ok((control, tokio::spawn(consumer.run())))

@@ -56,21 +56,21 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context};
 use evc_avro::TopicEvent;
 use evc_consumer::{
-    ConsumerConfig, EventConsumer, Handler, HandlerError, MessageMeta, Metrics, PostgresStore,
-    SqliteStore,
+    ConsumerConfig, ConsumerExporter, EventConsumer, Handler, HandlerError, MessageMeta, Metrics,
+    PostgresStore, SqliteStore,
 };
 use evc_eventstore::EventStore;
 use evc_order::fulfillment::{self, FulfillmentHooks, FulfillmentParticipants, SagaStarter};
 use evc_order::summary::{OrderStatus, OrderSummaries, OrderSummary};
 use evc_order::{AddItem, Command, CreateOrder, Order, OrderService, PlaceOrder, Status};
-use evc_outbox::{Relay, RelayConfig};
+use evc_outbox::{Relay, RelayConfig, RelayMetrics};
 use evc_producer::ProducerConfig;
 use evc_projection::{migrate, rebuild, Projector};
 use evc_registry_client::RegistryClient;
 use evc_saga::simulated::{Fault, SimulatedServices};
-use evc_saga::{Action, RunnerConfig, SagaRunner, SagaState, SagaStatus, SagaStore};
+use evc_saga::{Action, RunnerConfig, SagaMetrics, SagaRunner, SagaState, SagaStatus, SagaStore};
 use evc_storage::Database as Db;
-use evc_telemetry::redact_url;
+use evc_telemetry::{redact_url, MetricsRegistry, MetricsServer};
 use evc_wire::{Deserializer, Serializer};
 use order_events::order_created::v2::SalesChannel;
 use order_events::OrderEvent;
@@ -120,6 +120,9 @@ pub struct DemoOptions {
     /// or `postgres://...` (the demo creates a fresh schema `evc_demo_<uuid>` and leaves it).
     /// Default: SQLite files in a temporary directory removed afterwards.
     pub database: Option<String>,
+    /// Serve the run's metrics (consumers, relay, saga runner) at `http://ADDR/metrics`
+    /// while it runs (`--metrics-listen`); port 0 picks a free one, printed in the banner.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// What the run did, for tests and callers.
@@ -224,6 +227,17 @@ struct Ctx<'a> {
 
 /// Runs the demo (see the [crate] docs), writing its output to `out`.
 pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoReport> {
+    run_until(opts, out, std::future::ready(())).await
+}
+
+/// [`run`]; with [`DemoOptions::metrics_listen`], once the story is told the metrics stay
+/// served (with the run's final values) until `hold` completes (the CLI: Ctrl-C), then the
+/// server stops and the run's files go.
+pub async fn run_until(
+    opts: DemoOptions,
+    out: &mut dyn Write,
+    hold: impl Future<Output = ()>,
+) -> anyhow::Result<DemoReport> {
     let started = Instant::now();
     let mut report = DemoReport::default();
     if let Some(url) = opts.database.as_deref() {
@@ -273,6 +287,12 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     if let Storage::Postgres { schema, .. } = &storage {
         report.postgres_schema = Some(schema.clone());
     }
+    let metrics = MetricsRegistry::new();
+    let exporter = ConsumerExporter::register(&metrics);
+    let server = match opts.metrics_listen {
+        Some(addr) => Some(MetricsServer::bind(addr, metrics.clone()).await?),
+        None => None,
+    };
     writeln!(out, "evc demo")?;
     // URLs without their passwords: the banner is often pasted into tickets
     writeln!(out, "  registry  {}", redact_url(&registry_url))?;
@@ -287,6 +307,9 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         "  database  {}",
         storage.describe(sqlite_dir.as_deref())
     )?;
+    if let Some(server) = &server {
+        writeln!(out, "  metrics   {}", server.url())?;
+    }
 
     // --- schemas ----------------------------------------------------------------------------
     writeln!(
@@ -309,6 +332,9 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         RelayConfig::new("orders-relay", OrderEvent::TOPIC),
     )
     .await?;
+    RelayMetrics::register(&metrics)
+        .watch(&store, "orders-relay")
+        .await?;
 
     // --- consumers and the saga runner -----------------------------------------------------
     let run_id = Uuid::new_v4().simple().to_string();
@@ -332,7 +358,8 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
     }
     let runner = SagaRunner::new(saga_store.clone(), RunnerConfig::new("evc-demo"))
         .register(definition.clone())?
-        .with_hooks(Arc::new(FulfillmentHooks::new(service.clone())));
+        .with_hooks(Arc::new(FulfillmentHooks::new(service.clone())))
+        .with_metrics(SagaMetrics::register(&metrics, &saga_store));
     let (stop_runner, runner_stopped) = tokio::sync::oneshot::channel::<()>();
     let runner_task = tokio::spawn(async move {
         runner
@@ -355,6 +382,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
         orders: orders.clone(),
     };
     let cfg = |role: &str| consumer_config(&broker.bootstrap, &format!("demo-{role}-{run_id}"));
+    let exporter = &exporter;
     let (consumers, tasks, reader_dbs) = match &storage {
         Storage::Sqlite {
             projection,
@@ -376,15 +404,23 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
             let store =
                 |pool: &SqlitePool| SqliteStore::with_pool(pool.clone(), "processed_events");
             let p = spawn_consumer(
+                exporter,
                 cfg("projection"),
                 &registry,
                 store(projection).await?,
                 projector,
             )
             .await?;
-            let s = spawn_consumer(cfg("saga"), &registry, store(saga_consumer).await?, starter)
-                .await?;
+            let s = spawn_consumer(
+                exporter,
+                cfg("saga"),
+                &registry,
+                store(saga_consumer).await?,
+                starter,
+            )
+            .await?;
             let v1 = spawn_reader::<OrderEventV1, _>(
+                exporter,
                 cfg("reader-v1"),
                 &registry,
                 store(&v1_pool).await?,
@@ -392,6 +428,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
             )
             .await?;
             let l = spawn_consumer(
+                exporter,
                 cfg("reader-latest"),
                 &registry,
                 store(&latest_pool).await?,
@@ -405,6 +442,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
             create_read_log(&db).await?;
             let store = |table: &'static str| PostgresStore::with_pool(pool.clone(), table);
             let p = spawn_consumer(
+                exporter,
                 cfg("projection"),
                 &registry,
                 store("processed_events_projection").await?,
@@ -412,6 +450,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
             )
             .await?;
             let s = spawn_consumer(
+                exporter,
                 cfg("saga"),
                 &registry,
                 store("processed_events_saga").await?,
@@ -419,6 +458,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
             )
             .await?;
             let v1 = spawn_reader::<OrderEventV1, _>(
+                exporter,
                 cfg("reader-v1"),
                 &registry,
                 store("processed_events_reader_v1").await?,
@@ -426,6 +466,7 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
             )
             .await?;
             let l = spawn_consumer(
+                exporter,
                 cfg("reader-latest"),
                 &registry,
                 store("processed_events_reader_latest").await?,
@@ -478,12 +519,23 @@ pub async fn run(opts: DemoOptions, out: &mut dyn Write) -> anyhow::Result<DemoR
             _ => String::new(),
         }
     )?;
+    if let Some(server) = server {
+        writeln!(
+            out,
+            "The run's metrics stay served at {} until interrupted (Ctrl-C).",
+            server.url()
+        )?;
+        out.flush()?;
+        hold.await;
+        server.stop().await;
+    }
     drop(tempdir);
     Ok(report)
 }
 
-/// Starts a consumer of `orders` reading with `E`'s types.
+/// Starts a consumer of `orders` reading with `E`'s types, its counters exported.
 async fn spawn_reader<E, S>(
+    exporter: &ConsumerExporter,
     config: ConsumerConfig,
     registry: &RegistryClient,
     store: S,
@@ -497,7 +549,9 @@ where
     S: evc_consumer::ProcessedStore,
     ReadLog: Handler<E, S::Db>,
 {
+    let group = config.group_id().to_string();
     let consumer = EventConsumer::<E, _, _>::new(config, registry.clone(), store, handler)?;
+    exporter.add(&group, TOPIC, consumer.metrics());
     consumer.declare_groups().await?;
     let control = consumer.control();
     Ok((control, tokio::spawn(consumer.run())))

@@ -5,8 +5,21 @@ use evc_avro::TopicEvent;
 use evc_eventstore::{EventStore, ExpectedVersion, NewEvent, StoreError};
 use evc_wire::{Deserializer, Serializer, WireError};
 use order_events::OrderEvent;
+use tracing::Instrument as _;
 
 use crate::order::{Command, EventMeta, FoldError, Order, OrderError};
+
+/// The name of a command in its `evc.command` span.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Create(_) => "CreateOrder",
+        Command::AddItem(_) => "AddItem",
+        Command::Place(_) => "PlaceOrder",
+        Command::Pay(_) => "PayOrder",
+        Command::Ship(_) => "ShipOrder",
+        Command::Cancel(_) => "CancelOrder",
+    }
+}
 
 /// The event-store stream of an order.
 pub fn stream_id(order_id: Uuid) -> String {
@@ -122,7 +135,27 @@ impl OrderService {
         self.run(command, meta, true).await
     }
 
+    /// Runs `command` in an `evc.command` span (`command`, `order_id`, `event_id`): a child of
+    /// the caller's span when there is one, else the root of a new trace. The event appended
+    /// keeps this span's trace context, which the relay, the consumers and the sagas continue.
     async fn run(
+        &self,
+        command: &Command,
+        meta: EventMeta,
+        dedupe: bool,
+    ) -> Result<Option<Executed>, ServiceError> {
+        let span = tracing::info_span!(
+            "evc.command",
+            command = command_name(command),
+            order_id = %command.order_id(),
+            event_id = %meta.event_id,
+        );
+        self.decide_and_append(command, meta, dedupe)
+            .instrument(span)
+            .await
+    }
+
+    async fn decide_and_append(
         &self,
         command: &Command,
         meta: EventMeta,

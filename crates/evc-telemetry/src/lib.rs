@@ -3,7 +3,9 @@
 //! **Owns:**
 //! - logging setup ([`LogSettings`], [`init`]): `tracing-subscriber` with text or JSON lines
 //!   on stderr, a `RUST_LOG`-style filter (`--log-filter`, else the `RUST_LOG` variable, else
-//!   `info`), and the OpenTelemetry layer that gives spans W3C trace and span ids;
+//!   `info`), and the OpenTelemetry layer that gives spans W3C trace and span ids, which JSON
+//!   lines written inside a traced span carry (`trace_id`, `span_id`); the same line layer
+//!   over any writer ([`log_layer`]);
 //! - redaction of credentials in URLs before they are logged ([`redact_url`]);
 //! - the Prometheus exporter ([`MetricsRegistry`]): a `prometheus-client` registry whose
 //!   scrape-time gauges are refreshed by async hooks, encoded in the OpenMetrics text format,
@@ -24,6 +26,7 @@
 //! `evc_saga_`, ...), base units in the name (`_seconds`), `_total` on counters (added by the
 //! encoder), histograms for latencies.
 
+mod line_ids;
 mod logging;
 mod metrics;
 mod otel;
@@ -33,7 +36,9 @@ mod serve;
 pub mod testing;
 mod trace_context;
 
-pub use logging::{init, init_logging, LogFormat, LogSettings, TelemetryGuard, DEFAULT_FILTER};
+pub use logging::{
+    init, init_logging, log_layer, LogFormat, LogSettings, TelemetryGuard, DEFAULT_FILTER,
+};
 pub use metrics::{MetricsRegistry, ScrapeHook, CONTENT_TYPE};
 pub use otel::{tracer_provider, tracing_layer, TraceExport};
 pub use redact::redact_url;

@@ -6,11 +6,15 @@ use std::io::IsTerminal as _;
 use std::str::FromStr;
 
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::Subscriber;
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt as _;
-use tracing_subscriber::Layer as _;
+use tracing_subscriber::Layer;
 
+use crate::line_ids::{SpansVisible, WithTraceIds};
 use crate::otel::{tracer_provider, tracing_layer, TraceExport};
 use crate::TelemetryError;
 
@@ -26,7 +30,8 @@ pub enum LogFormat {
     #[default]
     Text,
     /// One JSON object per line: `timestamp`, `level`, `target`, the event's fields
-    /// (`message` among them) at the top level, and the current `span` with its fields.
+    /// (`message` among them) at the top level, the current `span` with its fields, and
+    /// inside a span with W3C ids its `trace_id` and `span_id` (lowercase hex).
     Json,
 }
 
@@ -162,12 +167,35 @@ impl Drop for TelemetryGuard {
 /// Errors: an invalid filter, OTLP asked for without the feature, or a subscriber already
 /// installed.
 pub fn init(settings: &LogSettings) -> Result<TelemetryGuard, TelemetryError> {
-    let filter = settings.env_filter()?;
+    let fmt_layer = log_layer(settings, std::io::stderr, std::io::stderr().is_terminal())?;
     let provider = tracer_provider(&settings.traces, &settings.service_name)?;
-    let ansi = std::io::stderr().is_terminal();
-    let fmt_layer = match settings.format {
+    let otel = tracing_layer(&provider).with_filter(LevelFilter::INFO);
+    tracing_subscriber::registry()
+        .with(fmt_layer)
+        .with(otel)
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInitialized)?;
+    Ok(TelemetryGuard { provider })
+}
+
+/// The log-line layer [`init`] installs, writing to `writer` instead of stderr (a test's
+/// buffer, a file): `settings.format` through the filter in force, colours when `ansi`. JSON
+/// lines written inside a span with W3C ids carry `trace_id` and `span_id`; spans at INFO and
+/// above stay visible to it whatever the filter, so a line let through finds its span. Put it
+/// in a subscriber with [`tracing_layer`] for the ids.
+pub fn log_layer<S, W>(
+    settings: &LogSettings,
+    writer: W,
+    ansi: bool,
+) -> Result<Box<dyn Layer<S> + Send + Sync + 'static>, TelemetryError>
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = SpansVisible(settings.env_filter()?);
+    Ok(match settings.format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .with_ansi(ansi)
             .with_filter(filter)
             .boxed(),
@@ -176,17 +204,11 @@ pub fn init(settings: &LogSettings) -> Result<TelemetryGuard, TelemetryError> {
             .flatten_event(true)
             .with_current_span(true)
             .with_span_list(false)
-            .with_writer(std::io::stderr)
+            .map_event_format(WithTraceIds)
+            .with_writer(writer)
             .with_filter(filter)
             .boxed(),
-    };
-    let otel = tracing_layer(&provider).with_filter(LevelFilter::INFO);
-    tracing_subscriber::registry()
-        .with(fmt_layer)
-        .with(otel)
-        .try_init()
-        .map_err(|_| TelemetryError::AlreadyInitialized)?;
-    Ok(TelemetryGuard { provider })
+    })
 }
 
 /// [`init`] for a process that only logs (no span export): the same lines and filter.

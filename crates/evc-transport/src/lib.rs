@@ -62,9 +62,10 @@ pub mod rabbitmq;
 #[cfg(feature = "redis")]
 pub mod redis;
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 pub use any::{AnySubscription, AnyTransport};
@@ -102,6 +103,10 @@ pub struct SubscribeOptions {
     /// How many messages a subscription may hold per shard before handing them out (Redis
     /// `XREADGROUP COUNT`, RabbitMQ prefetch per queue).
     pub prefetch: u16,
+    /// How often the subscription measures its lag ([`SubscriptionStats::lag`]) in the
+    /// background (Kafka `statistics.interval.ms`, Redis `XINFO GROUPS`, RabbitMQ a passive
+    /// `queue.declare` per shard queue); never per message.
+    pub lag_interval: Duration,
 }
 
 impl SubscribeOptions {
@@ -111,7 +116,13 @@ impl SubscribeOptions {
             group: group.into(),
             takeover_after: Duration::from_secs(10),
             prefetch: 64,
+            lag_interval: Duration::from_secs(5),
         }
+    }
+
+    pub fn lag_interval(mut self, every: Duration) -> SubscribeOptions {
+        self.lag_interval = every.max(Duration::from_millis(10));
+        self
     }
 
     pub fn takeover_after(mut self, after: Duration) -> SubscribeOptions {
@@ -126,16 +137,67 @@ impl SubscribeOptions {
 }
 
 /// What a subscription did that its user cannot see from its deliveries: commits of acked
-/// positions where the broker records them in batches (Kafka offsets). On Redis and RabbitMQ
-/// every ack is recorded on its own and these stay 0.
+/// positions where the broker records them in batches (Kafka offsets; on Redis and RabbitMQ
+/// every ack is recorded on its own and these stay 0), and the group's lag per shard,
+/// measured in the background every [`SubscribeOptions::lag_interval`].
 #[derive(Debug, Default)]
 pub struct SubscriptionStats {
+    topic: String,
     commits: AtomicU64,
     revoke_commits: AtomicU64,
     revoke_commit_refusals: AtomicU64,
+    lag: Mutex<BTreeMap<u32, u64>>,
 }
 
 impl SubscriptionStats {
+    /// The stats of a subscription to `topic`.
+    pub fn new(topic: impl Into<String>) -> SubscriptionStats {
+        SubscriptionStats {
+            topic: topic.into(),
+            ..SubscriptionStats::default()
+        }
+    }
+
+    /// The topic subscribed to.
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    /// Messages of each shard this member reads that the group has not acked yet, as last
+    /// measured: Kafka, the high watermark minus the stored (acked) offset, else the
+    /// committed one, else the low watermark; Redis, the group's `lag` (entries not yet
+    /// delivered, `XINFO GROUPS`) plus its pending entries; RabbitMQ, the shard queue's ready
+    /// messages plus those this member holds unacked. Only shards this member holds (Kafka,
+    /// Redis) or is attached to (RabbitMQ: every shard queue, the broker picks the active
+    /// member), and only once measured: empty before the first measurement.
+    pub fn lag(&self) -> BTreeMap<u32, u64> {
+        self.lag
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the measured lag (the shards listed are the ones held now).
+    #[cfg_attr(
+        not(any(feature = "kafka", feature = "redis", feature = "rabbitmq")),
+        allow(dead_code)
+    )]
+    pub(crate) fn set_lag(&self, lag: BTreeMap<u32, u64>) {
+        *self.lag.lock().unwrap_or_else(PoisonError::into_inner) = lag;
+    }
+
+    /// Changes the lag of some shards, leaving the others; `None` forgets a shard.
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn update_lag(&self, changes: impl IntoIterator<Item = (u32, Option<u64>)>) {
+        let mut lag = self.lag.lock().unwrap_or_else(PoisonError::into_inner);
+        for (shard, v) in changes {
+            match v {
+                Some(v) => lag.insert(shard, v),
+                None => lag.remove(&shard),
+            };
+        }
+    }
+
     /// Successful commits of acked positions (periodic, on revoke, on close).
     pub fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)

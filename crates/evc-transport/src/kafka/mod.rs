@@ -15,6 +15,7 @@
 //! Acks between two commits are lost if the member dies: those messages are delivered again
 //! (at least once); evc's idempotent consumer absorbs that.
 
+mod lag;
 mod replay;
 mod subscription;
 

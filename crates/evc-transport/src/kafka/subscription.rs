@@ -1,5 +1,6 @@
 //! A consumer-group member: offsets stored on ack, committed periodically, on revoke, on close.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -22,8 +23,14 @@ use crate::{
 };
 
 #[derive(Default)]
-struct Shared {
-    stats: Arc<SubscriptionStats>,
+pub(super) struct Shared {
+    pub(super) topic: String,
+    group: String,
+    pub(super) stats: Arc<SubscriptionStats>,
+    /// Partitions assigned to this member now (lag is reported for these).
+    pub(super) assigned: Mutex<BTreeSet<i32>>,
+    /// The last offset acked per assigned partition (the lag counts from the one after).
+    pub(super) acked: Mutex<HashMap<i32, i64>>,
     /// Partitions revoked since the subscription last looked.
     revoked: Mutex<Vec<i32>>,
     /// Dropped without close: behave like a dead process, commit nothing more.
@@ -31,7 +38,7 @@ struct Shared {
 }
 
 /// Commits what was acked when partitions are revoked, and tells the subscription.
-struct Context(Arc<Shared>);
+pub(super) struct Context(Arc<Shared>);
 
 impl ClientContext for Context {}
 
@@ -65,6 +72,42 @@ impl ConsumerContext for Context {
                 .extend(tpl.elements().iter().map(|e| e.partition()));
         }
     }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let shared = &self.0;
+        let (what, tpl) = match rebalance {
+            Rebalance::Assign(tpl) => ("consumer assigned shards", tpl),
+            Rebalance::Revoke(tpl) => ("consumer revoked shards", tpl),
+            Rebalance::Error(e) => {
+                tracing::warn!(topic = %shared.topic, group = %shared.group, error = %e, "Kafka rebalance failed");
+                return;
+            }
+        };
+        let shards: Vec<i32> = tpl
+            .elements_for_topic(&shared.topic)
+            .iter()
+            .map(|e| e.partition())
+            .collect();
+        if shards.is_empty() {
+            return;
+        }
+        {
+            let mut assigned = shared.assigned.lock().expect("not poisoned");
+            if matches!(rebalance, Rebalance::Assign(_)) {
+                assigned.extend(shards.iter().copied());
+            } else {
+                let mut acked = shared.acked.lock().expect("not poisoned");
+                for p in &shards {
+                    assigned.remove(p);
+                    acked.remove(p);
+                }
+                shared
+                    .stats
+                    .update_lag(shards.iter().map(|p| (*p as u32, None)));
+            }
+        }
+        tracing::info!(transport = %KIND, topic = %shared.topic, group = %shared.group, shards = ?shards, "{what}");
+    }
 }
 
 /// A Kafka consumer-group member (see the [module](super) docs). Dropping it without
@@ -72,7 +115,7 @@ impl ConsumerContext for Context {
 pub struct KafkaSubscription {
     topic: String,
     group: String,
-    consumer: StreamConsumer<Context>,
+    consumer: Arc<StreamConsumer<Context>>,
     producer: FutureProducer,
     shared: Arc<Shared>,
     gate: Gate,
@@ -97,7 +140,12 @@ impl KafkaSubscription {
         // Brokers refuse sessions under `group.min.session.timeout.ms` (6 s by default), and
         // librdkafka's mock cluster never completes a join with shorter ones.
         let session = sub.takeover_after.as_millis().max(6000) as u64;
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            topic: topic.to_string(),
+            group: sub.group.clone(),
+            stats: Arc::new(SubscriptionStats::new(topic)),
+            ..Shared::default()
+        });
         let mut config = options.base();
         config
             .set("group.id", &sub.group)
@@ -118,6 +166,8 @@ impl KafkaSubscription {
         consumer
             .subscribe(&[topic])
             .map_err(|e| kafka_error("subscribing", topic, e))?;
+        let consumer = Arc::new(consumer);
+        super::lag::spawn(Arc::downgrade(&consumer), shared.clone(), sub.lag_interval);
         let producer: FutureProducer = options
             .producer_config()
             .create()
@@ -240,7 +290,14 @@ impl Subscription for KafkaSubscription {
             .consumer
             .store_offset(&self.topic, delivery.shard as i32, offset)
         {
-            Ok(()) => self.dirty = true,
+            Ok(()) => {
+                self.dirty = true;
+                self.shared
+                    .acked
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(delivery.shard as i32, offset);
+            }
             Err(e) => {
                 tracing::warn!(error = %e, partition = delivery.shard, offset, "could not store the offset (partition revoked?)")
             }

@@ -16,6 +16,7 @@
 //! A group receives what is published after it was declared (RabbitMQ routes to the queues that
 //! exist): declare groups before publishing.
 
+mod lag;
 mod subscription;
 mod topology;
 

@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_core::Stream;
@@ -12,6 +13,7 @@ use lapin::{Channel, Connection};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::lag::Held;
 use super::topology::shard_queue;
 use super::{
     amqp_error, check_key, confirm_channel, confirmed, connect, from_table, publish_on,
@@ -20,7 +22,7 @@ use super::{
 use crate::gate::Gate;
 use crate::{
     dead_letter_headers, dlq_name, DeadLetterReason, Delivery, SubscribeOptions, Subscription,
-    TransportError,
+    SubscriptionStats, TransportError,
 };
 
 enum Event {
@@ -40,6 +42,8 @@ pub struct RabbitSubscription {
     forwarders: Vec<JoinHandle<()>>,
     ackers: HashMap<(u32, String), Acker>,
     gate: Gate,
+    held: Arc<Held>,
+    stats: Arc<SubscriptionStats>,
 }
 
 impl Drop for RabbitSubscription {
@@ -94,6 +98,7 @@ impl RabbitSubscription {
         let publisher = confirm_channel(&conn, &options.url).await?;
         let (tx, events) = mpsc::unbounded_channel();
         let mut forwarders = Vec::new();
+        let held = Arc::new(Held::new(shards));
         for shard in 0..shards {
             let q = shard_queue(topic, &sub.group, shard);
             let ch = conn
@@ -113,13 +118,17 @@ impl RabbitSubscription {
                 .await
                 .map_err(|e| amqp_error("basic.consume", &q, e))?;
             let tx = tx.clone();
+            let held = held.clone();
             forwarders.push(tokio::spawn(async move {
                 let _channel = ch;
                 loop {
                     let next =
                         std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)).await;
                     let event = match next {
-                        Some(Ok(d)) => Event::Delivery(shard, Box::new(d)),
+                        Some(Ok(d)) => {
+                            held.received(shard);
+                            Event::Delivery(shard, Box::new(d))
+                        }
                         Some(Err(e)) => Event::Failed(shard, e),
                         None => break,
                     };
@@ -130,6 +139,23 @@ impl RabbitSubscription {
                 }
             }));
         }
+        let stats = Arc::new(SubscriptionStats::new(topic));
+        let measuring = conn
+            .create_channel()
+            .await
+            .map_err(|e| amqp_error("opening a channel", topic, e))?;
+        forwarders.push(super::lag::spawn(
+            measuring,
+            topic.to_string(),
+            sub.group.clone(),
+            shards,
+            held.clone(),
+            stats.clone(),
+            sub.lag_interval,
+        ));
+        // Every member is attached to every shard queue; the broker delivers each queue to
+        // one active member (single active consumer) and keeps the others standing by.
+        tracing::info!(transport = %KIND, topic = %topic, group = %sub.group, shards = ?(0..shards).collect::<Vec<_>>(), single_active_consumer = true, "consumer assigned shards");
         Ok(RabbitSubscription {
             topic: topic.to_string(),
             group: sub.group,
@@ -139,6 +165,8 @@ impl RabbitSubscription {
             forwarders,
             ackers: HashMap::new(),
             gate: Gate::new(KIND),
+            held,
+            stats,
         })
     }
 
@@ -153,6 +181,10 @@ impl RabbitSubscription {
                 position: d.position.clone(),
             })
         }
+    }
+
+    fn held_shards(&self) -> Vec<u32> {
+        (0..self.held.shards()).collect()
     }
 
     fn arrived(&mut self, shard: u32, d: lapin::message::Delivery) {
@@ -216,6 +248,7 @@ impl Subscription for RabbitSubscription {
                 .await
                 .map_err(|e| amqp_error("basic.ack", &self.topic, e))?;
             self.ackers.remove(&key);
+            self.held.acked(delivery.shard);
         }
         self.gate.settle(delivery)
     }
@@ -248,11 +281,20 @@ impl Subscription for RabbitSubscription {
 
     async fn close(mut self) -> Result<(), TransportError> {
         let forwarders = std::mem::take(&mut self.forwarders);
+        let shards = self.held_shards();
         match self.conn.take() {
-            Some(conn) => shut(conn, forwarders)
-                .await
-                .map_err(|e| amqp_error("connection.close", &self.topic, e)),
+            Some(conn) => {
+                shut(conn, forwarders)
+                    .await
+                    .map_err(|e| amqp_error("connection.close", &self.topic, e))?;
+                tracing::info!(transport = %KIND, topic = %self.topic, group = %self.group, shards = ?shards, reason = "closed", "consumer revoked shards");
+                Ok(())
+            }
             None => Ok(()),
         }
+    }
+
+    fn stats(&self) -> Arc<SubscriptionStats> {
+        self.stats.clone()
     }
 }

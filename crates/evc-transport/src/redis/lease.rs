@@ -124,6 +124,7 @@ impl Leases {
         // Start looking at a member-specific shard, so members joining together spread out.
         let start = (murmur2(self.member.as_bytes()) as u32) % self.shards.max(1);
         let mut have = kept;
+        let mut taken_now = Vec::new();
         for i in 0..self.shards {
             if have >= fair {
                 break;
@@ -155,7 +156,11 @@ impl Leases {
                 s.keep(shard, sent + self.ttl);
                 s.acquired.push(shard);
                 have += 1;
+                taken_now.push(shard);
             }
+        }
+        if !taken_now.is_empty() {
+            tracing::info!(transport = "redis", topic = %self.topic, group = %self.group, member = %self.member, shards = ?taken_now, "consumer assigned shards");
         }
         Ok(())
     }

@@ -21,6 +21,7 @@
 //! pending is reported and acknowledged (it is gone), so size retention to outlast outages.
 
 mod entries;
+mod lag;
 mod lease;
 mod subscription;
 

@@ -13,7 +13,7 @@ use super::{failed, stream, RedisOptions, KIND};
 use crate::gate::Gate;
 use crate::{
     dead_letter_headers, dlq_name, DeadLetterReason, Delivery, SubscribeOptions, Subscription,
-    TransportError,
+    SubscriptionStats, TransportError,
 };
 
 /// A Redis Streams group member (see the [module](super) docs). Dropping it without
@@ -29,6 +29,9 @@ pub struct RedisSubscription {
     gate: Gate,
     leases: Leases,
     heartbeat: JoinHandle<()>,
+    stats: Arc<SubscriptionStats>,
+    /// Measures the lag of the owned shards every `lag_interval`.
+    lag: JoinHandle<()>,
     /// A read or claim was under way when a `next` was dropped: re-read this member's own
     /// pending entries before going on.
     reading: bool,
@@ -37,6 +40,7 @@ pub struct RedisSubscription {
 impl Drop for RedisSubscription {
     fn drop(&mut self) {
         self.heartbeat.abort();
+        self.lag.abort();
     }
 }
 
@@ -62,6 +66,15 @@ impl RedisSubscription {
         };
         leases.heartbeat().await?;
         let heartbeat = leases.clone().spawn();
+        let stats = Arc::new(SubscriptionStats::new(topic));
+        let lag = super::lag::spawn(
+            topic.to_string(),
+            options.group.clone(),
+            conn.clone(),
+            leases.state.clone(),
+            stats.clone(),
+            options.lag_interval,
+        );
         Ok(RedisSubscription {
             topic: topic.to_string(),
             group: options.group,
@@ -73,6 +86,8 @@ impl RedisSubscription {
             gate: Gate::new(KIND),
             leases,
             heartbeat,
+            stats,
+            lag,
             reading: false,
         })
     }
@@ -214,6 +229,9 @@ impl RedisSubscription {
     /// fair share that are idle and can be given back.
     async fn sync_ownership(&mut self) -> Result<(), TransportError> {
         let lost = std::mem::take(&mut self.state().lost);
+        if !lost.is_empty() {
+            tracing::info!(transport = %KIND, topic = %self.topic, group = %self.group, member = %self.member, shards = ?lost, reason = "lease lost", "consumer revoked shards");
+        }
         for shard in lost {
             let dropped = self.gate.drop_shard(shard);
             if !dropped.is_empty() {
@@ -251,6 +269,9 @@ impl RedisSubscription {
                 .take(extra)
                 .collect()
         };
+        if !surplus.is_empty() {
+            tracing::info!(transport = %KIND, topic = %self.topic, group = %self.group, member = %self.member, shards = ?surplus, reason = "given back (fair share)", "consumer revoked shards");
+        }
         for shard in surplus {
             self.state().owned.remove(&shard);
             self.gate.drop_shard(shard);
@@ -565,7 +586,12 @@ impl Subscription for RedisSubscription {
 
     async fn close(self) -> Result<(), TransportError> {
         self.heartbeat.abort();
+        self.lag.abort();
+        let owned = self.owned_shards();
         self.leases.leave().await?;
+        if !owned.is_empty() {
+            tracing::info!(transport = %KIND, topic = %self.topic, group = %self.group, member = %self.member, shards = ?owned, reason = "closed", "consumer revoked shards");
+        }
         // A member with nothing pending leaves the group's consumer lists too; one with
         // pending entries stays listed until a new owner has claimed them.
         let mut conn = self.conn.clone();
@@ -593,5 +619,9 @@ impl Subscription for RedisSubscription {
             }
         }
         Ok(())
+    }
+
+    fn stats(&self) -> Arc<SubscriptionStats> {
+        self.stats.clone()
     }
 }
