@@ -75,7 +75,9 @@ fn main() {
             "unknown EVC_FAULTS_ONLY kind {kind}; kinds: {KINDS:?}"
         );
     }
-    for (i, kind) in picked.iter().enumerate() {
+    for kind in &picked {
+        // one fixed seed per kind, whichever kinds run
+        let i = KINDS.iter().position(|k| k == kind).unwrap_or(0);
         let seed = 0xFA17_0001 + i as u64;
         let report = rt.block_on(scenario(kind, seed));
         eprintln!(
