@@ -303,21 +303,25 @@ fn prepare(root: &Path) -> Result<(), String> {
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
             .current_dir(&interop))?;
     }
-    // The tansu Kafka-protocol broker, for the end-to-end suite.
+    // The tansu Kafka-protocol broker, for the end-to-end and fault suites: `dynostore` for its
+    // in-memory storage, `libsql` for the SQLite storage the broker-restart suite needs (it
+    // survives SIGKILL). An install without `libsql` (cargo records features in
+    // .crates2.json) is replaced.
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
-    let tansu_installed = home.as_ref().is_some_and(|h| h.join("bin/tansu").exists())
-        || succeeds(Command::new("tansu").arg("--version"));
+    let tansu_installed = home.as_ref().is_some_and(|h| {
+        h.join("bin/tansu").exists() && tansu_has_libsql(&h.join(".crates2.json"))
+    });
     if !tansu_installed {
-        println!("xtask: installing the tansu broker (cargo install tansu --locked --features dynostore); this takes a while once");
+        println!("xtask: installing the tansu broker (cargo install tansu --locked --features dynostore,libsql); this takes a while once");
         run(
             Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())).args([
                 "install",
                 "tansu",
                 "--locked",
                 "--features",
-                "dynostore",
+                "dynostore,libsql",
             ]),
         )?;
     }
@@ -354,4 +358,22 @@ fn prepare(root: &Path) -> Result<(), String> {
         ),
     }
     Ok(())
+}
+
+/// Whether cargo's install record (`.crates2.json`) has tansu with its `libsql` feature.
+fn tansu_has_libsql(record: &Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(record) else {
+        return false;
+    };
+    let Ok(json) = serde_json::from_str::<serde_json::Value>(&text) else {
+        return false;
+    };
+    json["installs"].as_object().is_some_and(|installs| {
+        installs.iter().any(|(id, info)| {
+            id.starts_with("tansu ")
+                && info["features"]
+                    .as_array()
+                    .is_some_and(|f| f.iter().any(|x| x == "libsql"))
+        })
+    })
 }

@@ -6,6 +6,7 @@
 //! model and a rebuild of it) and calls [`History::check`], which reports every violation,
 //! not the first:
 //!
+//! - every write acknowledged to the writer is in the store (nothing acknowledged was lost);
 //! - every appended event was published at least once, and nothing else was;
 //! - the events of one key are on one partition, and their first deliveries keep the store's
 //!   order (redeliveries after a relay crash may repeat a prefix, never reorder);
@@ -35,6 +36,9 @@ pub struct Delivered {
 /// Everything read back after a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct History {
+    /// Event ids whose append the writer saw acknowledged (empty when the suite does not
+    /// track them): each must be in `appended`.
+    pub acknowledged: Vec<String>,
     pub appended: Vec<Appended>,
     pub delivered: Vec<Delivered>,
     /// Event ids with a side effect, one entry per effect row.
@@ -49,6 +53,8 @@ pub struct History {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Violation {
+    /// A write acknowledged to the writer that the store does not have.
+    AckLost { event_id: String },
     /// An appended event never reached the topic.
     NotPublished { event_id: String, position: u64 },
     /// A message whose event the store does not have.
@@ -81,6 +87,9 @@ pub enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Violation::AckLost { event_id } => {
+                write!(f, "event {event_id} was acknowledged to the writer but is not in the store")
+            }
             Violation::NotPublished { event_id, position } => {
                 write!(f, "event {event_id} (position {position}) was never published")
             }
@@ -112,6 +121,8 @@ impl fmt::Display for Violation {
 /// What a clean history held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Summary {
+    /// Acknowledged writes checked.
+    pub acknowledged: usize,
     pub events: usize,
     pub messages: usize,
     /// Messages beyond one per event (redeliveries).
@@ -128,6 +139,15 @@ impl History {
             .iter()
             .map(|a| (a.event_id.as_str(), a))
             .collect();
+
+        // Nothing acknowledged lost.
+        for id in &self.acknowledged {
+            if !by_id.contains_key(id.as_str()) {
+                v.push(Violation::AckLost {
+                    event_id: id.clone(),
+                });
+            }
+        }
 
         // Published at least once, and nothing else.
         let delivered_ids: BTreeSet<&str> =
@@ -229,6 +249,7 @@ impl History {
 
         if v.is_empty() {
             Ok(Summary {
+                acknowledged: self.acknowledged.len(),
                 events: self.appended.len(),
                 messages: self.delivered.len(),
                 duplicates: self.delivered.len() - delivered_ids.len(),
@@ -288,6 +309,7 @@ mod tests {
         ]
         .into();
         History {
+            acknowledged: vec!["a1".into(), "b3".into()],
             appended,
             delivered,
             effects,
@@ -302,11 +324,24 @@ mod tests {
         assert_eq!(
             s,
             Summary {
+                acknowledged: 2,
                 events: 6,
                 messages: 8,
                 duplicates: 2,
                 keys: 2
             }
+        );
+    }
+
+    #[test]
+    fn an_acknowledged_write_missing_from_the_store_is_reported() {
+        let mut h = clean();
+        h.acknowledged.push("lost".into());
+        assert_eq!(
+            h.check().unwrap_err(),
+            vec![Violation::AckLost {
+                event_id: "lost".into()
+            }]
         );
     }
 

@@ -5,8 +5,9 @@
 //! bytes it forwards, refuses (closes at once) new connections, and resets (RST) open ones at
 //! random points or all at once on demand; and [`Rng`], the seeded source the fault suites use
 //! to decide where faults land; and [`History`], the checker of what an outbox → broker →
-//! idempotent consumer → projection pipeline did under faults (published at least once, in
-//! per-key order; side effects exactly once; the read model equal to a rebuild).
+//! idempotent consumer → projection pipeline did under faults (no acknowledged write lost;
+//! published at least once, in per-key order; side effects exactly once; the read model equal
+//! to a rebuild).
 //!
 //! **Does not own:** the servers, the clients, or reading the stores back (a suite fills the
 //! [`History`] from them); it knows no protocol and no domain (the proxy forwards bytes, the
