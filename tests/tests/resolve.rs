@@ -1,7 +1,7 @@
 //! Schema resolution on bytes (`evc_avro::resolve`) against apache-avro's resolving decoder:
 //! the same reader values from the same writer bytes, for evolutions the specification allows.
 
-use evc_avro::resolve::{decode_resolved, Resolver};
+use evc_avro::resolve::{decode_resolved, with_resolved, Resolver};
 use evc_avro::{AvroSchema, AvroValue};
 use evc_schema::Schema;
 use evc_tests::{arb, corpus};
@@ -243,5 +243,53 @@ proptest! {
         prop_assert_eq!(&fast, &slow);
         let back: order_events::v1::OrderCreated = decode_resolved(&Resolver::new(&v2, &v1).unwrap(), &fast.to_avro_datum().unwrap()).unwrap();
         prop_assert_eq!(back, old);
+    }
+
+    /// v1 → v2 adds defaulted fields and v2 → v1 drops a tail: both are read in place (the
+    /// reader's decoder on the writer's bytes, the defaults beside them). On any input, valid,
+    /// cut short or followed by junk, that agrees with rewriting the datum first: the same
+    /// value, or both refuse.
+    #[test]
+    fn reading_in_place_agrees_with_rewriting(
+        v in arb::value(&Schema::parse(order_events::v2::OrderCreated::SCHEMA_JSON).unwrap()),
+        junk in proptest::collection::vec(any::<u8>(), 1..6),
+        cut in 0usize..300,
+    ) {
+        use order_events::{v1, v2};
+        let (s1, s2) = (Schema::parse(v1::OrderCreated::SCHEMA_JSON).unwrap(), Schema::parse(v2::OrderCreated::SCHEMA_JSON).unwrap());
+        let (up, down) = (Resolver::new(&s1, &s2).unwrap(), Resolver::new(&s2, &s1).unwrap());
+        prop_assert!(up.reads_in_place() && down.reads_in_place());
+        let new = v2::OrderCreated::from_avro_value(v).unwrap();
+        let old = v1::OrderCreated {
+            event_id: new.event_id,
+            order_id: new.order_id,
+            occurred_at: new.occurred_at,
+            customer_id: new.customer_id.clone(),
+            currency: new.currency.clone(),
+        };
+        for (resolver, datum, up) in [(&up, old.to_avro_datum().unwrap(), true), (&down, new.to_avro_datum().unwrap(), false)] {
+            let mut with_junk = datum.clone();
+            with_junk.extend_from_slice(&junk);
+            let short = &datum[..cut.min(datum.len().saturating_sub(1))];
+            for input in [&datum[..], &with_junk[..], short] {
+                if up {
+                    let in_place = decode_resolved::<v2::OrderCreated>(resolver, input).map_err(|e| e.to_string());
+                    let rewritten = with_resolved(resolver, input, evc_avro::binary::from_slice::<v2::OrderCreated>).map_err(|e| e.to_string());
+                    prop_assert_eq!(in_place.is_ok(), rewritten.is_ok(), "{:?} / {:?}", in_place, rewritten);
+                    if let (Ok(a), Ok(b)) = (in_place, rewritten) { prop_assert_eq!(a, b); }
+                } else {
+                    let in_place = decode_resolved::<v1::OrderCreated>(resolver, input).map_err(|e| e.to_string());
+                    let rewritten = with_resolved(resolver, input, evc_avro::binary::from_slice::<v1::OrderCreated>).map_err(|e| e.to_string());
+                    prop_assert_eq!(in_place.is_ok(), rewritten.is_ok(), "{:?} / {:?}", in_place, rewritten);
+                    if let (Ok(a), Ok(b)) = (in_place, rewritten) { prop_assert_eq!(a, b); }
+                }
+            }
+            // a valid datum decodes
+            if up {
+                prop_assert!(decode_resolved::<v2::OrderCreated>(resolver, &datum).is_ok());
+            } else {
+                prop_assert_eq!(decode_resolved::<v1::OrderCreated>(resolver, &datum).unwrap(), old.clone());
+            }
+        }
     }
 }

@@ -13,6 +13,26 @@ pub trait AvroBinary: Sized {
     fn write_avro(&self, out: &mut Vec<u8>) -> Result<(), EncodeError>;
     /// Reads one value from the front of `input`, advancing it.
     fn read_avro(input: &mut &[u8]) -> Result<Self, DecodeError>;
+
+    /// Whether [`AvroBinary::read_avro_merged`] is implemented: generated records of 1 to 64
+    /// fields implement it.
+    const MERGED: bool = false;
+
+    /// Reads a record whose field `i` is read from `writer` when bit `i` of `from_writer` is
+    /// set, else from `defaults`, advancing each. Schema resolution uses it when a writer wrote
+    /// the reader's fields byte for byte and in the reader's order, and the other reader fields
+    /// have defaults ([`crate::resolve`]): the reader's decoder then reads the writer's bytes
+    /// where they are, with no rewritten copy. Types without it answer an error.
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> Result<Self, DecodeError> {
+        let _ = (writer, defaults, from_writer);
+        Err(DecodeError::invalid(
+            "this type is not a generated record: it reads no merged input",
+        ))
+    }
 }
 
 impl<T: AvroBinary> AvroBinary for Box<T> {
@@ -21,6 +41,14 @@ impl<T: AvroBinary> AvroBinary for Box<T> {
     }
     fn read_avro(input: &mut &[u8]) -> Result<Self, DecodeError> {
         T::read_avro(input).map(Box::new)
+    }
+    const MERGED: bool = T::MERGED;
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> Result<Self, DecodeError> {
+        T::read_avro_merged(writer, defaults, from_writer).map(Box::new)
     }
 }
 

@@ -74,6 +74,61 @@ pub struct Resolver {
     writer: Schema,
     root: Node,
     records: Vec<RecordPlan>,
+    merge: Option<Merge>,
+}
+
+/// A root record whose data needs no rewriting, only merging: the writer wrote the reader's
+/// fields it has byte for byte and in the reader's order (each a [`Step::Copy`]), perhaps
+/// followed by fields the reader drops. The reader's decoder then reads those fields straight
+/// from the writer's bytes and the others from their defaults
+/// ([`crate::AvroBinary::read_avro_merged`]); the dropped tail is skipped after.
+#[derive(Debug, Clone)]
+struct Merge {
+    /// Bit `i` set: reader field `i` is the writer's.
+    from_writer: u64,
+    /// The default bytes of the other reader fields, in reader order.
+    defaults: Box<[u8]>,
+    /// The writer's fields after the last one the reader reads.
+    skip: Vec<Ty>,
+}
+
+impl Merge {
+    fn of(root: &Node, records: &[RecordPlan]) -> Option<Merge> {
+        let Node::Record(i) = root else { return None };
+        let plan = &records[*i];
+        if plan.fail.is_some() || !plan.in_order || plan.defaults.len() > 64 {
+            return None;
+        }
+        let copied = plan
+            .steps
+            .iter()
+            .take_while(|s| matches!(s, Step::Copy(..)))
+            .count();
+        let mut from_writer = 0u64;
+        for step in &plan.steps[..copied] {
+            if let Step::Copy(ri, _) = step {
+                from_writer |= 1 << ri;
+            }
+        }
+        let mut skip = Vec::new();
+        for step in &plan.steps[copied..] {
+            match step {
+                Step::Skip(ty) => skip.push(ty.clone()),
+                _ => return None,
+            }
+        }
+        let mut defaults = Vec::new();
+        for (ri, d) in plan.defaults.iter().enumerate() {
+            if from_writer & (1 << ri) == 0 {
+                defaults.extend_from_slice(d.as_deref()?);
+            }
+        }
+        Some(Merge {
+            from_writer,
+            defaults: defaults.into(),
+            skip,
+        })
+    }
 }
 
 impl Resolver {
@@ -115,11 +170,20 @@ impl Resolver {
                 }
             }
         }
+        let merge = Merge::of(&root, &records);
         Ok(Resolver {
             writer: writer.clone(),
             root,
             records,
+            merge,
         })
+    }
+
+    /// Whether [`decode_resolved`] reads the writer's bytes in place (into a generated record
+    /// type): the reader's fields the writer has are the writer's, byte for byte and in order,
+    /// the others have defaults, and the writer's extra fields come last.
+    pub fn reads_in_place(&self) -> bool {
+        self.merge.is_some()
     }
 
     /// Reads one writer datum from `input` and appends it, as reader data, to `out`.
@@ -388,11 +452,39 @@ fn skip(s: &Schema, ty: &Ty, input: &mut &[u8]) -> Result<(), DecodeError> {
 
 /// Decodes `T` from data written with a different schema through `resolver` (built for that
 /// writer and `T`'s schema), with `T`'s generated decoder.
+///
+/// When the writer's bytes need no rewriting (the reader's fields are the writer's, in order,
+/// byte for byte, the others defaulted or dropped), `T`'s decoder reads them in place and the
+/// defaults from bytes encoded once per resolver: nothing is copied. Otherwise the datum is
+/// rewritten into a buffer first ([`with_resolved`]).
 pub fn decode_resolved<T: crate::AvroBinary>(
     resolver: &Resolver,
     bytes: &[u8],
 ) -> Result<T, DecodeError> {
+    if let (true, Some(m)) = (T::MERGED, &resolver.merge) {
+        let (mut input, mut defaults) = (bytes, &m.defaults[..]);
+        let value = T::read_avro_merged(&mut input, &mut defaults, m.from_writer)?;
+        for ty in &m.skip {
+            skip(&resolver.writer, ty, &mut input)?;
+        }
+        if !input.is_empty() {
+            return Err(left_over(input.len()));
+        }
+        if !defaults.is_empty() {
+            return Err(DecodeError::invalid(format!(
+                "the reader's defaults were not all read ({} bytes left): the resolver was not built for this type",
+                defaults.len()
+            )));
+        }
+        return Ok(value);
+    }
     with_resolved(resolver, bytes, crate::binary::from_slice)
+}
+
+fn left_over(n: usize) -> DecodeError {
+    DecodeError::invalid(format!(
+        "{n} bytes left over after the datum: the bytes were not written with the writer schema"
+    ))
 }
 
 /// Rewrites one writer datum (all of `bytes`: trailing bytes are an error) as reader data in a
@@ -417,10 +509,7 @@ pub fn with_resolved<T>(
         let mut input = bytes;
         resolver.transcode(&mut input, buf)?;
         if !input.is_empty() {
-            return Err(DecodeError::invalid(format!(
-                "{} bytes left over after the datum: the bytes were not written with the writer schema",
-                input.len()
-            )));
+            return Err(left_over(input.len()));
         }
         read(buf)
     })

@@ -93,6 +93,9 @@ pub struct Unread {
     pub partition_key: String,
     /// How many version files its folder holds.
     pub versions: usize,
+    /// The folder's files as they were listed (sorted), so that [`Catalog::read_event`] reads
+    /// them without listing the folder again.
+    pub files: Vec<PathBuf>,
 }
 
 /// A loaded, validated schema directory.
@@ -153,7 +156,7 @@ impl Catalog {
                 return Err(Diagnostics(vec![d]));
             }
         };
-        let (on_disk, broken, unread_on_disk) = scan(&root, opts, &mut diags);
+        let (on_disk, broken, mut unread_on_disk) = scan(&root, opts, &mut diags);
         let mut unread = Vec::new();
 
         // Config cross-checks.
@@ -201,7 +204,7 @@ impl Catalog {
                     .partition_key
                     .clone()
                     .unwrap_or_else(|| tc.partition_key.clone());
-                if let Some(&versions) = unread_on_disk.get(fullname) {
+                if let Some((versions, files)) = unread_on_disk.get_mut(fullname) {
                     unread.push(Unread {
                         fullname: fullname.clone(),
                         topic: topic.clone(),
@@ -209,7 +212,8 @@ impl Catalog {
                         compatibility,
                         strategy,
                         partition_key,
-                        versions,
+                        versions: *versions,
+                        files: std::mem::take(files),
                     });
                     continue;
                 }
@@ -321,7 +325,14 @@ impl Catalog {
     pub fn read_event(&self, unread: &Unread) -> Result<Event, Vec<Diagnostic>> {
         let (namespace, name) = split(&unread.fullname);
         let dir = self.root.join(&namespace).join(&name);
-        let (_, folder, mut diags) = scan_event(&namespace, &name, &dir, &LoadOptions::default());
+        let (_, folder, mut diags) = scan_listed(
+            &namespace,
+            &name,
+            &dir,
+            unread.files.clone(),
+            Vec::new(),
+            &LoadOptions::default(),
+        );
         let versions = match folder {
             Folder::Parsed(v) if diags.is_empty() && !v.is_empty() => v,
             _ => return Err(diags),

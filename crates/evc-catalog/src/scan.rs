@@ -13,7 +13,7 @@ pub(super) fn is_ignored_file(name: &str) -> bool {
 pub(super) type Scanned = (
     BTreeMap<String, Vec<Version>>,
     BTreeSet<String>,
-    BTreeMap<String, usize>,
+    BTreeMap<String, (usize, Vec<PathBuf>)>,
 );
 
 pub(super) fn scan(root: &Path, opts: &LoadOptions<'_>, diags: &mut Vec<Diagnostic>) -> Scanned {
@@ -90,8 +90,22 @@ pub(super) fn scan(root: &Path, opts: &LoadOptions<'_>, diags: &mut Vec<Diagnost
             .chunks(chunk)
             .map(|part| {
                 sc.spawn(move || {
+                    // Every folder of the part is listed before any is read: a `read` filter
+                    // that waits for something computed meanwhile (a gate's git base) then
+                    // waits once the listing is done, not on the first folder.
+                    let listed: Vec<_> = part
+                        .iter()
+                        .map(|(_, _, dir)| {
+                            let mut diags = Vec::new();
+                            let files = sorted_dir(dir, &mut diags);
+                            (files, diags)
+                        })
+                        .collect();
                     part.iter()
-                        .map(|(ns, rec, dir)| scan_event(ns, rec, dir, opts))
+                        .zip(listed)
+                        .map(|((ns, rec, dir), (files, diags))| {
+                            scan_listed(ns, rec, dir, files, diags, opts)
+                        })
                         .collect::<Vec<_>>()
                 })
             })
@@ -115,11 +129,11 @@ pub(super) fn scan(root: &Path, opts: &LoadOptions<'_>, diags: &mut Vec<Diagnost
             Folder::Parsed(versions) => {
                 out.insert(fullname, versions);
             }
-            Folder::Unread(0) => {
+            Folder::Unread(0, _) => {
                 broken.insert(fullname);
             }
-            Folder::Unread(n) => {
-                unread.insert(fullname, n);
+            Folder::Unread(n, files) => {
+                unread.insert(fullname, (n, files));
             }
         }
     }
@@ -129,23 +143,25 @@ pub(super) fn scan(root: &Path, opts: &LoadOptions<'_>, diags: &mut Vec<Diagnost
 /// What [`scan_event`] found in a folder.
 pub(super) enum Folder {
     Parsed(Vec<Version>),
-    /// Not read (by [`LoadOptions::read`]); the number of version files.
-    Unread(usize),
+    /// Not read (by [`LoadOptions::read`]); the number of version files, and the folder's
+    /// files as listed (sorted), for reading it later without listing it again.
+    Unread(usize, Vec<PathBuf>),
 }
 
-/// Reads and parses one event folder's version files (run in parallel across folders).
-pub(super) fn scan_event(
+/// Reads and parses one event folder's version files, already listed (`files`, sorted;
+/// `diags` from listing it). Run in parallel across folders.
+pub(super) fn scan_listed(
     ns_name: &str,
     rec_name: &str,
     rec_entry: &Path,
+    files: Vec<PathBuf>,
+    mut diags: Vec<Diagnostic>,
     opts: &LoadOptions<'_>,
 ) -> (String, Folder, Vec<Diagnostic>) {
-    let mut diags = Vec::new();
     let diags = &mut diags;
     let fullname = format!("{ns_name}.{rec_name}");
     let mut versions: Vec<Version> = Vec::new();
     let mut numbers = Vec::new();
-    let files = sorted_dir(rec_entry, diags);
     let names: Vec<String> = files
         .iter()
         .map(|f| {
@@ -155,6 +171,7 @@ pub(super) fn scan_event(
         })
         .collect();
     let read = opts.read.is_none_or(|read| read(&fullname, &names));
+    let listing = if read { Vec::new() } else { files.clone() };
     for (file, fname) in files.into_iter().zip(names) {
         if is_ignored_file(&fname) {
             continue;
@@ -268,7 +285,7 @@ pub(super) fn scan_event(
     if !read {
         return (
             fullname,
-            Folder::Unread(numbers.len()),
+            Folder::Unread(numbers.len(), listing),
             std::mem::take(diags),
         );
     }

@@ -141,6 +141,8 @@ impl Gen<'_> {
                         "fullname": n.name.fullname(),
                         "fields": views,
                         "default_fields": if all_default { json!(defaults) } else { json!(null) },
+                        // resolvers read the fields from two inputs (see `AvroBinary::MERGED`)
+                        "merged": (1..=64).contains(&fields.len()),
                     }),
                 )?
             }

@@ -35,6 +35,7 @@ mod incremental;
 pub mod lint;
 
 use std::path::PathBuf;
+use std::sync::{Mutex, OnceLock};
 
 use evc_catalog::{Catalog, Diagnostic, Diagnostics, LoadOptions, Severity};
 use history::Item;
@@ -104,19 +105,65 @@ pub enum GateError {
 
 /// Runs the whole gate.
 pub fn check(opts: &Options) -> Result<Report, GateError> {
-    let base = match &opts.against {
-        Some(r) => Some(git::Base::read(&opts.root, r)?),
-        None => None,
-    };
-    let plan = match &base {
-        Some(b) if opts.incremental => Some(incremental::Plan::new(&opts.root, b)?),
-        _ => None,
-    };
-    // Event folders are listed, not read: a full check reads each event when it checks it (so
-    // a large tree is never in memory at once), an incremental one reads only what changed.
-    let read =
-        |fullname: &str, files: &[String]| plan.as_ref().is_some_and(|p| p.read(fullname, files));
-    let listed = Catalog::load_with(&opts.root, &LoadOptions { read: Some(&read) });
+    std::thread::scope(|scope| {
+        // The base is read from git (other processes) while the tree is listed: the listing's
+        // `read` filter waits for it only once every folder is listed.
+        let reading = opts
+            .against
+            .as_ref()
+            .map(|r| scope.spawn(move || git::Base::read(&opts.root, r)));
+        let reading = Mutex::new(reading);
+        // what went wrong reading the base (then there is no base and no plan)
+        let failure: Mutex<Option<GitError>> = Mutex::new(None);
+        let fail = |e: GitError| *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+        let base_cell: OnceLock<Option<git::Base>> = OnceLock::new();
+        let base = || {
+            base_cell
+                .get_or_init(|| {
+                    let handle = reading.lock().unwrap_or_else(|p| p.into_inner()).take();
+                    match handle?.join() {
+                        Ok(Ok(b)) => Some(b),
+                        Ok(Err(e)) => {
+                            fail(e);
+                            None
+                        }
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                })
+                .as_ref()
+        };
+        let plan_cell: OnceLock<Option<incremental::Plan<'_>>> = OnceLock::new();
+        let plan = || {
+            plan_cell
+                .get_or_init(|| match base() {
+                    Some(b) if opts.incremental => {
+                        incremental::Plan::new(&opts.root, b).map_err(fail).ok()
+                    }
+                    _ => None,
+                })
+                .as_ref()
+        };
+        // Event folders are listed, not read: a full check reads each event when it checks it
+        // (so a large tree is never in memory at once), an incremental one reads only what
+        // changed.
+        let read =
+            |fullname: &str, files: &[String]| plan().is_some_and(|p| p.read(fullname, files));
+        let listed = Catalog::load_with(&opts.root, &LoadOptions { read: Some(&read) });
+        let (base, plan) = (base(), plan());
+        if let Some(e) = failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return Err(e.into());
+        }
+        finish(opts, base, plan, listed)
+    })
+}
+
+/// The gate once the tree is listed and the base (if any) read.
+fn finish(
+    opts: &Options,
+    base: Option<&git::Base>,
+    plan: Option<&incremental::Plan<'_>>,
+    listed: Result<Catalog, Diagnostics>,
+) -> Result<Report, GateError> {
     let mut catalog = match listed {
         Ok(c) => c,
         // Report every problem of the tree, as a full load finds them.
@@ -126,13 +173,13 @@ pub fn check(opts: &Options) -> Result<Report, GateError> {
         catalog = Catalog::load(&opts.root)?; // generating code needs every schema
     }
     let mut diagnostics = catalog.warnings.clone();
-    if let Some(b) = &base {
+    if let Some(b) = base {
         git::published(&catalog.root, b, &mut diagnostics)?;
     }
     let mut items: Vec<Item<'_>> = catalog
         .events
         .iter()
-        .filter(|e| plan.as_ref().is_none_or(|p| p.selects(e)))
+        .filter(|e| plan.is_none_or(|p| p.selects(e)))
         .map(Item::Loaded)
         .collect();
     if plan.is_none() {

@@ -570,6 +570,233 @@ impl ::evc_avro::AvroBinary for Collisions {
                 .map_err(|e| e.in_field("CollisionsItems"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            foo_bar: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("fooBar"))?
+            },
+            foo_bar_2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("foo_bar"))?
+            },
+            foo_bar_3: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("FooBar"))?
+            },
+            foo_bar_2_2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("foo_bar_2"))?
+            },
+            self_: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("self"))?
+            },
+            self__2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("self_"))?
+            },
+            __: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("_"))?
+            },
+            ___2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("__"))?
+            },
+            ___: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("___"))?
+            },
+            r#type: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 9) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("type"))?
+            },
+            type_2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 10) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("Type"))?
+            },
+            r_type: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 11) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("r_type"))?
+            },
+            order: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 12) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Order as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("Order"))?
+            },
+            order_2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 13) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Order2 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("order"))?
+            },
+            order_3: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 14) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Order3 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("ORDER"))?
+            },
+            order2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 15) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Order22 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("Order2"))?
+            },
+            order_: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 16) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Order4 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("order_"))?
+            },
+            global: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 17) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Collisions2 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("global"))?
+            },
+            collisions_union: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 18) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<CollisionsUnion as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("CollisionsUnion"))?
+            },
+            union: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 19) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<CollisionsUnionUnion as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("union"))?
+            },
+            clash: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 20) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<corpus::clash::clash::Clash as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("clash"))?
+            },
+            module_named: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 21) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Clash as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("moduleNamed"))?
+            },
+            items: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 22) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(
+                    input,
+                    |input| match ::evc_avro::binary::read_index(input, 3) {
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                        ::core::result::Result::Ok(0) => {
+                            ::core::result::Result::Ok(::core::option::Option::None)
+                        }
+                        ::core::result::Result::Ok(i) => {
+                            CollisionsItemsItem::read_avro_branch(i, input)
+                                .map(::core::option::Option::Some)
+                        }
+                    },
+                ))
+                .map_err(|e| e.in_field("items"))?
+            },
+            collisions_items: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 23) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<CollisionsItems as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("CollisionsItems"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -615,6 +842,25 @@ impl ::evc_avro::AvroBinary for Order {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             id: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("id"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("id"))?
+            },
         })
     }
 }
@@ -664,6 +910,25 @@ impl ::evc_avro::AvroBinary for Order2 {
             id: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("id"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("id"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -711,6 +976,25 @@ impl ::evc_avro::AvroBinary for Order3 {
             id: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("id"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("id"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -756,6 +1040,25 @@ impl ::evc_avro::AvroBinary for Order22 {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             id: (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("id"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("id"))?
+            },
         })
     }
 }
@@ -906,6 +1209,25 @@ impl ::evc_avro::AvroBinary for Collisions2 {
             x: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            x: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -983,6 +1305,25 @@ impl ::evc_avro::AvroBinary for Clash {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             y: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("y"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            y: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("y"))?
+            },
         })
     }
 }
@@ -1126,6 +1467,25 @@ pub mod corpus {
                 ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
                     ::core::result::Result::Ok(Self {
                         x: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?,
+                    })
+                }
+
+                const MERGED: bool = true;
+
+                fn read_avro_merged<'a>(
+                    writer: &mut &'a [u8],
+                    defaults: &mut &'a [u8],
+                    from_writer: u64,
+                ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                    ::core::result::Result::Ok(Self {
+                        x: {
+                            let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                                &mut *writer
+                            } else {
+                                &mut *defaults
+                            };
+                            (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?
+                        },
                     })
                 }
             }

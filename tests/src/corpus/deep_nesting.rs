@@ -303,6 +303,109 @@ impl ::evc_avro::AvroBinary for Deep {
                 .map_err(|e| e.in_field("levels"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            matrix: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_array(input, |input| {
+                        ::evc_avro::binary::read_array(input, |input| {
+                            ::evc_avro::binary::read_double(input)
+                        })
+                    })
+                }))
+                .map_err(|e| e.in_field("matrix"))?
+            },
+            index: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| {
+                    ::evc_avro::binary::read_map(input, |input| {
+                        ::evc_avro::binary::read_array(input, |input| {
+                            match ::evc_avro::binary::read_index(input, 3) {
+                                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                                ::core::result::Result::Ok(0) => {
+                                    ::core::result::Result::Ok(::core::option::Option::None)
+                                }
+                                ::core::result::Result::Ok(i) => {
+                                    DeepIndexValueValueItem::read_avro_branch(i, input)
+                                        .map(::core::option::Option::Some)
+                                }
+                            }
+                        })
+                    })
+                }))
+                .map_err(|e| e.in_field("index"))?
+            },
+            optional_lists: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_array(input, |input| {
+                            match ::evc_avro::binary::read_index(input, 2) {
+                                ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                                ::core::result::Result::Ok(0) => {
+                                    ::core::result::Result::Ok(::core::option::Option::None)
+                                }
+                                ::core::result::Result::Ok(_) => {
+                                    (::evc_avro::binary::read_map(input, |input| {
+                                        match ::evc_avro::binary::read_index(input, 2) {
+                                            ::core::result::Result::Err(e) => {
+                                                ::core::result::Result::Err(e)
+                                            }
+                                            ::core::result::Result::Ok(0) => {
+                                                ::core::result::Result::Ok(
+                                                    ::core::option::Option::None,
+                                                )
+                                            }
+                                            ::core::result::Result::Ok(_) => {
+                                                (::evc_avro::binary::read_boolean(input))
+                                                    .map(::core::option::Option::Some)
+                                            }
+                                        }
+                                    }))
+                                    .map(::core::option::Option::Some)
+                                }
+                            }
+                        }))
+                        .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("optionalLists"))?
+            },
+            levels: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<L1 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("levels"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -350,6 +453,25 @@ impl ::evc_avro::AvroBinary for L1 {
             l2: (<L2 as ::evc_avro::AvroBinary>::read_avro(input)).map_err(|e| e.in_field("l2"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            l2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<L2 as ::evc_avro::AvroBinary>::read_avro(input)).map_err(|e| e.in_field("l2"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -395,6 +517,25 @@ impl ::evc_avro::AvroBinary for L2 {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             l3: (<L3 as ::evc_avro::AvroBinary>::read_avro(input)).map_err(|e| e.in_field("l3"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            l3: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<L3 as ::evc_avro::AvroBinary>::read_avro(input)).map_err(|e| e.in_field("l3"))?
+            },
         })
     }
 }
@@ -465,6 +606,35 @@ impl ::evc_avro::AvroBinary for L3 {
             .map_err(|e| e.in_field("l4"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            l4: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<L4 as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("l4"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -510,6 +680,25 @@ impl ::evc_avro::AvroBinary for L4 {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             leaf: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("leaf"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            leaf: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("leaf"))?
+            },
         })
     }
 }

@@ -251,6 +251,93 @@ impl ::evc_avro::AvroBinary for DefaultDecimal {
             .map_err(|e| e.in_field("empty"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            value: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::None))
+                    .map_err(|e| e.in_field("value"))?
+            },
+            opt: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::None))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("opt"))?
+            },
+            first: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::None))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("first"))?
+            },
+            list: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::None)
+                }))
+                .map_err(|e| e.in_field("list"))?
+            },
+            dict: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| {
+                    ::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::None)
+                }))
+                .map_err(|e| e.in_field("dict"))?
+            },
+            empty: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| ::evc_avro::binary::read_int(input)))
+                    .map_err(|e| e.in_field("empty"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for DefaultDecimal {

@@ -462,6 +462,204 @@ impl ::evc_avro::AvroBinary for Defaults {
                 .map_err(|e| e.in_field("price"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            n: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("n"))?
+            },
+            b: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("b"))?
+            },
+            i: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("i"))?
+            },
+            l: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("l"))?
+            },
+            f: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("f"))?
+            },
+            d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("d"))?
+            },
+            by: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_bytes(input)).map_err(|e| e.in_field("by"))?
+            },
+            s: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("s"))?
+            },
+            e: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Color as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("e"))?
+            },
+            fx: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 9) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Two as ::evc_avro::AvroBinary>::read_avro(input)).map_err(|e| e.in_field("fx"))?
+            },
+            arr: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 10) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| ::evc_avro::binary::read_int(input)))
+                    .map_err(|e| e.in_field("arr"))?
+            },
+            m: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 11) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| {
+                    ::evc_avro::binary::read_string(input)
+                }))
+                .map_err(|e| e.in_field("m"))?
+            },
+            opt: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 12) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_int(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("opt"))?
+            },
+            opt2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 13) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_int(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("opt2"))?
+            },
+            multi: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 14) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<DefaultsMulti as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("multi"))?
+            },
+            rec: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 15) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Sub as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("rec"))?
+            },
+            when: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 16) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_millis(input))
+                    .map_err(|e| e.in_field("when"))?
+            },
+            day: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 17) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("day"))?
+            },
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 18) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("id"))?
+            },
+            price: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 19) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::None))
+                    .map_err(|e| e.in_field("price"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -630,6 +828,33 @@ impl ::evc_avro::AvroBinary for Sub {
         ::core::result::Result::Ok(Self {
             a: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("a"))?,
             b: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("b"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            a: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("a"))?
+            },
+            b: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("b"))?
+            },
         })
     }
 }

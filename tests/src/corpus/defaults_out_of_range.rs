@@ -230,6 +230,110 @@ impl ::evc_avro::AvroBinary for OutOfRange {
             .map_err(|e| e.in_field("optFar"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            far_date: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("farDate"))?
+            },
+            far_past: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("farPast"))?
+            },
+            max_millis: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_millis(input))
+                    .map_err(|e| e.in_field("maxMillis"))?
+            },
+            min_micros: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_micros(input))
+                    .map_err(|e| e.in_field("minMicros"))?
+            },
+            local_max: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_local_timestamp_millis(input))
+                    .map_err(|e| e.in_field("localMax"))?
+            },
+            nanos_max: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_nanos(input))
+                    .map_err(|e| e.in_field("nanosMax"))?
+            },
+            late_time: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_time_millis(input)).map_err(|e| e.in_field("lateTime"))?
+            },
+            neg_time: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_time_micros(input)).map_err(|e| e.in_field("negTime"))?
+            },
+            not_uuid: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("notUuid"))?
+            },
+            opt_far: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 9) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_date(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("optFar"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for OutOfRange {

@@ -405,6 +405,189 @@ impl ::evc_avro::AvroBinary for SpecialDefaults {
             .map_err(|e| e.in_field("listInf"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            nan_d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("nanD"))?
+            },
+            inf_d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("infD"))?
+            },
+            neg_inf_d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("negInfD"))?
+            },
+            nan_f: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("nanF"))?
+            },
+            inf_f: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("infF"))?
+            },
+            neg_inf_f: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("negInfF"))?
+            },
+            huge_d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("hugeD"))?
+            },
+            tiny_d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("tinyD"))?
+            },
+            neg_zero: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("negZero"))?
+            },
+            big_f: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 9) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("bigF"))?
+            },
+            int_f: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 10) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("intF"))?
+            },
+            exp_d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 11) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("expD"))?
+            },
+            overflow_d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 12) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("overflowD"))?
+            },
+            overflow_f: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 13) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("overflowF"))?
+            },
+            min_int: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 14) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("minInt"))?
+            },
+            max_int: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 15) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("maxInt"))?
+            },
+            min_long: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 16) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("minLong"))?
+            },
+            max_long: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 17) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("maxLong"))?
+            },
+            opt_nan: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 18) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_double(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("optNan"))?
+            },
+            list_inf: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 19) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_float(input)
+                }))
+                .map_err(|e| e.in_field("listInf"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for SpecialDefaults {

@@ -201,6 +201,101 @@ impl ::evc_avro::AvroBinary for Empties {
             .map_err(|e| e.in_field("singleRecord"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            nothing: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Nothing as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("nothing"))?
+            },
+            never: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<Never as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("never"))?
+            },
+            zero: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Zero as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("zero"))?
+            },
+            unit: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("unit"))?
+            },
+            only_null: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_index(input, 1).map(|_| ()))
+                    .map_err(|e| e.in_field("onlyNull"))?
+            },
+            no_items: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    <Nothing as ::evc_avro::AvroBinary>::read_avro(input)
+                }))
+                .map_err(|e| e.in_field("noItems"))?
+            },
+            single: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_index(input, 1)
+                    .and_then(|_| ::evc_avro::binary::read_string(input)))
+                .map_err(|e| e.in_field("single"))?
+            },
+            single_record: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_index(input, 1)
+                    .and_then(|_| <Nothing as ::evc_avro::AvroBinary>::read_avro(input)))
+                .map_err(|e| e.in_field("singleRecord"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

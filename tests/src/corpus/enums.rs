@@ -95,6 +95,46 @@ impl ::evc_avro::AvroBinary for Enums {
             .map_err(|e| e.in_field("history"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            suit: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Suit as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("suit"))?
+            },
+            status: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Status as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("status"))?
+            },
+            history: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    <Status as ::evc_avro::AvroBinary>::read_avro(input)
+                }))
+                .map_err(|e| e.in_field("history"))?
+            },
+        })
+    }
 }
 
 /// A card suit.

@@ -65,6 +65,33 @@ impl ::evc_avro::AvroBinary for Failure {
             message: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("message"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            code: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("code"))?
+            },
+            message: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("message"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for Failure {

@@ -90,6 +90,50 @@ impl ::evc_avro::AvroBinary for Ordered {
                 .map_err(|e| e.in_field("nested"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            asc: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("asc"))?
+            },
+            desc: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("desc"))?
+            },
+            skip: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_bytes(input)).map_err(|e| e.in_field("skip"))?
+            },
+            nested: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<O as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("nested"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,6 +179,25 @@ impl ::evc_avro::AvroBinary for O {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             x: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("x"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            x: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("x"))?
+            },
         })
     }
 }

@@ -116,6 +116,62 @@ impl ::evc_avro::AvroBinary for Fixeds {
             .map_err(|e| e.in_field("maybe"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            md5: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Md5 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("md5"))?
+            },
+            key: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Key64 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("key"))?
+            },
+            empty: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Nothing as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("empty"))?
+            },
+            maybe: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<Md5 as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("maybe"))?
+            },
+        })
+    }
 }
 
 /// An MD5 digest.

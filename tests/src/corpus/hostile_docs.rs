@@ -167,6 +167,85 @@ impl ::evc_avro::AvroBinary for Hostile {
                 .map_err(|e| e.in_field("nested"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            empty: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("empty"))?
+            },
+            blank: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("blank"))?
+            },
+            emoji: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("emoji"))?
+            },
+            rtl: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Dir as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("rtl"))?
+            },
+            fence: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Blob as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("fence"))?
+            },
+            slashes: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("slashes"))?
+            },
+            map: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| ::evc_avro::binary::read_int(input)))
+                    .map_err(|e| e.in_field("map"))?
+            },
+            nested: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Inner as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("nested"))?
+            },
+        })
+    }
 }
 
 #[doc = " \u{202b}RLE\u{202c} \u{61c} ALM \u{200f} RLM"]
@@ -328,6 +407,25 @@ impl ::evc_avro::AvroBinary for Inner {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             x: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            x: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?
+            },
         })
     }
 }

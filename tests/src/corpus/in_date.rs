@@ -327,6 +327,138 @@ impl ::evc_avro::AvroBinary for InDate {
             .map_err(|e| e.in_field("map_of_array"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            plain: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("plain"))?
+            },
+            nested: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<NestedDate as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("nested"))?
+            },
+            opt_first: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_date(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("opt_first"))?
+            },
+            opt_last: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_date(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("opt_last"))?
+            },
+            multi: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 3) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => {
+                        InDateMulti::read_avro_branch(i, input).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("multi"))?
+            },
+            array_of_opt: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(
+                    input,
+                    |input| match ::evc_avro::binary::read_index(input, 2) {
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                        ::core::result::Result::Ok(0) => {
+                            ::core::result::Result::Ok(::core::option::Option::None)
+                        }
+                        ::core::result::Result::Ok(_) => {
+                            (::evc_avro::binary::read_date(input)).map(::core::option::Option::Some)
+                        }
+                    },
+                ))
+                .map_err(|e| e.in_field("array_of_opt"))?
+            },
+            array: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_date(input)
+                }))
+                .map_err(|e| e.in_field("array"))?
+            },
+            map: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| ::evc_avro::binary::read_date(input)))
+                    .map_err(|e| e.in_field("map"))?
+            },
+            map_of_array: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| {
+                    ::evc_avro::binary::read_array(input, |input| {
+                        ::evc_avro::binary::read_date(input)
+                    })
+                }))
+                .map_err(|e| e.in_field("map_of_array"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -372,6 +504,25 @@ impl ::evc_avro::AvroBinary for NestedDate {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             value: (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("value"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            value: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("value"))?
+            },
         })
     }
 }

@@ -143,6 +143,76 @@ impl ::evc_avro::AvroBinary for InNull {
             .map_err(|e| e.in_field("map_of_array"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            plain: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("plain"))?
+            },
+            nested: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<NestedNull as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("nested"))?
+            },
+            single: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_index(input, 1).map(|_| ()))
+                    .map_err(|e| e.in_field("single"))?
+            },
+            array: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_null(input)
+                }))
+                .map_err(|e| e.in_field("array"))?
+            },
+            map: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| ::evc_avro::binary::read_null(input)))
+                    .map_err(|e| e.in_field("map"))?
+            },
+            map_of_array: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| {
+                    ::evc_avro::binary::read_array(input, |input| {
+                        ::evc_avro::binary::read_null(input)
+                    })
+                }))
+                .map_err(|e| e.in_field("map_of_array"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -188,6 +258,25 @@ impl ::evc_avro::AvroBinary for NestedNull {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             value: (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("value"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            value: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_null(input)).map_err(|e| e.in_field("value"))?
+            },
         })
     }
 }

@@ -902,6 +902,545 @@ impl ::evc_avro::AvroBinary for Self_ {
                 .map_err(|e| e.in_field("choice"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            r#as: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("as"))?
+            },
+            r#break: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("break"))?
+            },
+            r#const: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("const"))?
+            },
+            r#continue: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("continue"))?
+            },
+            r#else: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("else"))?
+            },
+            r#enum: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("enum"))?
+            },
+            r#extern: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("extern"))?
+            },
+            r#false: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("false"))?
+            },
+            r#for: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("for"))?
+            },
+            r#if: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 9) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("if"))?
+            },
+            r#impl: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 10) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("impl"))?
+            },
+            r#in: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 11) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("in"))?
+            },
+            r#let: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 12) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("let"))?
+            },
+            r#loop: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 13) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("loop"))?
+            },
+            r#mod: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 14) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("mod"))?
+            },
+            r#move: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 15) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("move"))?
+            },
+            r#mut: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 16) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("mut"))?
+            },
+            r#pub: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 17) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("pub"))?
+            },
+            r#ref: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 18) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("ref"))?
+            },
+            r#return: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 19) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("return"))?
+            },
+            r#static: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 20) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("static"))?
+            },
+            r#struct: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 21) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("struct"))?
+            },
+            super_: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 22) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("super"))?
+            },
+            r#trait: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 23) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("trait"))?
+            },
+            r#true: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 24) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("true"))?
+            },
+            r#unsafe: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 25) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("unsafe"))?
+            },
+            r#use: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 26) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("use"))?
+            },
+            r#where: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 27) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("where"))?
+            },
+            r#while: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 28) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("while"))?
+            },
+            r#await: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 29) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("await"))?
+            },
+            r#dyn: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 30) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("dyn"))?
+            },
+            r#abstract: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 31) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("abstract"))?
+            },
+            r#become: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 32) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("become"))?
+            },
+            r#box: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 33) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("box"))?
+            },
+            r#do: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 34) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("do"))?
+            },
+            r#final: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 35) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("final"))?
+            },
+            r#macro: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 36) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("macro"))?
+            },
+            r#override: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 37) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("override"))?
+            },
+            r#priv: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 38) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("priv"))?
+            },
+            r#typeof: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 39) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("typeof"))?
+            },
+            r#unsized: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 40) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("unsized"))?
+            },
+            r#virtual: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 41) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("virtual"))?
+            },
+            r#yield: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 42) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("yield"))?
+            },
+            r#try: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 43) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("try"))?
+            },
+            r#gen: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 44) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("gen"))?
+            },
+            union: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 45) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("union"))?
+            },
+            macro_rules: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 46) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("macro_rules"))?
+            },
+            self_: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 47) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("Self"))?
+            },
+            self_2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 48) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("self"))?
+            },
+            crate_: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 49) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("crate"))?
+            },
+            __: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 50) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("_"))?
+            },
+            value: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 51) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("value"))?
+            },
+            fields: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 52) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("fields"))?
+            },
+            out: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 53) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("out"))?
+            },
+            input: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 54) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("input"))?
+            },
+            e: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 55) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("e"))?
+            },
+            v: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 56) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("v"))?
+            },
+            option: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 57) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Option as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("Option"))?
+            },
+            result: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 58) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Result as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("Result"))?
+            },
+            string: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 59) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<String as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("String"))?
+            },
+            box_2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 60) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<std::core::super_::Box as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("Box"))?
+            },
+            value_2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 61) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Value as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("Value"))?
+            },
+            recursive: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 62) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<::std::boxed::Box<Self_> as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("recursive"))?
+            },
+            choice: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 63) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Self_Choice as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("choice"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -967,6 +1506,34 @@ impl ::evc_avro::AvroBinary for Option {
                 }
             })
             .map_err(|e| e.in_field("Some"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            some: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_int(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("Some"))?
+            },
         })
     }
 }
@@ -1136,6 +1703,26 @@ impl ::evc_avro::AvroBinary for String {
                 .map_err(|e| e.in_field("Vec"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            vec: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Vec as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("Vec"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -1218,6 +1805,25 @@ impl ::evc_avro::AvroBinary for Value {
                 .map_err(|e| e.in_field("AvroValue"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            avro_value: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("AvroValue"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for Self_ {
@@ -1291,6 +1897,26 @@ pub mod std {
                     ::core::result::Result::Ok(Self {
                         default: (<Default as ::evc_avro::AvroBinary>::read_avro(input))
                             .map_err(|e| e.in_field("Default"))?,
+                    })
+                }
+
+                const MERGED: bool = true;
+
+                fn read_avro_merged<'a>(
+                    writer: &mut &'a [u8],
+                    defaults: &mut &'a [u8],
+                    from_writer: u64,
+                ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                    ::core::result::Result::Ok(Self {
+                        default: {
+                            let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                                &mut *writer
+                            } else {
+                                &mut *defaults
+                            };
+                            (<Default as ::evc_avro::AvroBinary>::read_avro(input))
+                                .map_err(|e| e.in_field("Default"))?
+                        },
                     })
                 }
             }

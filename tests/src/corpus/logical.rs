@@ -312,6 +312,180 @@ impl ::evc_avro::AvroBinary for Logical {
                 .map_err(|e| e.in_field("invalid_logical"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("id"))?
+            },
+            id_fixed: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid_fixed(input)).map_err(|e| e.in_field("id_fixed"))?
+            },
+            day: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_date(input)).map_err(|e| e.in_field("day"))?
+            },
+            time_ms: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_time_millis(input)).map_err(|e| e.in_field("time_ms"))?
+            },
+            time_us: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_time_micros(input)).map_err(|e| e.in_field("time_us"))?
+            },
+            ts_ms: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_millis(input))
+                    .map_err(|e| e.in_field("ts_ms"))?
+            },
+            ts_us: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_micros(input))
+                    .map_err(|e| e.in_field("ts_us"))?
+            },
+            ts_ns: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_nanos(input))
+                    .map_err(|e| e.in_field("ts_ns"))?
+            },
+            local_ms: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_local_timestamp_millis(input))
+                    .map_err(|e| e.in_field("local_ms"))?
+            },
+            local_us: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 9) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_local_timestamp_micros(input))
+                    .map_err(|e| e.in_field("local_us"))?
+            },
+            local_ns: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 10) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_local_timestamp_nanos(input))
+                    .map_err(|e| e.in_field("local_ns"))?
+            },
+            amount: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 11) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_decimal(input, 3, ::core::option::Option::None))
+                    .map_err(|e| e.in_field("amount"))?
+            },
+            amount_fixed: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 12) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_decimal(input, 4, ::core::option::Option::Some(8)))
+                    .map_err(|e| e.in_field("amount_fixed"))?
+            },
+            big: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 13) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_big_decimal(input)).map_err(|e| e.in_field("big"))?
+            },
+            wait: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 14) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_duration(input)).map_err(|e| e.in_field("wait"))?
+            },
+            maybe_day: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 15) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_date(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("maybe_day"))?
+            },
+            unknown_logical: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 16) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input))
+                    .map_err(|e| e.in_field("unknown_logical"))?
+            },
+            invalid_logical: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 17) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_bytes(input))
+                    .map_err(|e| e.in_field("invalid_logical"))?
+            },
+        })
+    }
 }
 
 /// (Avro `corpus.Uuid16`: fixed(16) with logical type `uuid`.)

@@ -469,6 +469,127 @@ impl ::evc_avro::AvroBinary for LogicalUnions {
                 .map_err(|e| e.in_field("badDecimal"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            when: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 4) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => LogicalUnionsWhen::read_avro_branch(i, input)
+                        .map(::core::option::Option::Some),
+                })
+                .map_err(|e| e.in_field("when"))?
+            },
+            amount: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 3) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => {
+                        LogicalUnionsAmount::read_avro_branch(i, input)
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("amount"))?
+            },
+            times: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<LogicalUnionsTimes as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("times"))?
+            },
+            ids: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(
+                    input,
+                    |input| match ::evc_avro::binary::read_index(input, 2) {
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                        ::core::result::Result::Ok(0) => {
+                            ::core::result::Result::Ok(::core::option::Option::None)
+                        }
+                        ::core::result::Result::Ok(_) => {
+                            (::evc_avro::binary::read_uuid_fixed(input))
+                                .map(::core::option::Option::Some)
+                        }
+                    },
+                ))
+                .map_err(|e| e.in_field("ids"))?
+            },
+            amounts: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| {
+                    ::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::Some(3))
+                }))
+                .map_err(|e| e.in_field("amounts"))?
+            },
+            bigs: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_big_decimal(input)
+                }))
+                .map_err(|e| e.in_field("bigs"))?
+            },
+            ignored: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("ignored"))?
+            },
+            wrong_base: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("wrongBase"))?
+            },
+            bad_decimal: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_bytes(input)).map_err(|e| e.in_field("badDecimal"))?
+            },
+        })
+    }
 }
 
 /// (Avro `corpus.logical.Amount`: fixed(3) with logical type `decimal`.)

@@ -108,6 +108,62 @@ impl ::evc_avro::AvroBinary for TopLevel {
                 .map_err(|e| e.in_field("e"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            a: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<one::A as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("a"))?
+            },
+            b: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<one::B as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("b"))?
+            },
+            c: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<one::two::B as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("c"))?
+            },
+            d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<TopLevelEnum as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("d"))?
+            },
+            e: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<r#type::self_::crate_::Type as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("e"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -246,6 +302,26 @@ pub mod one {
                     .map_err(|e| e.in_field("b"))?,
             })
         }
+
+        const MERGED: bool = true;
+
+        fn read_avro_merged<'a>(
+            writer: &mut &'a [u8],
+            defaults: &mut &'a [u8],
+            from_writer: u64,
+        ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+            ::core::result::Result::Ok(Self {
+                b: {
+                    let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                        &mut *writer
+                    } else {
+                        &mut *defaults
+                    };
+                    (<B as ::evc_avro::AvroBinary>::read_avro(input))
+                        .map_err(|e| e.in_field("b"))?
+                },
+            })
+        }
     }
 
     #[derive(Debug, Clone, PartialEq)]
@@ -291,6 +367,25 @@ pub mod one {
         fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
             ::core::result::Result::Ok(Self {
                 n: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("n"))?,
+            })
+        }
+
+        const MERGED: bool = true;
+
+        fn read_avro_merged<'a>(
+            writer: &mut &'a [u8],
+            defaults: &mut &'a [u8],
+            from_writer: u64,
+        ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+            ::core::result::Result::Ok(Self {
+                n: {
+                    let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                        &mut *writer
+                    } else {
+                        &mut *defaults
+                    };
+                    (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("n"))?
+                },
             })
         }
     }
@@ -343,6 +438,25 @@ pub mod one {
             ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
                 ::core::result::Result::Ok(Self {
                     n: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("n"))?,
+                })
+            }
+
+            const MERGED: bool = true;
+
+            fn read_avro_merged<'a>(
+                writer: &mut &'a [u8],
+                defaults: &mut &'a [u8],
+                from_writer: u64,
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    n: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("n"))?
+                    },
                 })
             }
         }
@@ -403,6 +517,26 @@ pub mod r#type {
                     ::core::result::Result::Ok(Self {
                         super_: (::evc_avro::binary::read_int(input))
                             .map_err(|e| e.in_field("super"))?,
+                    })
+                }
+
+                const MERGED: bool = true;
+
+                fn read_avro_merged<'a>(
+                    writer: &mut &'a [u8],
+                    defaults: &mut &'a [u8],
+                    from_writer: u64,
+                ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                    ::core::result::Result::Ok(Self {
+                        super_: {
+                            let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                                &mut *writer
+                            } else {
+                                &mut *defaults
+                            };
+                            (::evc_avro::binary::read_int(input))
+                                .map_err(|e| e.in_field("super"))?
+                        },
                     })
                 }
             }

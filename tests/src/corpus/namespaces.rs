@@ -176,6 +176,53 @@ impl ::evc_avro::AvroBinary for Holder {
                 .map_err(|e| e.in_field("either"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            mine: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Id as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("mine"))?
+            },
+            theirs: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<other::system::Id as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("theirs"))?
+            },
+            nowhere: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Plain as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("nowhere"))?
+            },
+            either: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<HolderEither as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("either"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -223,6 +270,25 @@ impl ::evc_avro::AvroBinary for Id {
             value: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("value"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            value: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("value"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -268,6 +334,25 @@ impl ::evc_avro::AvroBinary for Plain {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             x: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            x: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?
+            },
         })
     }
 }
@@ -375,6 +460,43 @@ pub mod other {
                         }
                     })
                     .map_err(|e| e.in_field("back"))?,
+                })
+            }
+
+            const MERGED: bool = true;
+
+            fn read_avro_merged<'a>(
+                writer: &mut &'a [u8],
+                defaults: &mut &'a [u8],
+                from_writer: u64,
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    value: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("value"))?
+                    },
+                    back: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (match ::evc_avro::binary::read_index(input, 2) {
+                            ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                            ::core::result::Result::Ok(0) => {
+                                ::core::result::Result::Ok(::core::option::Option::None)
+                            }
+                            ::core::result::Result::Ok(_) => {
+                                (<super::super::Id as ::evc_avro::AvroBinary>::read_avro(input))
+                                    .map(::core::option::Option::Some)
+                            }
+                        })
+                        .map_err(|e| e.in_field("back"))?
+                    },
                 })
             }
         }

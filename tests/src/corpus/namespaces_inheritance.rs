@@ -209,6 +209,71 @@ impl ::evc_avro::AvroBinary for Root {
                 .map_err(|e| e.in_field("all"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            inherited: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Item as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("inherited"))?
+            },
+            overridden: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<c::d::Item as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("overridden"))?
+            },
+            dotted: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<x::y::Item as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("dotted"))?
+            },
+            global: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Item2 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("global"))?
+            },
+            refs: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Refs as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("refs"))?
+            },
+            all: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<RootAll as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("all"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -254,6 +319,25 @@ impl ::evc_avro::AvroBinary for Item {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             v: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("v"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            v: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("v"))?
+            },
         })
     }
 }
@@ -317,6 +401,34 @@ impl ::evc_avro::AvroBinary for Item2 {
                 .map_err(|e| e.in_field("inner"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            v: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("v"))?
+            },
+            inner: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Global2 as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("inner"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -362,6 +474,25 @@ impl ::evc_avro::AvroBinary for Global2 {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             z: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("z"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            z: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("z"))?
+            },
         })
     }
 }
@@ -466,6 +597,62 @@ impl ::evc_avro::AvroBinary for Refs {
                 .map_err(|e| e.in_field("xy"))?,
             kind: (<x::y::Kind as ::evc_avro::AvroBinary>::read_avro(input))
                 .map_err(|e| e.in_field("kind"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            own: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Item as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("own"))?
+            },
+            full: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<c::d::Item as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("full"))?
+            },
+            child: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<c::d::Child as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("child"))?
+            },
+            xy: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<x::y::Item as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("xy"))?
+            },
+            kind: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<x::y::Kind as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("kind"))?
+            },
         })
     }
 }
@@ -591,6 +778,54 @@ pub mod c {
                     .map_err(|e| e.in_field("shortRef"))?,
                 })
             }
+
+            const MERGED: bool = true;
+
+            fn read_avro_merged<'a>(
+                writer: &mut &'a [u8],
+                defaults: &mut &'a [u8],
+                from_writer: u64,
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    v: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("v"))?
+                    },
+                    child: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (<Child as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map_err(|e| e.in_field("child"))?
+                    },
+                    short_ref: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (match ::evc_avro::binary::read_index(input, 2) {
+                            ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                            ::core::result::Result::Ok(0) => {
+                                ::core::result::Result::Ok(::core::option::Option::None)
+                            }
+                            ::core::result::Result::Ok(_) => {
+                                (<::std::boxed::Box<Item> as ::evc_avro::AvroBinary>::read_avro(
+                                    input,
+                                ))
+                                .map(::core::option::Option::Some)
+                            }
+                        })
+                        .map_err(|e| e.in_field("shortRef"))?
+                    },
+                })
+            }
         }
 
         #[derive(Debug, Clone, PartialEq)]
@@ -640,6 +875,25 @@ pub mod c {
             ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
                 ::core::result::Result::Ok(Self {
                     w: (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("w"))?,
+                })
+            }
+
+            const MERGED: bool = true;
+
+            fn read_avro_merged<'a>(
+                writer: &mut &'a [u8],
+                defaults: &mut &'a [u8],
+                from_writer: u64,
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    w: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("w"))?
+                    },
                 })
             }
         }
@@ -711,6 +965,34 @@ pub mod x {
                     v: (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("v"))?,
                     sibling: (<Kind as ::evc_avro::AvroBinary>::read_avro(input))
                         .map_err(|e| e.in_field("sibling"))?,
+                })
+            }
+
+            const MERGED: bool = true;
+
+            fn read_avro_merged<'a>(
+                writer: &mut &'a [u8],
+                defaults: &mut &'a [u8],
+                from_writer: u64,
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    v: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("v"))?
+                    },
+                    sibling: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (<Kind as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map_err(|e| e.in_field("sibling"))?
+                    },
                 })
             }
         }

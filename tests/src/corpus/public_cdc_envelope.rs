@@ -161,6 +161,97 @@ impl ::evc_avro::AvroBinary for Envelope {
             transaction: (match ::evc_avro::binary::read_index(input, 2) { ::core::result::Result::Err(e) => ::core::result::Result::Err(e), ::core::result::Result::Ok(0) => ::core::result::Result::Ok(::core::option::Option::None), ::core::result::Result::Ok(_) => (<io::confluent::connect::avro::ConnectDefault as ::evc_avro::AvroBinary>::read_avro(input)).map(::core::option::Option::Some) }).map_err(|e| e.in_field("transaction"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            before: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<Value as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("before"))?
+            },
+            after: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<Value as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("after"))?
+            },
+            source: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<io::debezium::connector::postgresql::Source as ::evc_avro::AvroBinary>::read_avro(
+                    input,
+                ))
+                .map_err(|e| e.in_field("source"))?
+            },
+            op: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("op"))?
+            },
+            ts_ms: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_long(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("ts_ms"))?
+            },
+            transaction: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) { ::core::result::Result::Err(e) => ::core::result::Result::Err(e), ::core::result::Result::Ok(0) => ::core::result::Result::Ok(::core::option::Option::None), ::core::result::Result::Ok(_) => (<io::confluent::connect::avro::ConnectDefault as ::evc_avro::AvroBinary>::read_avro(input)).map(::core::option::Option::Some) }).map_err(|e| e.in_field("transaction"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -314,6 +405,85 @@ impl ::evc_avro::AvroBinary for Value {
             .map_err(|e| e.in_field("updated"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("id"))?
+            },
+            first_name: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("first_name"))?
+            },
+            last_name: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("last_name"))?
+            },
+            email: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("email"))?
+            },
+            balance: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_decimal(input, 2, ::core::option::Option::None))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("balance"))?
+            },
+            updated: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_timestamp_micros(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("updated"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for Envelope {
@@ -425,6 +595,44 @@ pub mod io {
                                 .map_err(|e| e.in_field("total_order"))?,
                             data_collection_order: (::evc_avro::binary::read_long(input))
                                 .map_err(|e| e.in_field("data_collection_order"))?,
+                        })
+                    }
+
+                    const MERGED: bool = true;
+
+                    fn read_avro_merged<'a>(
+                        writer: &mut &'a [u8],
+                        defaults: &mut &'a [u8],
+                        from_writer: u64,
+                    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                        ::core::result::Result::Ok(Self {
+                            id: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (::evc_avro::binary::read_string(input))
+                                    .map_err(|e| e.in_field("id"))?
+                            },
+                            total_order: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (::evc_avro::binary::read_long(input))
+                                    .map_err(|e| e.in_field("total_order"))?
+                            },
+                            data_collection_order: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (::evc_avro::binary::read_long(input))
+                                    .map_err(|e| e.in_field("data_collection_order"))?
+                            },
                         })
                     }
                 }
@@ -745,6 +953,130 @@ pub mod io {
             lsn: (match ::evc_avro::binary::read_index(input, 2) { ::core::result::Result::Err(e) => ::core::result::Result::Err(e), ::core::result::Result::Ok(0) => ::core::result::Result::Ok(::core::option::Option::None), ::core::result::Result::Ok(_) => (::evc_avro::binary::read_long(input)).map(::core::option::Option::Some) }).map_err(|e| e.in_field("lsn"))?,
             xmin: (match ::evc_avro::binary::read_index(input, 2) { ::core::result::Result::Err(e) => ::core::result::Result::Err(e), ::core::result::Result::Ok(0) => ::core::result::Result::Ok(::core::option::Option::None), ::core::result::Result::Ok(_) => (::evc_avro::binary::read_long(input)).map(::core::option::Option::Some) }).map_err(|e| e.in_field("xmin"))?,
         })
+                    }
+
+                    const MERGED: bool = true;
+
+                    fn read_avro_merged<'a>(
+                        writer: &mut &'a [u8],
+                        defaults: &mut &'a [u8],
+                        from_writer: u64,
+                    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                        ::core::result::Result::Ok(Self {
+                            version: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (::evc_avro::binary::read_string(input))
+                                    .map_err(|e| e.in_field("version"))?
+                            },
+                            connector: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (::evc_avro::binary::read_string(input))
+                                    .map_err(|e| e.in_field("connector"))?
+                            },
+                            name: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (::evc_avro::binary::read_string(input))
+                                    .map_err(|e| e.in_field("name"))?
+                            },
+                            ts_ms: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (::evc_avro::binary::read_long(input))
+                                    .map_err(|e| e.in_field("ts_ms"))?
+                            },
+                            snapshot: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (match ::evc_avro::binary::read_index(input, 2) { ::core::result::Result::Err(e) => ::core::result::Result::Err(e), ::core::result::Result::Ok(1) => ::core::result::Result::Ok(::core::option::Option::None), ::core::result::Result::Ok(_) => (<super::super::super::super::io::debezium::connector::SnapshotRecord as ::evc_avro::AvroBinary>::read_avro(input)).map(::core::option::Option::Some) }).map_err(|e| e.in_field("snapshot"))?
+                            },
+                            db: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (::evc_avro::binary::read_string(input))
+                                    .map_err(|e| e.in_field("db"))?
+                            },
+                            sequence: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (match ::evc_avro::binary::read_index(input, 2) {
+                                    ::core::result::Result::Err(e) => {
+                                        ::core::result::Result::Err(e)
+                                    }
+                                    ::core::result::Result::Ok(0) => {
+                                        ::core::result::Result::Ok(::core::option::Option::None)
+                                    }
+                                    ::core::result::Result::Ok(_) => {
+                                        (::evc_avro::binary::read_string(input))
+                                            .map(::core::option::Option::Some)
+                                    }
+                                })
+                                .map_err(|e| e.in_field("sequence"))?
+                            },
+                            lsn: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (match ::evc_avro::binary::read_index(input, 2) {
+                                    ::core::result::Result::Err(e) => {
+                                        ::core::result::Result::Err(e)
+                                    }
+                                    ::core::result::Result::Ok(0) => {
+                                        ::core::result::Result::Ok(::core::option::Option::None)
+                                    }
+                                    ::core::result::Result::Ok(_) => {
+                                        (::evc_avro::binary::read_long(input))
+                                            .map(::core::option::Option::Some)
+                                    }
+                                })
+                                .map_err(|e| e.in_field("lsn"))?
+                            },
+                            xmin: {
+                                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                                    &mut *writer
+                                } else {
+                                    &mut *defaults
+                                };
+                                (match ::evc_avro::binary::read_index(input, 2) {
+                                    ::core::result::Result::Err(e) => {
+                                        ::core::result::Result::Err(e)
+                                    }
+                                    ::core::result::Result::Ok(0) => {
+                                        ::core::result::Result::Ok(::core::option::Option::None)
+                                    }
+                                    ::core::result::Result::Ok(_) => {
+                                        (::evc_avro::binary::read_long(input))
+                                            .map(::core::option::Option::Some)
+                                    }
+                                })
+                                .map_err(|e| e.in_field("xmin"))?
+                            },
+                        })
                     }
                 }
             }

@@ -423,6 +423,90 @@ impl ::evc_avro::AvroBinary for Feature {
             .map_err(|e| e.in_field("bbox"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 3) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => {
+                        FeatureId::read_avro_branch(i, input).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("id"))?
+            },
+            geometry: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 5) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => FeatureGeometry::read_avro_branch(i, input)
+                        .map(::core::option::Option::Some),
+                })
+                .map_err(|e| e.in_field("geometry"))?
+            },
+            properties: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| match ::evc_avro::binary::read_index(
+                    input, 5,
+                ) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => {
+                        FeaturePropertiesValue::read_avro_branch(i, input)
+                            .map(::core::option::Option::Some)
+                    }
+                }))
+                .map_err(|e| e.in_field("properties"))?
+            },
+            bbox: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_array(input, |input| {
+                            ::evc_avro::binary::read_double(input)
+                        }))
+                        .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("bbox"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -476,6 +560,28 @@ impl ::evc_avro::AvroBinary for Point {
                 ::evc_avro::binary::read_double(input)
             }))
             .map_err(|e| e.in_field("coordinates"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            coordinates: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_double(input)
+                }))
+                .map_err(|e| e.in_field("coordinates"))?
+            },
         })
     }
 }
@@ -537,6 +643,30 @@ impl ::evc_avro::AvroBinary for LineString {
                 })
             }))
             .map_err(|e| e.in_field("coordinates"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            coordinates: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_array(input, |input| {
+                        ::evc_avro::binary::read_double(input)
+                    })
+                }))
+                .map_err(|e| e.in_field("coordinates"))?
+            },
         })
     }
 }
@@ -606,6 +736,32 @@ impl ::evc_avro::AvroBinary for Polygon {
                 })
             }))
             .map_err(|e| e.in_field("coordinates"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            coordinates: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_array(input, |input| {
+                        ::evc_avro::binary::read_array(input, |input| {
+                            ::evc_avro::binary::read_double(input)
+                        })
+                    })
+                }))
+                .map_err(|e| e.in_field("coordinates"))?
+            },
         })
     }
 }
@@ -753,6 +909,28 @@ impl ::evc_avro::AvroBinary for GeometryCollection {
                 <GeometryCollectionGeometriesItem as ::evc_avro::AvroBinary>::read_avro(input)
             }))
             .map_err(|e| e.in_field("geometries"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            geometries: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    <GeometryCollectionGeometriesItem as ::evc_avro::AvroBinary>::read_avro(input)
+                }))
+                .map_err(|e| e.in_field("geometries"))?
+            },
         })
     }
 }

@@ -182,6 +182,34 @@ impl ::evc_avro::AvroBinary for Json {
             .map_err(|e| e.in_field("value"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            value: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 7) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => {
+                        JsonValue::read_avro_branch(i, input).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("value"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for Json {

@@ -205,6 +205,106 @@ impl ::evc_avro::AvroBinary for Reading {
             uptime: (::evc_avro::binary::read_duration(input)).map_err(|e| e.in_field("uptime"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            device_mac: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Mac as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("deviceMac"))?
+            },
+            firmware: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("firmware"))?
+            },
+            sampled_at: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_nanos(input))
+                    .map_err(|e| e.in_field("sampledAt"))?
+            },
+            local_time: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_local_timestamp_nanos(input))
+                    .map_err(|e| e.in_field("localTime"))?
+            },
+            samples: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    <Sample as ::evc_avro::AvroBinary>::read_avro(input)
+                }))
+                .map_err(|e| e.in_field("samples"))?
+            },
+            battery: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_float(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("battery"))?
+            },
+            gateway: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<Mac as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("gateway"))?
+            },
+            uptime: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_duration(input)).map_err(|e| e.in_field("uptime"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -348,6 +448,67 @@ impl ::evc_avro::AvroBinary for Sample {
             })
             .map_err(|e| e.in_field("raw"))?,
             quality: (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("quality"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            sensor: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("sensor"))?
+            },
+            unit: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Unit as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("unit"))?
+            },
+            value: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("value"))?
+            },
+            raw: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_bytes(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("raw"))?
+            },
+            quality: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_float(input)).map_err(|e| e.in_field("quality"))?
+            },
         })
     }
 }

@@ -259,6 +259,138 @@ impl ::evc_avro::AvroBinary for Status {
             .map_err(|e| e.in_field("retweeted"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("id"))?
+            },
+            id_str: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("idStr"))?
+            },
+            text: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("text"))?
+            },
+            created_at: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_millis(input))
+                    .map_err(|e| e.in_field("createdAt"))?
+            },
+            user: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<User as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("user"))?
+            },
+            in_reply_to_status_id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_long(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("inReplyToStatusId"))?
+            },
+            entities: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Entities as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("entities"))?
+            },
+            coordinates: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<Coordinates as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("coordinates"))?
+            },
+            lang: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_string(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("lang"))?
+            },
+            retweeted: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 9) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (<::std::boxed::Box<Status> as ::evc_avro::AvroBinary>::read_avro(input))
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("retweeted"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -384,6 +516,66 @@ impl ::evc_avro::AvroBinary for User {
             .map_err(|e| e.in_field("url"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("id"))?
+            },
+            screen_name: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("screenName"))?
+            },
+            verified: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("verified"))?
+            },
+            followers_count: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("followersCount"))?
+            },
+            url: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_string(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("url"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -489,6 +681,50 @@ impl ::evc_avro::AvroBinary for Entities {
             .map_err(|e| e.in_field("mentions"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            hashtags: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    <Hashtag as ::evc_avro::AvroBinary>::read_avro(input)
+                }))
+                .map_err(|e| e.in_field("hashtags"))?
+            },
+            urls: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    ::evc_avro::binary::read_string(input)
+                }))
+                .map_err(|e| e.in_field("urls"))?
+            },
+            mentions: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| {
+                    <User as ::evc_avro::AvroBinary>::read_avro(input)
+                }))
+                .map_err(|e| e.in_field("mentions"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -555,6 +791,34 @@ impl ::evc_avro::AvroBinary for Hashtag {
             .map_err(|e| e.in_field("indices"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            text: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("text"))?
+            },
+            indices: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(input, |input| ::evc_avro::binary::read_int(input)))
+                    .map_err(|e| e.in_field("indices"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -611,6 +875,33 @@ impl ::evc_avro::AvroBinary for Coordinates {
         ::core::result::Result::Ok(Self {
             lon: (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("lon"))?,
             lat: (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("lat"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            lon: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("lon"))?
+            },
+            lat: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("lat"))?
+            },
         })
     }
 }

@@ -146,6 +146,25 @@ pub mod corpus {
                         .map_err(|e| e.in_field("lives"))?,
                 })
             }
+
+            const MERGED: bool = true;
+
+            fn read_avro_merged<'a>(
+                writer: &mut &'a [u8],
+                defaults: &mut &'a [u8],
+                from_writer: u64,
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    lives: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("lives"))?
+                    },
+                })
+            }
         }
 
         #[derive(Debug, Clone, PartialEq)]
@@ -197,6 +216,25 @@ pub mod corpus {
                 ::core::result::Result::Ok(Self {
                     good: (::evc_avro::binary::read_boolean(input))
                         .map_err(|e| e.in_field("good"))?,
+                })
+            }
+
+            const MERGED: bool = true;
+
+            fn read_avro_merged<'a>(
+                writer: &mut &'a [u8],
+                defaults: &mut &'a [u8],
+                from_writer: u64,
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    good: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (::evc_avro::binary::read_boolean(input)).map_err(|e| e.in_field("good"))?
+                    },
                 })
             }
         }

@@ -150,6 +150,78 @@ impl ::evc_avro::AvroBinary for GrU00f6U00dfE {
             u00fc_2: (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("u00fc"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            na_u00ef_ve: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("naïve"))?
+            },
+            u540d_u524d: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("名前"))?
+            },
+            u03a9: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<U0395U03bbU03bbU03b7U03bdU03b9U03baU03ac as ::evc_avro::AvroBinary>::read_avro(
+                    input,
+                ))
+                .map_err(|e| e.in_field("Ω"))?
+            },
+            caf_u00e9: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) { ::core::result::Result::Err(e) => ::core::result::Result::Err(e), ::core::result::Result::Ok(0) => ::core::result::Result::Ok(::core::option::Option::None), ::core::result::Result::Ok(_) => (<U0395U03bbU03bbU03b7U03bdU03b9U03baU03ac as ::evc_avro::AvroBinary>::read_avro(input)).map(::core::option::Option::Some) }).map_err(|e| e.in_field("café"))?
+            },
+            stra_u00df_e: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<StraU00dfE as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("straße"))?
+            },
+            u00fc: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<U00dc as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("ü"))?
+            },
+            u00fc_2: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_double(input)).map_err(|e| e.in_field("u00fc"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -200,6 +272,25 @@ impl ::evc_avro::AvroBinary for U0395U03bbU03bbU03b7U03bdU03b9U03baU03ac {
         ::core::result::Result::Ok(Self {
             u03b2_u03ae_u03c4_u03b1: (::evc_avro::binary::read_long(input))
                 .map_err(|e| e.in_field("βήτα"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            u03b2_u03ae_u03c4_u03b1: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("βήτα"))?
+            },
         })
     }
 }

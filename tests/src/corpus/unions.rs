@@ -636,6 +636,143 @@ impl ::evc_avro::AvroBinary for Unions {
             .map_err(|e| e.in_field("containers"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            null_first: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_string(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("null_first"))?
+            },
+            null_last: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_string(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("null_last"))?
+            },
+            null_middle: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 3) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => UnionsNullMiddle::read_avro_branch(i, input)
+                        .map(::core::option::Option::Some),
+                })
+                .map_err(|e| e.in_field("null_middle"))?
+            },
+            no_null: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<UnionsNoNull as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("no_null"))?
+            },
+            only_null: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_index(input, 1).map(|_| ()))
+                    .map_err(|e| e.in_field("only_null"))?
+            },
+            single: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_index(input, 1)
+                    .and_then(|_| ::evc_avro::binary::read_long(input)))
+                .map_err(|e| e.in_field("single"))?
+            },
+            in_array: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(
+                    input,
+                    |input| match ::evc_avro::binary::read_index(input, 3) {
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                        ::core::result::Result::Ok(0) => {
+                            ::core::result::Result::Ok(::core::option::Option::None)
+                        }
+                        ::core::result::Result::Ok(i) => {
+                            UnionsInArrayItem::read_avro_branch(i, input)
+                                .map(::core::option::Option::Some)
+                        }
+                    },
+                ))
+                .map_err(|e| e.in_field("in_array"))?
+            },
+            in_map: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| {
+                    <UnionsInMapValue as ::evc_avro::AvroBinary>::read_avro(input)
+                }))
+                .map_err(|e| e.in_field("in_map"))?
+            },
+            containers: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 8) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 3) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => UnionsContainers::read_avro_branch(i, input)
+                        .map(::core::option::Option::Some),
+                })
+                .map_err(|e| e.in_field("containers"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -692,6 +829,33 @@ impl ::evc_avro::AvroBinary for Point {
         ::core::result::Result::Ok(Self {
             x: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?,
             y: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("y"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            x: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("x"))?
+            },
+            y: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("y"))?
+            },
         })
     }
 }

@@ -927,6 +927,130 @@ impl ::evc_avro::AvroBinary for ManyBranches {
             .map_err(|e| e.in_field("inMap"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            everything: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 14) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => {
+                        ManyBranchesEverything::read_avro_branch(i, input)
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("everything"))?
+            },
+            no_null: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<ManyBranchesNoNull as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("noNull"))?
+            },
+            null_middle: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 3) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(1) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => {
+                        ManyBranchesNullMiddle::read_avro_branch(i, input)
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("nullMiddle"))?
+            },
+            null_last: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 3) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(2) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(i) => {
+                        ManyBranchesNullLast::read_avro_branch(i, input)
+                            .map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("nullLast"))?
+            },
+            numbers: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<ManyBranchesNumbers as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("numbers"))?
+            },
+            records_only: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<ManyBranchesRecordsOnly as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("recordsOnly"))?
+            },
+            in_array: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 6) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_array(
+                    input,
+                    |input| match ::evc_avro::binary::read_index(input, 3) {
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                        ::core::result::Result::Ok(2) => {
+                            ::core::result::Result::Ok(::core::option::Option::None)
+                        }
+                        ::core::result::Result::Ok(i) => {
+                            ManyBranchesInArrayItem::read_avro_branch(i, input)
+                                .map(::core::option::Option::Some)
+                        }
+                    },
+                ))
+                .map_err(|e| e.in_field("inArray"))?
+            },
+            in_map: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 7) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_map(input, |input| {
+                    <ManyBranchesInMapValue as ::evc_avro::AvroBinary>::read_avro(input)
+                }))
+                .map_err(|e| e.in_field("inMap"))?
+            },
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -972,6 +1096,25 @@ impl ::evc_avro::AvroBinary for Same {
     fn read_avro(input: &mut &[u8]) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
         ::core::result::Result::Ok(Self {
             a: (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("a"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            a: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("a"))?
+            },
         })
     }
 }
@@ -1151,6 +1294,25 @@ pub mod corpus {
             ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
                 ::core::result::Result::Ok(Self {
                     b: (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("b"))?,
+                })
+            }
+
+            const MERGED: bool = true;
+
+            fn read_avro_merged<'a>(
+                writer: &mut &'a [u8],
+                defaults: &mut &'a [u8],
+                from_writer: u64,
+            ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+                ::core::result::Result::Ok(Self {
+                    b: {
+                        let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                            &mut *writer
+                        } else {
+                            &mut *defaults
+                        };
+                        (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("b"))?
+                    },
                 })
             }
         }

@@ -123,6 +123,67 @@ impl ::evc_avro::AvroBinary for ItemAdded {
                 .map_err(|e| e.in_field("unit_price"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            event_id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("event_id"))?
+            },
+            order_id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("order_id"))?
+            },
+            occurred_at: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_millis(input))
+                    .map_err(|e| e.in_field("occurred_at"))?
+            },
+            sku: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("sku"))?
+            },
+            quantity: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_int(input)).map_err(|e| e.in_field("quantity"))?
+            },
+            unit_price: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 5) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (<Money as ::evc_avro::AvroBinary>::read_avro(input))
+                    .map_err(|e| e.in_field("unit_price"))?
+            },
+        })
+    }
 }
 
 /// An amount of money in integer minor units (cents), never a float.
@@ -187,6 +248,33 @@ impl ::evc_avro::AvroBinary for Money {
                 .map_err(|e| e.in_field("amount_minor"))?,
             currency: (::evc_avro::binary::read_string(input))
                 .map_err(|e| e.in_field("currency"))?,
+        })
+    }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            amount_minor: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_long(input)).map_err(|e| e.in_field("amount_minor"))?
+            },
+            currency: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("currency"))?
+            },
         })
     }
 }

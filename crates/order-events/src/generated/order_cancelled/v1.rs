@@ -129,6 +129,67 @@ impl ::evc_avro::AvroBinary for OrderCancelled {
             .map_err(|e| e.in_field("failed_step"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            event_id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("event_id"))?
+            },
+            order_id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("order_id"))?
+            },
+            occurred_at: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_millis(input))
+                    .map_err(|e| e.in_field("occurred_at"))?
+            },
+            reason: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("reason"))?
+            },
+            failed_step: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (match ::evc_avro::binary::read_index(input, 2) {
+                    ::core::result::Result::Err(e) => ::core::result::Result::Err(e),
+                    ::core::result::Result::Ok(0) => {
+                        ::core::result::Result::Ok(::core::option::Option::None)
+                    }
+                    ::core::result::Result::Ok(_) => {
+                        (::evc_avro::binary::read_string(input)).map(::core::option::Option::Some)
+                    }
+                })
+                .map_err(|e| e.in_field("failed_step"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for OrderCancelled {

@@ -112,6 +112,58 @@ impl ::evc_avro::AvroBinary for OrderCreated {
                 .map_err(|e| e.in_field("currency"))?,
         })
     }
+
+    const MERGED: bool = true;
+
+    fn read_avro_merged<'a>(
+        writer: &mut &'a [u8],
+        defaults: &mut &'a [u8],
+        from_writer: u64,
+    ) -> ::core::result::Result<Self, ::evc_avro::DecodeError> {
+        ::core::result::Result::Ok(Self {
+            event_id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 0) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("event_id"))?
+            },
+            order_id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 1) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_uuid(input)).map_err(|e| e.in_field("order_id"))?
+            },
+            occurred_at: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 2) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_timestamp_millis(input))
+                    .map_err(|e| e.in_field("occurred_at"))?
+            },
+            customer_id: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 3) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("customer_id"))?
+            },
+            currency: {
+                let input: &mut &[u8] = if from_writer & (1u64 << 4) != 0 {
+                    &mut *writer
+                } else {
+                    &mut *defaults
+                };
+                (::evc_avro::binary::read_string(input)).map_err(|e| e.in_field("currency"))?
+            },
+        })
+    }
 }
 
 impl ::evc_avro::AvroSchema for OrderCreated {
