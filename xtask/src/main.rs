@@ -11,9 +11,11 @@
 //! - `cargo xtask test` installs or starts what the test suites need on a fresh machine, then
 //!   runs every test of the workspace. It is the README's test command and what CI runs.
 //!
-//! - `cargo xtask bench [FILTER]` runs every benchmark with short settings (after the same
-//!   preparation as `test`) and prints one table: figure, baseline from the same run, ratio,
-//!   target (see `bench.rs`). Full runs: `cargo bench -p <crate> --bench <name>`.
+//! - `cargo xtask bench [FILTER]` builds every bench of the workspace, runs each with short
+//!   settings (after the same preparation as `test`) and prints one table: figure, baseline
+//!   from the same run, ratio, target, met (see `bench.rs`, which documents the `evc-bench`
+//!   line each bench prints). Exit 1 when a bench failed or printed no figure. Full runs:
+//!   `cargo bench -p <crate> --bench <name>`.
 //! - `cargo xtask fuzz [--secs N] [TARGET...]` builds the coverage-guided fuzz targets of `fuzz/`
 //!   (libFuzzer on the stable toolchain) and runs each for N seconds (default 60), reporting
 //!   executions per target; exit 1 when one crashed. Not part of `cargo xtask test`.

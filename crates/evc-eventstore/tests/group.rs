@@ -130,6 +130,7 @@ async fn conflicts_inside_a_group(store: &EventStore) {
 async fn concurrent_groups(store: &EventStore) {
     const WRITERS: usize = 8;
     const ROUNDS: u64 = 10;
+    let before = store.group_stats();
     let barrier = Arc::new(tokio::sync::Barrier::new(WRITERS));
     let tasks: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -170,6 +171,11 @@ async fn concurrent_groups(store: &EventStore) {
         wins += t.await.unwrap();
     }
     assert_eq!(wins, ROUNDS);
+    // every append went through a group, and writers released together shared groups
+    let stats = store.group_stats();
+    let appends = stats.appends - before.appends;
+    assert_eq!(appends, 2 * WRITERS as u64 * ROUNDS, "{stats:?}");
+    assert!(stats.groups - before.groups < appends, "{stats:?}");
     let all = store.read_all(1, 10_000).await.unwrap();
     let n = WRITERS as u64 * ROUNDS + ROUNDS;
     assert_eq!(
