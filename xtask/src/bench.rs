@@ -41,42 +41,63 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::Instant;
 
-/// Short settings per (package, bench): environment variables the bench reads, and arguments
-/// after `--bench`. Benches not listed here read `EVC_BENCH_QUICK` alone.
-const QUICK: &[(&str, &str, &[(&str, &str)], &[&str])] = &[
+/// The short settings of one bench: environment variables it reads, arguments after `--bench`.
+struct Quick {
+    package: &'static str,
+    bench: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+}
+
+const fn quick(
+    package: &'static str,
+    bench: &'static str,
+    env: &'static [(&'static str, &'static str)],
+    args: &'static [&'static str],
+) -> Quick {
+    Quick {
+        package,
+        bench,
+        env,
+        args,
+    }
+}
+
+/// Short settings per (package, bench). Benches not listed here read `EVC_BENCH_QUICK` alone.
+const QUICK: &[Quick] = &[
     // criterion: quick mode, a short warm-up
-    (
+    quick(
         "evc-gate",
         "check",
         &[],
         &["--quick", "--warm-up-time", "1"],
     ),
-    (
+    quick(
         "evc-consumer",
         "end_to_end",
         &[("EVC_BENCH_EVENTS", "2000"), ("EVC_BENCH_ROUNDS", "1")],
         &[],
     ),
-    (
+    quick(
         "evc-transport",
         "transport",
         &[("EVC_BENCH_MESSAGES", "2000"), ("EVC_BENCH_ROUNDS", "1")],
         &[],
     ),
-    ("evc-order", "store", &[("EVC_BENCH_ORDERS", "200")], &[]),
-    (
+    quick("evc-order", "store", &[("EVC_BENCH_ORDERS", "200")], &[]),
+    quick(
         "evc-order",
         "projector",
         &[("EVC_BENCH_ORDERS", "100")],
         &[],
     ),
-    (
+    quick(
         "evc-registry",
         "http_load",
         &[("EVC_BENCH_SECONDS", "2"), ("EVC_BENCH_ROUNDS", "1")],
         &[],
     ),
-    ("evc-saga", "runner", &[("EVC_BENCH_SAGAS", "100")], &[]),
+    quick("evc-saga", "runner", &[("EVC_BENCH_SAGAS", "100")], &[]),
 ];
 
 /// The order of the table (benches not named here come after, by package and name).
@@ -344,16 +365,16 @@ fn run_one(e: &Executable) -> Ran {
         .env("CARGO_MANIFEST_DIR", &e.dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    if let Some((_, _, env, args)) = QUICK
+    if let Some(q) = QUICK
         .iter()
-        .find(|(p, b, _, _)| *p == e.package && *b == e.bench)
+        .find(|q| q.package == e.package && q.bench == e.bench)
     {
-        for (k, v) in *env {
+        for (k, v) in q.env {
             if std::env::var_os(k).is_none() {
                 cmd.env(k, v);
             }
         }
-        cmd.args(*args);
+        cmd.args(q.args);
     }
     let mut child = match cmd.spawn() {
         Ok(c) => c,
