@@ -11,9 +11,12 @@
 //! - `cargo xtask test` installs or starts what the test suites need on a fresh machine, then
 //!   runs every test of the workspace. It is the README's test command and what CI runs.
 //!
-//! - `cargo xtask bench [FILTER]` runs every benchmark with short settings (after the same
-//!   preparation as `test`) and prints one table: figure, baseline from the same run, ratio,
-//!   target (see `bench.rs`). Full runs: `cargo bench -p <crate> --bench <name>`.
+//! - `cargo xtask bench [FILTER]` builds every bench of the workspace, runs each with short
+//!   settings (after preparing tansu, PostgreSQL and RabbitMQ as `test` does; the interop
+//!   peers are not needed) and prints one table: figure, baseline
+//!   from the same run, ratio, target, met (see `bench.rs`, which documents the `evc-bench`
+//!   line each bench prints). Exit 1 when a bench failed or printed no figure. Full runs:
+//!   `cargo bench -p <crate> --bench <name>`.
 //! - `cargo xtask fuzz [--secs N] [TARGET...]` builds the coverage-guided fuzz targets of `fuzz/`
 //!   (libFuzzer on the stable toolchain) and runs each for N seconds (default 60), reporting
 //!   executions per target; exit 1 when one crashed. Not part of `cargo xtask test`.
@@ -58,7 +61,8 @@ fn main() -> ExitCode {
         Some("test") => test(&args[1..]),
         Some("bench") => {
             let root = workspace_root();
-            if let Err(e) = prepare(&root) {
+            // the benches need the brokers and databases, not the interop peers
+            if let Err(e) = prepare(&root, false) {
                 eprintln!("error: preparing the machine: {e}");
                 return ExitCode::from(2);
             }
@@ -94,7 +98,7 @@ fn main() -> ExitCode {
 /// Prepares the machine, then runs `cargo test --workspace` (extra arguments are passed on).
 fn test(extra: &[String]) -> ExitCode {
     let root = workspace_root();
-    if let Err(e) = prepare(&root) {
+    if let Err(e) = prepare(&root, true) {
         eprintln!("error: preparing the test machine: {e}");
         return ExitCode::from(2);
     }
@@ -261,8 +265,17 @@ fn succeeds(cmd: &mut std::process::Command) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Installs what the suites need and is not on a fresh machine. Idempotent and quick when done.
-fn prepare(root: &Path) -> Result<(), String> {
+/// Installs what the suites need and is not on a fresh machine (with `interop`, the Python and
+/// npm peers of the interoperability tests too). Idempotent and quick when done.
+fn prepare(root: &Path, interop_peers: bool) -> Result<(), String> {
+    if interop_peers {
+        prepare_interop(root)?;
+    }
+    prepare_services()
+}
+
+/// The Python and npm clients the interoperability tests run against.
+fn prepare_interop(root: &Path) -> Result<(), String> {
     use std::process::Command;
     let interop = root.join("tests/interop");
     // Python peers (confluent-kafka, fastavro, prometheus-client), in a virtualenv under
@@ -303,9 +316,15 @@ fn prepare(root: &Path) -> Result<(), String> {
             .args(["ci", "--no-audit", "--no-fund", "--silent"])
             .current_dir(&interop))?;
     }
-    // The tansu Kafka-protocol broker, for the end-to-end and fault suites: `dynostore` for its
-    // in-memory storage, `libsql` for the SQLite storage the broker-restart suite needs (it
-    // survives SIGKILL). An install without `libsql` (cargo records features in
+    Ok(())
+}
+
+/// The tansu broker, PostgreSQL and RabbitMQ's consistent-hash exchange.
+fn prepare_services() -> Result<(), String> {
+    use std::process::Command;
+    // The tansu Kafka-protocol broker, for the end-to-end and fault suites and the bench:
+    // `dynostore` for its in-memory storage, `libsql` for the SQLite storage the broker-restart
+    // suite needs (it survives SIGKILL). An install without `libsql` (cargo records features in
     // .crates2.json) is replaced.
     let home = std::env::var_os("CARGO_HOME")
         .map(std::path::PathBuf::from)

@@ -10,15 +10,13 @@
 //!
 //! - typed produce: `EventProducer::send_topic_batch_to` in batches of 500 (Avro encoding through
 //!   the generated encoder, Confluent framing, headers, every message confirmed); raw: the
-//!   broker's client publishing the same keys, bytes and headers, every message confirmed.
+//!   broker's client publishing the same keys, bytes and headers, every message confirmed
+//!   (`crates/evc-transport/benches/raw.rs`, the loops evc-transport's bench compares with).
 //! - idempotent consume: `EventConsumer` with the processed-events store on a SQLite file (WAL,
 //!   `synchronous=FULL`; one transaction per event: marker + a no-op handler), decoding each
 //!   event; raw: the broker's client reading and acking every message (no decoding, no
 //!   database). The gap is the price of decoding and of one durable transaction per event.
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use evc_consumer::{
@@ -26,17 +24,19 @@ use evc_consumer::{
 };
 use evc_producer::{EventProducer, ProducerConfig};
 use evc_registry_client::RegistryClient;
-use evc_transport::hash::shard_for;
 use evc_transport::{AnyTransport, Outgoing, Transport};
 use evc_wire::Serializer;
-use futures_core::Stream;
 use order_events::OrderEvent;
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::DefaultProducerContext;
 use sqlx::{Sqlite, Transaction};
 
+/// The raw clients' loops, shared with evc-transport's bench.
+#[path = "../../evc-transport/benches/raw.rs"]
+mod raw;
+use raw::BATCH;
+
 const SHARDS: u32 = 4;
-const BATCH: usize = 500;
 const PATIENCE: Duration = Duration::from_secs(600);
 
 struct Noop;
@@ -93,6 +93,13 @@ impl Figures {
             "{name:<10} end to end         {te:>8.0} ev/s   raw {re:>8.0} msg/s   typed/raw {:.2}",
             te / re
         );
+        for (what, typed, raw) in [
+            ("produce", tp, rp),
+            ("consume", tc, rc),
+            ("end to end", te, re),
+        ] {
+            println!("evc-bench\ttyped {what} vs raw, {name}\t{typed:.0}\t{raw:.0}\tevents/s\t-");
+        }
     }
 }
 
@@ -192,227 +199,17 @@ async fn raw_round(b: &Broker, t: &AnyTransport, msgs: &[Outgoing], f: &mut Figu
     let topic = b.topic(t, "raw").await;
     let group = format!("{topic}-g");
     t.declare_group(&topic, &group).await.unwrap();
-    match b {
-        Broker::Kafka(_) => kafka_raw(&b.url(), &topic, &group, msgs, f).await,
-        Broker::Redis(url) => redis_raw(url, &topic, &group, msgs, f).await,
-        Broker::Rabbit(url) => rabbit_raw(url, &topic, &group, msgs, f).await,
-    }
+    let r = match b {
+        Broker::Kafka(_) => raw::kafka(&b.url(), &topic, &group, msgs).await,
+        Broker::Redis(url) => raw::redis(url, &topic, &group, SHARDS, msgs).await,
+        Broker::Rabbit(url) => raw::rabbit(url, &topic, &group, SHARDS, msgs).await,
+    };
+    f.raw_produce.push(r.publish);
+    f.raw_consume.push(r.consume);
     if !matches!(b, Broker::Kafka(_)) {
         t.delete_group(&topic, &group).await.unwrap();
         t.delete_topic(&topic).await.unwrap();
     }
-}
-
-async fn kafka_raw(bootstrap: &str, topic: &str, group: &str, msgs: &[Outgoing], f: &mut Figures) {
-    use rdkafka::consumer::{Consumer, StreamConsumer};
-    use rdkafka::message::{Header, OwnedHeaders};
-    use rdkafka::producer::{FutureProducer, FutureRecord};
-    use rdkafka::ClientConfig;
-
-    let producer: FutureProducer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("partitioner", "murmur2_random")
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .create()
-        .unwrap();
-    let send = |m: &Outgoing| {
-        let mut headers = OwnedHeaders::new();
-        for (key, value) in m.headers.iter() {
-            headers = headers.insert(Header {
-                key,
-                value: Some(value),
-            });
-        }
-        let record = FutureRecord::to(topic)
-            .key(m.key.as_bytes())
-            .payload(&m.payload[..])
-            .headers(headers);
-        producer.send_result(record).map_err(|(e, _)| e).unwrap()
-    };
-    send(&msgs[0]).await.unwrap().unwrap();
-    let started = Instant::now();
-    for chunk in msgs[1..].chunks(BATCH) {
-        let pending: Vec<_> = chunk.iter().map(send).collect();
-        for p in pending {
-            p.await.unwrap().unwrap();
-        }
-    }
-    f.raw_produce.push(rate(msgs.len() - 1, started));
-    let consumer: StreamConsumer = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        .set("partition.assignment.strategy", "cooperative-sticky")
-        .create()
-        .unwrap();
-    consumer.subscribe(&[topic]).unwrap();
-    let mut started = Instant::now();
-    for i in 0..msgs.len() {
-        let m = tokio::time::timeout(PATIENCE, consumer.recv())
-            .await
-            .expect("raw consume stalled")
-            .unwrap();
-        consumer.store_offset_from_message(&m).unwrap();
-        if i == 0 {
-            started = Instant::now();
-        }
-    }
-    f.raw_consume.push(rate(msgs.len() - 1, started));
-}
-
-async fn redis_raw(url: &str, topic: &str, group: &str, msgs: &[Outgoing], f: &mut Figures) {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let started = Instant::now();
-    for chunk in msgs.chunks(BATCH) {
-        let mut pipe = redis::pipe();
-        for m in chunk {
-            let shard = shard_for(m.key.as_bytes(), SHARDS);
-            let c = pipe
-                .cmd("XADD")
-                .arg(format!("{topic}:{shard}"))
-                .arg("*")
-                .arg("k")
-                .arg(m.key.as_bytes())
-                .arg("p")
-                .arg(&m.payload[..]);
-            for (name, value) in m.headers.iter() {
-                c.arg(format!("h:{name}")).arg(value);
-            }
-        }
-        let _: Vec<String> = pipe.query_async(&mut conn).await.unwrap();
-    }
-    f.raw_produce.push(rate(msgs.len(), started));
-    let mut started = Instant::now();
-    let keys: Vec<String> = (0..SHARDS).map(|s| format!("{topic}:{s}")).collect();
-    let mut done = 0;
-    while done < msgs.len() {
-        let mut c = redis::cmd("XREADGROUP");
-        c.arg("GROUP")
-            .arg(group)
-            .arg("raw")
-            .arg("COUNT")
-            .arg(256)
-            .arg("BLOCK")
-            .arg(1000)
-            .arg("STREAMS")
-            .arg(&keys);
-        for _ in &keys {
-            c.arg(">");
-        }
-        let reply: redis::streams::StreamReadReply = c.query_async(&mut conn).await.unwrap();
-        for k in reply.keys {
-            for e in k.ids {
-                let _: i64 = redis::cmd("XACK")
-                    .arg(&k.key)
-                    .arg(group)
-                    .arg(&e.id)
-                    .query_async(&mut conn)
-                    .await
-                    .unwrap();
-                if done == 0 {
-                    started = Instant::now();
-                }
-                done += 1;
-            }
-        }
-    }
-    f.raw_consume.push(rate(msgs.len() - 1, started));
-}
-
-async fn rabbit_raw(url: &str, topic: &str, group: &str, msgs: &[Outgoing], f: &mut Figures) {
-    use lapin::options::{
-        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        ConfirmSelectOptions,
-    };
-    use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-    use lapin::{BasicProperties, Connection, ConnectionProperties};
-
-    let conn = Connection::connect(url, ConnectionProperties::default())
-        .await
-        .unwrap();
-    let ch = conn.create_channel().await.unwrap();
-    ch.confirm_select(ConfirmSelectOptions::default())
-        .await
-        .unwrap();
-    let started = Instant::now();
-    for chunk in msgs.chunks(BATCH) {
-        let mut confirms = Vec::with_capacity(chunk.len());
-        for m in chunk {
-            let mut headers = FieldTable::default();
-            for (name, value) in m.headers.iter() {
-                headers.insert(
-                    ShortString::from(name),
-                    AMQPValue::LongString(LongString::from(value.to_vec())),
-                );
-            }
-            let props = BasicProperties::default()
-                .with_delivery_mode(2)
-                .with_headers(headers);
-            confirms.push(
-                ch.basic_publish(
-                    ShortString::from(topic),
-                    ShortString::from(m.key.as_str()),
-                    BasicPublishOptions::default(),
-                    &m.payload,
-                    props,
-                )
-                .await
-                .unwrap(),
-            );
-        }
-        for c in confirms {
-            assert!(c.await.unwrap().is_ack());
-        }
-    }
-    f.raw_produce.push(rate(msgs.len(), started));
-    let done = Arc::new(AtomicUsize::new(0));
-    let total = msgs.len();
-    let first = Arc::new(std::sync::OnceLock::new());
-    let mut tasks = Vec::new();
-    for shard in 0..SHARDS {
-        let ch = conn.create_channel().await.unwrap();
-        ch.basic_qos(256, BasicQosOptions::default()).await.unwrap();
-        let mut consumer = ch
-            .basic_consume(
-                ShortString::from(format!("{topic}.group.{group}.{shard}")),
-                ShortString::from(""),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .unwrap();
-        let done = done.clone();
-        let first = first.clone();
-        tasks.push(tokio::spawn(async move {
-            let _ch = ch;
-            while done.load(Ordering::SeqCst) < total {
-                let next = tokio::time::timeout(
-                    Duration::from_millis(200),
-                    std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)),
-                )
-                .await;
-                if let Ok(Some(d)) = next {
-                    let d = d.unwrap();
-                    d.acker.ack(BasicAckOptions::default()).await.unwrap();
-                    first.get_or_init(Instant::now);
-                    done.fetch_add(1, Ordering::SeqCst);
-                }
-            }
-        }));
-    }
-    for task in tasks {
-        tokio::time::timeout(PATIENCE, task)
-            .await
-            .expect("raw consume stalled")
-            .unwrap();
-    }
-    f.raw_consume
-        .push(rate(total - 1, *first.get().expect("a first message")));
-    let _ = conn.close(200, ShortString::from("done")).await;
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {

@@ -5,7 +5,8 @@
 //!
 //! `cargo bench -p evc-eventstore --bench append` (PostgreSQL at `EVC_TEST_POSTGRES_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/test`; `EVC_BENCH_APPENDS` appends per writer,
-//! default 200). Prints a table and one `evc-bench` line per figure for `cargo xtask bench`.
+//! default 400, 200 with `EVC_BENCH_QUICK`). Prints a table with the mean group size and one
+//! `evc-bench` line per figure for `cargo xtask bench`.
 
 use std::time::Instant;
 
@@ -59,12 +60,15 @@ async fn compare(name: &str, store: EventStore, per_writer: u64) {
     let grouped = store.with_group_commit(true);
     measure(&grouped, per_writer / 10 + 1, "warm").await;
     let (mut base, mut group) = (0f64, 0f64);
+    let before = grouped.group_stats();
     for round in 0..2 {
         base = base.max(measure(&single, per_writer, &format!("single{round}")).await);
         group = group.max(measure(&grouped, per_writer, &format!("group{round}")).await);
     }
+    let after = grouped.group_stats();
+    let mean = (after.appends - before.appends) as f64 / (after.groups - before.groups) as f64;
     println!(
-        "{name:<11} {WRITERS} writers: per-append {base:>8.0} appends/s   group commit {group:>8.0} appends/s   {:.1}x",
+        "{name:<11} {WRITERS} writers: per-append {base:>8.0} appends/s   group commit {group:>8.0} appends/s   {:.1}x   (mean group {mean:.1})",
         group / base
     );
     println!(
@@ -77,7 +81,11 @@ async fn main() {
     let per_writer: u64 = std::env::var("EVC_BENCH_APPENDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(200);
+        .unwrap_or(if std::env::var_os("EVC_BENCH_QUICK").is_some() {
+            200
+        } else {
+            400
+        });
 
     let dir = tempfile::tempdir().expect("temp dir");
     let sqlite = EventStore::open_sqlite(dir.path().join("events.db"))

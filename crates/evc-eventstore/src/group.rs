@@ -15,6 +15,7 @@
 //! so an append whose caller gives up never abandons the appends grouped with it.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use evc_avro::chrono::SecondsFormat;
@@ -23,10 +24,10 @@ use tokio::sync::oneshot;
 
 use crate::{append_alone, check, to_u64, Append, Appended, ExpectedVersion, NewEvent, StoreError};
 
-/// Rows per `INSERT` statement and values per `IN (...)` list (far below SQLite's and
-/// PostgreSQL's limits on bound parameters).
+/// Rows per `INSERT` statement (far below SQLite's and PostgreSQL's limits on bound
+/// parameters), and streams per version query (one `UNION ALL` arm each, below SQLite's 500).
 const ROWS_PER_INSERT: usize = 100;
-const KEYS_PER_QUERY: usize = 500;
+const KEYS_PER_QUERY: usize = 200;
 
 struct Request {
     append: Append,
@@ -38,6 +39,9 @@ struct Request {
 pub(crate) struct GroupCommit {
     queue: Mutex<Vec<Request>>,
     leader: tokio::sync::Mutex<()>,
+    /// Groups committed, and the appends they held (for [`crate::GroupStats`]).
+    groups: AtomicU64,
+    grouped: AtomicU64,
 }
 
 impl std::fmt::Debug for GroupCommit {
@@ -47,6 +51,14 @@ impl std::fmt::Debug for GroupCommit {
 }
 
 impl GroupCommit {
+    /// Groups committed and appends committed in them so far (groups of one included).
+    pub(crate) fn stats(&self) -> crate::GroupStats {
+        crate::GroupStats {
+            groups: self.groups.load(Ordering::Relaxed),
+            appends: self.grouped.load(Ordering::Relaxed),
+        }
+    }
+
     pub(crate) async fn append(
         &self,
         db: &Database,
@@ -83,6 +95,9 @@ impl GroupCommit {
         tokio::task::yield_now().await;
         // our request is still queued: lead the next group (ours and everything queued since)
         let group = std::mem::take(&mut *self.queue.lock().unwrap_or_else(PoisonError::into_inner));
+        self.groups.fetch_add(1, Ordering::Relaxed);
+        self.grouped
+            .fetch_add(group.len() as u64, Ordering::Relaxed);
         let db = db.clone();
         // a task, so that the group commits (and every member hears) even if we are dropped
         let _ = tokio::spawn(commit_group(db, group)).await;
@@ -187,8 +202,14 @@ fn placeholders(first: usize, n: usize, suffix: &str) -> String {
         .join(", ")
 }
 
-/// The current version of every stream the group appends to (streams without events absent)
-/// and the last global position, in one statement.
+/// The current version of every stream the group appends to (0 for a stream without events)
+/// and the last global position, in one statement per [`KEYS_PER_QUERY`] streams.
+///
+/// Each version is its own `MAX(version)` subquery on one stream, which both databases answer
+/// from the end of the `(stream_id, version)` index. (`MAX(version) ... WHERE stream_id IN
+/// (...) GROUP BY stream_id` reads every version of every stream instead: a group's check then
+/// grew with the length of its streams, 5.5 ms for 8 streams of 2,000 events on SQLite, against
+/// 0.15 ms this way.)
 async fn versions_and_last_position<'a>(
     tx: &mut Tx,
     group: &'a [Append],
@@ -202,21 +223,27 @@ async fn versions_and_last_position<'a>(
     let mut versions = HashMap::with_capacity(streams.len());
     let mut last = 0;
     for (i, chunk) in streams.chunks(KEYS_PER_QUERY).enumerate() {
-        let mut sql = format!(
-            "SELECT stream_id, MAX(version) FROM evc_events WHERE stream_id IN ({}) GROUP BY stream_id",
-            placeholders(1, chunk.len(), "")
-        );
+        // row 0: the last position (first chunk only); row n: the version of chunk[n - 1]
+        let mut arms = Vec::with_capacity(chunk.len() + 1);
         if i == 0 {
-            sql.push_str(" UNION ALL SELECT NULL, COALESCE(MAX(position), 0) FROM evc_events");
+            arms.push(
+                "SELECT CAST(0 AS BIGINT), COALESCE(MAX(position), 0) FROM evc_events".to_string(),
+            );
+        }
+        for n in 1..=chunk.len() {
+            arms.push(format!(
+                "SELECT CAST({n} AS BIGINT), \
+                 COALESCE((SELECT MAX(version) FROM evc_events WHERE stream_id = ${n}), 0)"
+            ));
         }
         let args: Vec<Arg> = chunk.iter().map(|s| Arg::from(*s)).collect();
-        for row in tx.rows(&sql, &args).await? {
-            let n = row.i64(1)?;
-            match row.opt_str(0)? {
-                None => last = n,
-                Some(stream) => {
-                    if let Some(s) = chunk.iter().find(|s| **s == stream) {
-                        versions.insert(*s, to_u64(n));
+        for row in tx.rows(&arms.join(" UNION ALL "), &args).await? {
+            let (which, value) = (row.i64(0)?, row.i64(1)?);
+            match usize::try_from(which).ok().and_then(|n| n.checked_sub(1)) {
+                None => last = value,
+                Some(n) => {
+                    if let Some(stream) = chunk.get(n) {
+                        versions.insert(*stream, to_u64(value));
                     }
                 }
             }

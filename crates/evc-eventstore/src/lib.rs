@@ -340,6 +340,16 @@ pub struct Appended {
     pub positions: Vec<u64>,
 }
 
+/// What group commit did so far on a store ([`EventStore::group_stats`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GroupStats {
+    /// Transactions committed by group commit (groups of one included).
+    pub groups: u64,
+    /// Appends those groups held.
+    pub appends: u64,
+}
+
 /// The event store; cheap to clone (a pool handle; clones share one group commit).
 #[derive(Debug, Clone)]
 pub struct EventStore {
@@ -408,6 +418,12 @@ impl EventStore {
     /// Whether appends are group-committed.
     pub fn group_commit(&self) -> bool {
         self.group.is_some()
+    }
+
+    /// Groups committed and the appends they held, since group commit was turned on (shared
+    /// by the store's clones); zero when it is off. `appends / groups` is the mean group size.
+    pub fn group_stats(&self) -> GroupStats {
+        self.group.as_ref().map(|g| g.stats()).unwrap_or_default()
     }
 
     /// The database the store lives in (the outbox keeps its checkpoint there).

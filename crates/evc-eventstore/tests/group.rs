@@ -130,6 +130,7 @@ async fn conflicts_inside_a_group(store: &EventStore) {
 async fn concurrent_groups(store: &EventStore) {
     const WRITERS: usize = 8;
     const ROUNDS: u64 = 10;
+    let before = store.group_stats();
     let barrier = Arc::new(tokio::sync::Barrier::new(WRITERS));
     let tasks: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -170,6 +171,11 @@ async fn concurrent_groups(store: &EventStore) {
         wins += t.await.unwrap();
     }
     assert_eq!(wins, ROUNDS);
+    // every append went through a group, and writers released together shared groups
+    let stats = store.group_stats();
+    let appends = stats.appends - before.appends;
+    assert_eq!(appends, 2 * WRITERS as u64 * ROUNDS, "{stats:?}");
+    assert!(stats.groups - before.groups < appends, "{stats:?}");
     let all = store.read_all(1, 10_000).await.unwrap();
     let n = WRITERS as u64 * ROUNDS + ROUNDS;
     assert_eq!(
@@ -184,6 +190,66 @@ async fn concurrent_groups(store: &EventStore) {
             .collect();
         assert_eq!(versions, (1..=ROUNDS).collect::<Vec<_>>());
     }
+}
+
+/// A group over more streams than one version query holds (200): every stream's version is
+/// read, whichever query it falls in, and streams of different lengths keep their own.
+async fn many_streams_in_a_group(store: &EventStore) {
+    const STREAMS: usize = 450;
+    // stream i gets 1 + i % 3 events
+    let first: Vec<Append> = (0..STREAMS)
+        .map(|i| {
+            append(
+                &format!("m-{i}"),
+                ExpectedVersion::NoStream,
+                1 + (i % 3) as u8,
+            )
+        })
+        .collect();
+    let answers = store.append_group(&first).await;
+    assert!(answers.iter().all(Result::is_ok), "{answers:?}");
+    // every append expects what the first group left; every fifth expects one too few
+    let second: Vec<Append> = (0..STREAMS)
+        .map(|i| {
+            let at = 1 + (i % 3) as u64;
+            let expected = if i % 5 == 0 { at - 1 } else { at };
+            append(
+                &format!("m-{i}"),
+                ExpectedVersion::from_version(expected),
+                1,
+            )
+        })
+        .collect();
+    let answers = store.append_group(&second).await;
+    for (i, answer) in answers.iter().enumerate() {
+        let at = 1 + (i % 3) as u64;
+        match answer {
+            Ok(done) => {
+                assert_ne!(i % 5, 0, "stream {i} should conflict");
+                assert_eq!(done.stream_version, at + 1, "stream {i}");
+            }
+            Err(StoreError::Conflict { actual, .. }) => {
+                assert_eq!(i % 5, 0, "stream {i} should be accepted");
+                assert_eq!(*actual, at, "stream {i}");
+            }
+            Err(e) => panic!("stream {i}: {e}"),
+        }
+    }
+    assert_eq!(store.stream_version("m-449").await.unwrap(), 4);
+    assert_eq!(store.stream_version("m-450").await.unwrap(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_many_streams_in_a_group() {
+    let (_dir, store) = sqlite().await;
+    many_streams_in_a_group(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_many_streams_in_a_group() {
+    let pg = Pg::new().await;
+    many_streams_in_a_group(&pg.store).await;
+    pg.drop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -357,6 +357,11 @@ async fn sqlite_without_group_commit() {
     let store = store.with_group_commit(false);
     assert!(!store.group_commit());
     race(&store, 8).await;
+    assert_eq!(
+        store.group_stats(),
+        Default::default(),
+        "no group without group commit"
+    );
     let (_dir, store) = sqlite().await;
     concurrent_streams(&store.with_group_commit(false)).await;
 }

@@ -149,6 +149,10 @@ async fn main() {
         (events - n0) as f64 / elapsed,
         elapsed * 1e6 / (events - n0) as f64
     );
+    println!(
+        "evc-bench\tprojector: events/s, PostgreSQL, mock cluster\t{:.0}\t-\tevents/s\t-",
+        (events - n0) as f64 / elapsed
+    );
     relay.close(Duration::from_secs(10)).await.unwrap();
     db.close().await;
     schema.drop_schema().await;

@@ -138,6 +138,15 @@ async fn measure(
         n / fold.as_secs_f64(),
         fold.as_secs_f64() * 1e6 / n,
     );
+    // the rows of `cargo xtask bench` (no baseline in this bench)
+    println!(
+        "evc-bench\torder store: append one event, {name}\t{:.0}\t-\tevents/s\t-",
+        n / append.as_secs_f64()
+    );
+    println!(
+        "evc-bench\torder store: read + decode + fold, {name}\t{:.0}\t-\tevents/s\t-",
+        n / fold.as_secs_f64()
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]

@@ -232,5 +232,12 @@ fn main() {
             100.0 * r.rps / ceiling
         );
     }
+    // the rows of `cargo xtask bench`: each endpoint beside the bare axum handler's ceiling
+    for r in &results[1..] {
+        println!(
+            "evc-bench\tregistry {}\t{:.0}\t{ceiling:.0}\treq/s\t-",
+            r.name, r.rps
+        );
+    }
     rt.block_on(server.stop()).unwrap();
 }

@@ -65,6 +65,11 @@ async fn measure(label: &str, db: Database, sagas: usize, runners: usize) {
         "{label:<28} {runners} runner(s)  {transitions:>6} transitions in {secs:>6.2} s  = {:>7.0} steps/s",
         transitions as f64 / secs
     );
+    let backend = label.split(' ').next().unwrap_or(label);
+    println!(
+        "evc-bench\tsaga transitions/s, {backend}, {runners} runner(s)\t{:.0}\t-\tsteps/s\t-",
+        transitions as f64 / secs
+    );
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]

@@ -9,28 +9,26 @@
 //!
 //! What is compared:
 //! - publish: evc `publish_batch` in batches of 500, every message confirmed, against the raw
-//!   client doing the same (Redis pipelined `XADD` to the key's stream; RabbitMQ
-//!   `basic.publish` to the topic exchange on a confirm channel, then every confirm awaited;
-//!   Kafka `FutureProducer` with evc-producer's settings, every delivery awaited).
+//!   client doing the same (the loops of `raw.rs`, shared with evc-consumer's end-to-end bench).
 //! - consume: evc `next` + `ack` one message at a time, against the raw client reading and
-//!   acknowledging every message (Redis `XREADGROUP` + `XACK` per entry; RabbitMQ one
-//!   consumer per shard queue acking each delivery; Kafka `StreamConsumer` storing each offset).
+//!   acknowledging every message (`raw.rs`).
+//!
+//! Besides the table it prints one `evc-bench` line per figure (evc beside raw) for
+//! `cargo xtask bench`, which runs it with `EVC_BENCH_QUICK=1` (2,000 messages, one round).
 
-use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use evc_transport::hash::shard_for;
 use evc_transport::kafka::{KafkaOptions, KafkaTransport};
 use evc_transport::rabbitmq::{RabbitOptions, RabbitTransport};
 use evc_transport::redis::{RedisOptions, RedisTransport};
 use evc_transport::{Outgoing, SubscribeOptions, Subscription, Transport};
-use futures_core::Stream;
+
+#[path = "raw.rs"]
+mod raw;
+use raw::BATCH;
 
 const SHARDS: u32 = 4;
 const KEYS: usize = 1000;
-const BATCH: usize = 500;
 const PATIENCE: Duration = Duration::from_secs(300);
 
 fn messages(n: usize) -> Vec<Outgoing> {
@@ -66,6 +64,11 @@ struct Figures {
 }
 
 impl Figures {
+    fn raw(&mut self, r: raw::Rates) {
+        self.raw_publish.push(r.publish);
+        self.raw_consume.push(r.consume);
+    }
+
     fn report(self, name: &str) {
         let (ep, rp) = (median(self.evc_publish), median(self.raw_publish));
         let (ec, rc) = (median(self.evc_consume), median(self.raw_consume));
@@ -77,6 +80,8 @@ impl Figures {
             "{name:<9} consume  evc {ec:>9.0} msg/s   raw {rc:>9.0} msg/s   evc/raw {:.2}",
             ec / rc
         );
+        println!("evc-bench\ttransport publish, {name}\t{ep:.0}\t{rp:.0}\tmsg/s\t-");
+        println!("evc-bench\ttransport consume, {name}\t{ec:.0}\t{rc:.0}\tmsg/s\t-");
     }
 }
 
@@ -116,76 +121,19 @@ async fn evc_consume<T: Transport>(t: &T, topic: &str, group: &str, n: usize) ->
     r
 }
 
-// ---------------------------------------------------------------------------------- Redis
+// ------------------------------------------------------------------------------- rounds
 
 async fn redis_round(url: &str, msgs: &[Outgoing], f: &mut Figures) {
     let t = RedisTransport::connect(RedisOptions::new(url))
         .await
         .expect("Redis");
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
     for raw in [false, true] {
         let topic = unique("redis");
         let group = format!("{topic}-g");
         t.declare_topic(&topic, SHARDS).await.unwrap();
         t.declare_group(&topic, &group).await.unwrap();
         if raw {
-            let started = Instant::now();
-            for chunk in msgs.chunks(BATCH) {
-                let mut pipe = redis::pipe();
-                for m in chunk {
-                    let shard = shard_for(m.key.as_bytes(), SHARDS);
-                    let c = pipe
-                        .cmd("XADD")
-                        .arg(format!("{topic}:{shard}"))
-                        .arg("*")
-                        .arg("k")
-                        .arg(m.key.as_bytes())
-                        .arg("p")
-                        .arg(&m.payload[..]);
-                    for (name, value) in m.headers.iter() {
-                        c.arg(format!("h:{name}")).arg(value);
-                    }
-                }
-                let _: Vec<String> = pipe.query_async(&mut conn).await.unwrap();
-            }
-            f.raw_publish.push(rate(msgs.len(), started));
-            let mut started = Instant::now();
-            let keys: Vec<String> = (0..SHARDS).map(|s| format!("{topic}:{s}")).collect();
-            let mut done = 0;
-            while done < msgs.len() {
-                let mut c = redis::cmd("XREADGROUP");
-                c.arg("GROUP")
-                    .arg(&group)
-                    .arg("raw")
-                    .arg("COUNT")
-                    .arg(256)
-                    .arg("BLOCK")
-                    .arg(1000)
-                    .arg("STREAMS")
-                    .arg(&keys);
-                for _ in &keys {
-                    c.arg(">");
-                }
-                let reply: redis::streams::StreamReadReply =
-                    c.query_async(&mut conn).await.unwrap();
-                for k in reply.keys {
-                    for e in k.ids {
-                        let _: i64 = redis::cmd("XACK")
-                            .arg(&k.key)
-                            .arg(&group)
-                            .arg(&e.id)
-                            .query_async(&mut conn)
-                            .await
-                            .unwrap();
-                        if done == 0 {
-                            started = Instant::now();
-                        }
-                        done += 1;
-                    }
-                }
-            }
-            f.raw_consume.push(rate(msgs.len() - 1, started));
+            f.raw(raw::redis(url, &topic, &group, SHARDS, msgs).await);
         } else {
             f.evc_publish.push(evc_publish(&t, &topic, msgs).await);
             f.evc_consume
@@ -196,16 +144,7 @@ async fn redis_round(url: &str, msgs: &[Outgoing], f: &mut Figures) {
     }
 }
 
-// ------------------------------------------------------------------------------- RabbitMQ
-
 async fn rabbit_round(url: &str, msgs: &[Outgoing], f: &mut Figures) {
-    use lapin::options::{
-        BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, BasicQosOptions,
-        ConfirmSelectOptions,
-    };
-    use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
-    use lapin::{BasicProperties, Connection, ConnectionProperties};
-
     let t = RabbitTransport::connect(RabbitOptions::new(url))
         .await
         .expect("RabbitMQ");
@@ -215,88 +154,7 @@ async fn rabbit_round(url: &str, msgs: &[Outgoing], f: &mut Figures) {
         t.declare_topic(&topic, SHARDS).await.unwrap();
         t.declare_group(&topic, &group).await.unwrap();
         if raw {
-            let conn = Connection::connect(url, ConnectionProperties::default())
-                .await
-                .unwrap();
-            let ch = conn.create_channel().await.unwrap();
-            ch.confirm_select(ConfirmSelectOptions::default())
-                .await
-                .unwrap();
-            let started = Instant::now();
-            for chunk in msgs.chunks(BATCH) {
-                let mut confirms = Vec::with_capacity(chunk.len());
-                for m in chunk {
-                    let mut headers = FieldTable::default();
-                    for (name, value) in m.headers.iter() {
-                        headers.insert(
-                            ShortString::from(name),
-                            AMQPValue::LongString(LongString::from(value.to_vec())),
-                        );
-                    }
-                    let props = BasicProperties::default()
-                        .with_delivery_mode(2)
-                        .with_headers(headers);
-                    confirms.push(
-                        ch.basic_publish(
-                            ShortString::from(topic.as_str()),
-                            ShortString::from(m.key.as_str()),
-                            BasicPublishOptions::default(),
-                            &m.payload,
-                            props,
-                        )
-                        .await
-                        .unwrap(),
-                    );
-                }
-                for c in confirms {
-                    assert!(c.await.unwrap().is_ack());
-                }
-            }
-            f.raw_publish.push(rate(msgs.len(), started));
-            let done = Arc::new(AtomicUsize::new(0));
-            let total = msgs.len();
-            let first = Arc::new(std::sync::OnceLock::new());
-            let mut tasks = Vec::new();
-            for shard in 0..SHARDS {
-                let ch = conn.create_channel().await.unwrap();
-                ch.basic_qos(256, BasicQosOptions::default()).await.unwrap();
-                let mut consumer = ch
-                    .basic_consume(
-                        ShortString::from(format!("{topic}.group.{group}.{shard}")),
-                        ShortString::from(""),
-                        BasicConsumeOptions::default(),
-                        FieldTable::default(),
-                    )
-                    .await
-                    .unwrap();
-                let done = done.clone();
-                let first = first.clone();
-                tasks.push(tokio::spawn(async move {
-                    let _ch = ch;
-                    while done.load(Ordering::SeqCst) < total {
-                        let next = tokio::time::timeout(
-                            Duration::from_millis(200),
-                            std::future::poll_fn(|cx| Pin::new(&mut consumer).poll_next(cx)),
-                        )
-                        .await;
-                        if let Ok(Some(d)) = next {
-                            let d = d.unwrap();
-                            d.acker.ack(BasicAckOptions::default()).await.unwrap();
-                            first.get_or_init(Instant::now);
-                            done.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
-                }));
-            }
-            for task in tasks {
-                tokio::time::timeout(PATIENCE, task)
-                    .await
-                    .expect("raw consume stalled")
-                    .unwrap();
-            }
-            f.raw_consume
-                .push(rate(total - 1, *first.get().expect("a first message")));
-            let _ = conn.close(200, ShortString::from("done")).await;
+            f.raw(raw::rabbit(url, &topic, &group, SHARDS, msgs).await);
         } else {
             f.evc_publish.push(evc_publish(&t, &topic, msgs).await);
             f.evc_consume
@@ -307,14 +165,9 @@ async fn rabbit_round(url: &str, msgs: &[Outgoing], f: &mut Figures) {
     }
 }
 
-// ---------------------------------------------------------------------------------- Kafka
-
 async fn kafka_round(msgs: &[Outgoing], f: &mut Figures) {
-    use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
-    use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::mocking::MockCluster;
-    use rdkafka::producer::{DefaultProducerContext, FutureProducer, FutureRecord};
-    use rdkafka::ClientConfig;
+    use rdkafka::producer::DefaultProducerContext;
 
     let cluster: MockCluster<'static, DefaultProducerContext> = MockCluster::new(3).unwrap();
     let bootstrap = cluster.bootstrap_servers();
@@ -327,67 +180,7 @@ async fn kafka_round(msgs: &[Outgoing], f: &mut Figures) {
             .create_topic(&format!("{topic}.dlq"), SHARDS as i32, 1)
             .unwrap();
         if raw {
-            let producer: FutureProducer = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("partitioner", "murmur2_random")
-                .set("enable.idempotence", "true")
-                .set("acks", "all")
-                .create()
-                .unwrap();
-            // Connect and get a producer id before timing, as the transport's producer has.
-            producer
-                .send(
-                    FutureRecord::<[u8], [u8]>::to(&format!("{topic}.dlq")).payload(&[0u8][..]),
-                    PATIENCE,
-                )
-                .await
-                .map_err(|(e, _)| e)
-                .unwrap();
-            let started = Instant::now();
-            for chunk in msgs.chunks(BATCH) {
-                let mut pending = Vec::with_capacity(chunk.len());
-                for m in chunk {
-                    let mut headers = OwnedHeaders::new();
-                    for (key, value) in m.headers.iter() {
-                        headers = headers.insert(Header {
-                            key,
-                            value: Some(value),
-                        });
-                    }
-                    let record = FutureRecord::to(&topic)
-                        .key(m.key.as_bytes())
-                        .payload(&m.payload[..])
-                        .headers(headers);
-                    pending.push(producer.send_result(record).map_err(|(e, _)| e).unwrap());
-                }
-                for p in pending {
-                    p.await.unwrap().unwrap();
-                }
-            }
-            f.raw_publish.push(rate(msgs.len(), started));
-            let consumer: StreamConsumer = ClientConfig::new()
-                .set("bootstrap.servers", &bootstrap)
-                .set("group.id", &group)
-                .set("enable.auto.commit", "false")
-                .set("enable.auto.offset.store", "false")
-                .set("auto.offset.reset", "earliest")
-                .set("partition.assignment.strategy", "cooperative-sticky")
-                .create()
-                .unwrap();
-            consumer.subscribe(&[topic.as_str()]).unwrap();
-            let mut started = Instant::now();
-            for i in 0..msgs.len() {
-                let m = tokio::time::timeout(PATIENCE, consumer.recv())
-                    .await
-                    .expect("raw consume stalled")
-                    .unwrap();
-                consumer.store_offset_from_message(&m).unwrap();
-                if i == 0 {
-                    started = Instant::now();
-                }
-            }
-            f.raw_consume.push(rate(msgs.len() - 1, started));
-            consumer.commit_consumer_state(CommitMode::Sync).unwrap();
+            f.raw(raw::kafka(&bootstrap, &topic, &group, msgs).await);
         } else {
             t.declare_topic(&topic, SHARDS).await.unwrap();
             t.publish(&format!("{topic}.dlq"), Outgoing::new("warm-up", vec![0]))
@@ -401,14 +194,15 @@ async fn kafka_round(msgs: &[Outgoing], f: &mut Figures) {
 }
 
 fn main() {
+    let quick = std::env::var_os("EVC_BENCH_QUICK").is_some();
     let n: usize = std::env::var("EVC_BENCH_MESSAGES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(20_000);
+        .unwrap_or(if quick { 2_000 } else { 20_000 });
     let rounds: usize = std::env::var("EVC_BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(if quick { 1 } else { 3 });
     let redis_url =
         std::env::var("EVC_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let amqp_url = std::env::var("EVC_TEST_AMQP_URL")
