@@ -20,6 +20,8 @@ const BENCHES: &[(&str, &str)] = &[
     ("evc-wire", "wire"),
     ("evc-eventstore", "append"),
     ("evc-cli", "gate_process"),
+    ("evc-consumer", "batch"),
+    ("evc-consumer", "end_to_end"),
     ("evc-tests", "end_to_end"),
 ];
 

@@ -114,7 +114,7 @@ mod metrics;
 mod store;
 
 pub use config::{ConsumerConfig, RetryPolicy};
-pub use consumer::{Control, EventConsumer};
+pub use consumer::{BatchPoint, Control, EventConsumer};
 pub use dlq::{replay_dlq, replay_over, ReplayConfig, ReplayError, ReplayReport, Stage};
 pub use error::ConsumeError;
 pub use event::{ConsumedEvent, Single};
