@@ -2,7 +2,8 @@
 //! handler in one store transaction, committed once, then settled in order.
 //!
 //! A duplicate (its marker already there, committed earlier or earlier in the same batch)
-//! skips its handler; a poison message takes no part and is dead-lettered in its place. When a
+//! skips its handler; a poison message ends the transaction before it and is dead-lettered on
+//! its own once the events before it are settled, the events after it following. When a
 //! handler fails, the transaction is rolled back and the events before the failing one are
 //! tried again without it (they commit and are acked; their handlers run again, in the new
 //! transaction); the failing one then goes on alone, as a single delivery would (the failed
@@ -77,7 +78,11 @@ where
         let mut limit = items.len();
         let mut waits = 0;
         while !items.is_empty() {
-            let n = limit.clamp(1, items.len());
+            // A poison message ends the transaction before it, and is dead-lettered alone.
+            let poison = items.iter().position(|i| i.event.is_err());
+            let n = limit
+                .min(poison.unwrap_or(usize::MAX))
+                .clamp(1, items.len());
             if n == 1 || items.front().is_some_and(|i| i.failed.is_some()) {
                 let Item {
                     d,
