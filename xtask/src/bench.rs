@@ -107,6 +107,7 @@ const ORDER: &[(&str, &str)] = &[
     ("evc-gate", "check"),
     ("evc-eventstore", "append"),
     ("evc-transport", "transport"),
+    ("evc-consumer", "batch"),
     ("evc-consumer", "end_to_end"),
     ("evc-tests", "end_to_end"),
     ("evc-order", "store"),

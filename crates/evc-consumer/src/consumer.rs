@@ -1,15 +1,20 @@
-//! The consuming loop: deliveries from the transport, processing, settling.
+//! The consuming loop: batches of deliveries from the transport, processing, settling.
 //!
 //! Processing a delivery ([`EventConsumer::process`]) decides what becomes of it (an
 //! [`Outcome`]) without touching the subscription; the loop then settles it (ack, dead letter,
-//! or nothing when stopping). The two are apart so that several shards' deliveries can be
-//! processed at once while the subscription, which hands out at most one unsettled delivery
-//! per shard, keeps each key's order.
+//! or nothing when stopping). A batch of several ([`batch`]) is processed in one transaction
+//! and settled in order after it commits; the subscription hands out at most a batch's worth
+//! of unsettled deliveries per shard, each shard's in order, so each key's order is kept.
+
+mod batch;
+mod control;
+
+use control::RunState;
+pub use control::{BatchPoint, Control};
 
 use std::future::Future;
 use std::marker::PhantomData;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
@@ -21,7 +26,6 @@ use evc_transport::{
     Transport, TransportError,
 };
 use evc_wire::Deserializer;
-use tokio::sync::watch;
 use tracing::Instrument as _;
 
 use crate::dlq::{classify, DecodeFailure, Stage, NULL_VALUE_CLASS};
@@ -31,74 +35,6 @@ use crate::{
     ConsumeError, ConsumedEvent, ConsumerConfig, Handler, HandlerError, MessageMeta,
     ProcessedRecord, ProcessedStore,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RunState {
-    Running,
-    Stopping,
-    Crashing,
-}
-
-/// Stops a running [`EventConsumer`] from another task.
-#[derive(Debug, Clone)]
-pub struct Control(Arc<watch::Sender<RunState>>, Arc<AtomicBool>);
-
-impl Control {
-    fn new() -> Control {
-        Control(
-            Arc::new(watch::channel(RunState::Running).0),
-            Arc::new(AtomicBool::new(false)),
-        )
-    }
-
-    /// For tests (feature `test-hooks`): the next delivery that is done (its transaction
-    /// committed, or found a duplicate) is not acked: the consumer stops there as a killed
-    /// process would ([`Control::simulate_crash`]), between the database commit and the ack.
-    #[cfg(feature = "test-hooks")]
-    pub fn crash_before_next_ack(&self) {
-        self.1.store(true, Ordering::SeqCst);
-    }
-
-    /// Whether the crash before the next ack is armed; disarms it.
-    fn take_crash_before_ack(&self) -> bool {
-        self.1.swap(false, Ordering::SeqCst)
-    }
-
-    /// Graceful shutdown: the message being processed is finished (a backoff wait is cut
-    /// short, leaving its message unsettled, to be redelivered), what was acked is recorded
-    /// (Kafka: the stored offsets are committed), the group is left, and
-    /// [`EventConsumer::run`] returns.
-    pub fn shutdown(&self) {
-        self.0.send_if_modified(|s| {
-            let running = *s == RunState::Running;
-            if running {
-                *s = RunState::Stopping;
-            }
-            running
-        });
-    }
-
-    /// For tests (feature `test-hooks`): stops like a killed process would, at the next point
-    /// the loop waits, with nothing further settled and nothing committed: the subscription is
-    /// dropped as a dead member's would be.
-    #[cfg(feature = "test-hooks")]
-    pub fn simulate_crash(&self) {
-        self.0.send_replace(RunState::Crashing);
-    }
-
-    pub fn is_stopping(&self) -> bool {
-        *self.0.borrow() != RunState::Running
-    }
-
-    fn state(&self) -> RunState {
-        *self.0.borrow()
-    }
-
-    async fn stopped(&self) {
-        let mut rx = self.0.subscribe();
-        let _ = rx.wait_for(|s| *s != RunState::Running).await;
-    }
-}
 
 /// What becomes of a delivery once processed.
 enum Outcome {
@@ -258,9 +194,11 @@ where
     /// Consumes until [`Control::shutdown`]; answers the final counters.
     ///
     /// Joins the group on each topic (declaring the group first, so on RabbitMQ its queues
-    /// exist), then handles deliveries one at a time in the order the subscriptions hand them
-    /// out: a shard hands out its next delivery only once the previous one is settled, so the
-    /// messages of one key are handled strictly in order.
+    /// exist), then handles batches of up to [`ConsumerConfig::batch_size`] deliveries in the
+    /// order the subscriptions hand them out, each batch in one transaction, acked in order
+    /// after it commits: a shard hands out at most a batch's worth of unsettled deliveries, in
+    /// order, so the messages of one key are handled strictly in order. With a batch size of 1
+    /// each delivery is its own transaction.
     pub async fn run(self) -> Result<Metrics, ConsumeError> {
         self.declare_groups().await?;
         let transport = self.transport.get().await?.clone();
@@ -269,22 +207,27 @@ where
             let options = SubscribeOptions::new(&self.config.group_id)
                 .takeover_after(self.config.takeover_after)
                 .prefetch(self.config.prefetch)
-                .lag_interval(self.config.lag_interval);
+                .lag_interval(self.config.lag_interval)
+                .window(self.config.batch_size);
             let sub = transport.subscribe(topic, options).await?;
             self.counters.watch(sub.stats());
             subs.push(sub);
         }
+        let (max, linger) = (
+            usize::from(self.config.batch_size.max(1)),
+            self.config.batch_linger,
+        );
         let mut waits = 0;
         loop {
             let (i, next) = tokio::select! {
                 biased;
                 _ = self.control.stopped() => break,
-                n = next_of(&mut subs) => n,
+                n = next_of(&mut subs, max, linger) => n,
             };
-            let d = match next {
-                Ok(d) => {
+            let mut batch = match next {
+                Ok(batch) => {
                     waits = 0;
-                    d
+                    batch
                 }
                 Err(e) if e.is_transient() => {
                     waits += 1;
@@ -300,6 +243,13 @@ where
                     return Err(e.into());
                 }
             };
+            if batch.len() > 1 {
+                if !self.run_batch(&mut subs[i], batch).await {
+                    break;
+                }
+                continue;
+            }
+            let Some(d) = batch.pop() else { continue };
             let span = consume_span(&d, &self.config.group_id);
             let outcome = self.process(&d).instrument(span.clone()).await;
             if !self
@@ -358,35 +308,47 @@ where
     /// Decodes `d` and runs the handler (with retries) in the idempotency transaction;
     /// answers what to do with `d`. Touches no subscription.
     async fn process(&self, d: &Delivery) -> Outcome {
+        match self.decode(d).await {
+            Ok(event) => self.handle(&event, d, None).await,
+            Err(outcome) => outcome,
+        }
+    }
+
+    /// Decodes `d`, retrying while the registry is unreachable; a poison message answers its
+    /// dead letter, a stop while retrying [`Outcome::Stop`].
+    async fn decode(&self, d: &Delivery) -> Result<E, Outcome> {
         if d.payload.is_empty() {
-            return poison(
+            return Err(poison(
                 NULL_VALUE_CLASS,
                 "the message has no value (a tombstone or an empty payload): it is not an event",
-            );
+            ));
         }
         let mut waits = 0;
-        let event = loop {
+        loop {
             match E::decode(&self.deserializer, &d.payload).await {
-                Ok(e) => break e,
+                Ok(e) => return Ok(e),
                 Err(e) => match classify(&e) {
-                    DecodeFailure::Poison { class } => return poison(class, &e.to_string()),
+                    DecodeFailure::Poison { class } => return Err(poison(class, &e.to_string())),
                     DecodeFailure::Transient => {
                         waits += 1;
                         Counters::inc(&self.counters.transient_retries);
                         tracing::warn!(error = %e, topic = %d.topic, shard = d.shard, position = %d.position, "schema registry unavailable; retrying");
                         if !self.pause(self.config.transient_retry.delay(waits)).await {
-                            return Outcome::Stop;
+                            return Err(Outcome::Stop);
                         }
                     }
                 },
             }
-        };
+        }
+    }
 
+    /// What the handler is told about `d`, before its first attempt.
+    fn meta(&self, event: &E, d: &Delivery) -> MessageMeta {
         let event_key = match event.event_id() {
             Some(id) => id.to_string(),
             None => format!("{}/{}/{}", d.topic, d.shard, d.position),
         };
-        let mut meta = MessageMeta {
+        MessageMeta {
             topic: d.topic.clone(),
             partition: d.shard as i32,
             offset: d.position.parse().unwrap_or(-1),
@@ -399,11 +361,27 @@ where
             event_type: event.event_type(),
             group: self.config.group_id.clone(),
             attempt: 0,
-        };
+        }
+    }
+
+    /// Runs the handler on `event` (with retries) in the idempotency transaction; `failed`:
+    /// its first attempt was made already (in a batch) and failed so.
+    async fn handle(&self, event: &E, d: &Delivery, failed: Option<HandlerError>) -> Outcome {
+        let mut meta = self.meta(event, d);
         let mut waits = 0;
+        let mut done = failed.map(|e| {
+            meta.attempt = 1;
+            Attempt::Failed(e)
+        });
         loop {
-            meta.attempt += 1;
-            match self.attempt(&event, &meta).await {
+            let attempt = match done.take() {
+                Some(a) => a,
+                None => {
+                    meta.attempt += 1;
+                    self.attempt(event, &meta).await
+                }
+            };
+            match attempt {
                 Attempt::Processed => {
                     Counters::inc(&self.counters.processed);
                     return Outcome::Ack;
@@ -579,17 +557,22 @@ fn database_failure(e: sqlx::Error) -> Attempt {
     }
 }
 
-type Next<'a> = Pin<Box<dyn Future<Output = Result<Delivery, TransportError>> + Send + 'a>>;
+type Next<'a> = Pin<Box<dyn Future<Output = Result<Vec<Delivery>, TransportError>> + Send + 'a>>;
 
-/// The next delivery of any of `subs`, with the index of the subscription that handed it out.
-/// Cancel-safe, as each subscription's `next` is.
-async fn next_of<S: Subscription>(subs: &mut [S]) -> (usize, Result<Delivery, TransportError>) {
+/// The next batch of any of `subs` (up to `max`, waiting `linger` for more once it has one),
+/// with the index of the subscription that handed it out. Several subscriptions race, so they
+/// do not linger: a batch without linger is cancel-safe.
+async fn next_of<S: Subscription>(
+    subs: &mut [S],
+    max: usize,
+    linger: Duration,
+) -> (usize, Result<Vec<Delivery>, TransportError>) {
     if let [only] = subs {
-        return (0, only.next().await);
+        return (0, only.next_batch(max, linger).await);
     }
     let mut pending: Vec<Next<'_>> = subs
         .iter_mut()
-        .map(|s| Box::pin(s.next()) as Next<'_>)
+        .map(|s| Box::pin(s.next_batch(max, Duration::ZERO)) as Next<'_>)
         .collect();
     std::future::poll_fn(|cx| {
         for (i, f) in pending.iter_mut().enumerate() {

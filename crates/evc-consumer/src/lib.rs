@@ -33,8 +33,14 @@
 //!   `enable.auto.commit=false` are enforced) and stored offsets are committed every
 //!   [`ConsumerConfig::commit_interval`], on revoke and on [`Control::shutdown`]; on Redis an
 //!   ack is an `XACK`, on RabbitMQ a basic ack.
-//! - **Order per key.** A key always maps to one shard, and a shard hands out its next
-//!   delivery only once the previous one is settled; deliveries are handled one at a time.
+//! - **Order per key.** A key always maps to one shard; a shard hands out at most
+//!   [`ConsumerConfig::batch_size`] unsettled deliveries, in order, and they are handled and
+//!   settled in that order (nothing after a delivery is acked before it).
+//! - **Batched commits.** A batch (up to `batch_size` deliveries across the subscription's
+//!   shards; default 1, opt-in until its benchmark is settled) is handled in one transaction: every event's marker and handler
+//!   writes, committed once, then acked in order. A failing handler lets the events before it
+//!   commit; it is retried or dead-lettered on its own, and the events after it follow it. With
+//!   `batch_size(1)`, one transaction per event.
 //! - **Exactly one effect per event in the database.** The handler gets the transaction the
 //!   processed marker (consumer group, event id) is inserted in; both commit or neither does.
 //!   A redelivered event finds its marker and is skipped (`duplicates`). A crash between the
@@ -114,7 +120,7 @@ mod metrics;
 mod store;
 
 pub use config::{ConsumerConfig, RetryPolicy};
-pub use consumer::{Control, EventConsumer};
+pub use consumer::{BatchPoint, Control, EventConsumer};
 pub use dlq::{replay_dlq, replay_over, ReplayConfig, ReplayError, ReplayReport, Stage};
 pub use error::ConsumeError;
 pub use event::{ConsumedEvent, Single};

@@ -5,7 +5,9 @@
 //! event, written once against `evc-storage`'s [`TxRef`] so it runs on SQLite and
 //! PostgreSQL); the [`Projector`], an `evc-consumer` [`Handler`] for any topic enum that
 //! applies a model inside the consumer's transaction (so a model's writes commit together with
-//! the processed-event marker, and a redelivered event is skipped, never applied twice);
+//! the processed-event marker, and a redelivered event is skipped, never applied twice; the
+//! consumer batches, so a batch of events is applied in one transaction, in order per key,
+//! `ConsumerConfig::batch_size`);
 //! [`rebuild`], which drops the model's tables, recreates them from its migrations and replays
 //! the event store from position 1 through the same `apply`.
 //!

@@ -182,6 +182,14 @@ impl Subscription for AnySubscription {
         dispatch!(self, AnySubscription, s => s.next().await)
     }
 
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        linger: Duration,
+    ) -> Result<Vec<Delivery>, TransportError> {
+        dispatch!(self, AnySubscription, s => s.next_batch(max, linger).await)
+    }
+
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
         dispatch!(self, AnySubscription, s => s.ack(delivery).await)
     }

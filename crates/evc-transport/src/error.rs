@@ -104,6 +104,16 @@ pub enum TransportError {
         shard: u32,
         position: String,
     },
+    /// A delivery settled before an earlier one of its shard that is still out: a shard's
+    /// deliveries are settled in the order they were handed out.
+    #[error("{kind}: delivery {topic}[{shard}]@{position} settled out of order: {oldest} of its shard is still unsettled")]
+    OutOfOrder {
+        kind: TransportKind,
+        topic: String,
+        shard: u32,
+        position: String,
+        oldest: String,
+    },
     /// A dead letter to replay names no original topic.
     #[error(
         "{kind}: dead letter {position} of `{dlq}` has no `{}` header",

@@ -1,6 +1,7 @@
-//! The per-shard gate every subscription hands its deliveries out through: at most one
-//! unsettled delivery per shard, a nacked delivery first in its shard again after its delay,
-//! shards served in turn.
+//! The per-shard gate every subscription hands its deliveries out through: at most `window`
+//! unsettled deliveries per shard (1 unless the subscription asked for more), settled in the
+//! order they went out; a nacked delivery first in its shard again after its delay, the later
+//! ones of its shard taken back behind it; shards served in turn.
 // Some helpers serve only some transports.
 #![cfg_attr(not(feature = "redis"), allow(dead_code))]
 
@@ -12,20 +13,38 @@ use tokio::time::Instant;
 
 use crate::{Delivery, TransportError, TransportKind};
 
+/// `f`'s answer if it has one at once, without waiting (and so without a point where a caller
+/// could drop it half done): how a batch takes what is ready when it may not linger.
+pub(crate) fn ready_now<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
+    }
+}
+
 static SUBSCRIPTIONS: AtomicU64 = AtomicU64::new(1);
+
+/// A delivery handed out and not settled yet.
+struct Out {
+    position: String,
+    /// With a window above 1, a copy to queue again when an earlier delivery is nacked.
+    copy: Option<Delivery>,
+}
 
 #[derive(Default)]
 struct Shard {
     queue: VecDeque<Delivery>,
-    /// The position of the delivery handed out and not settled yet.
-    in_flight: Option<String>,
+    /// Handed out and not settled yet, oldest first.
+    in_flight: VecDeque<Out>,
     /// A nacked delivery and when it may go out again.
     retry: Option<(Delivery, Instant)>,
 }
 
 impl Shard {
     fn is_idle(&self) -> bool {
-        self.queue.is_empty() && self.in_flight.is_none() && self.retry.is_none()
+        self.queue.is_empty() && self.in_flight.is_empty() && self.retry.is_none()
     }
 }
 
@@ -35,6 +54,8 @@ pub(crate) struct Gate {
     shards: BTreeMap<u32, Shard>,
     /// The shard after which the next search for a ready delivery starts.
     turn: u32,
+    /// How many unsettled deliveries a shard may have out at once.
+    window: usize,
 }
 
 impl Gate {
@@ -44,7 +65,14 @@ impl Gate {
             id: SUBSCRIPTIONS.fetch_add(1, Ordering::Relaxed),
             shards: BTreeMap::new(),
             turn: 0,
+            window: 1,
         }
+    }
+
+    /// Lets each shard have up to `window` unsettled deliveries out at once (at least 1).
+    pub(crate) fn with_window(mut self, window: u16) -> Gate {
+        self.window = usize::from(window.max(1));
+        self
     }
 
     /// The id stamped on this subscription's deliveries.
@@ -73,7 +101,7 @@ impl Gate {
     /// Whether the gate holds `position` of `shard` (queued, in flight or waiting to retry).
     pub(crate) fn holds(&self, shard: u32, position: &str) -> bool {
         self.shards.get(&shard).is_some_and(|s| {
-            s.in_flight.as_deref() == Some(position)
+            s.in_flight.iter().any(|o| o.position == position)
                 || s.retry
                     .as_ref()
                     .is_some_and(|(d, _)| d.position == position)
@@ -92,7 +120,7 @@ impl Gate {
             .collect();
         for k in order {
             let s = self.shards.get_mut(&k).expect("listed");
-            if s.in_flight.is_some() {
+            if s.in_flight.len() >= self.window {
                 continue;
             }
             let d = match &s.retry {
@@ -101,7 +129,10 @@ impl Gate {
                 None => s.queue.pop_front(),
             };
             if let Some(d) = d {
-                s.in_flight = Some(d.position.clone());
+                s.in_flight.push_back(Out {
+                    position: d.position.clone(),
+                    copy: (self.window > 1).then(|| d.clone()),
+                });
                 self.turn = k;
                 return Some(d);
             }
@@ -109,12 +140,22 @@ impl Gate {
         None
     }
 
+    /// Up to `max` deliveries that may go out now (see [`Gate::take_ready`]), appended to `out`.
+    pub(crate) fn take_ready_into(&mut self, out: &mut Vec<Delivery>, max: usize) {
+        while out.len() < max {
+            match self.take_ready() {
+                Some(d) => out.push(d),
+                None => break,
+            }
+        }
+    }
+
     /// How long until a nacked delivery may go out again (None: no retry is waiting).
     pub(crate) fn next_retry_in(&self) -> Option<Duration> {
         let now = Instant::now();
         self.shards
             .values()
-            .filter(|s| s.in_flight.is_none())
+            .filter(|s| s.in_flight.is_empty())
             .filter_map(|s| {
                 s.retry
                     .as_ref()
@@ -123,14 +164,26 @@ impl Gate {
             .min()
     }
 
+    /// `d` is the oldest unsettled delivery of its shard handed out by this gate; a later one
+    /// is [`TransportError::OutOfOrder`], anything else [`TransportError::NotOutstanding`].
     fn check(&self, d: &Delivery) -> Result<(), TransportError> {
-        let outstanding = d.subscription == self.id
-            && self
-                .shards
-                .get(&d.shard)
-                .is_some_and(|s| s.in_flight.as_deref() == Some(d.position.as_str()));
-        if outstanding {
+        let shard = self
+            .shards
+            .get(&d.shard)
+            .filter(|_| d.subscription == self.id);
+        let oldest = shard.and_then(|s| s.in_flight.front());
+        if oldest.is_some_and(|o| o.position == d.position) {
             Ok(())
+        } else if let Some(oldest) = oldest
+            .filter(|_| shard.is_some_and(|s| s.in_flight.iter().any(|o| o.position == d.position)))
+        {
+            Err(TransportError::OutOfOrder {
+                kind: self.kind,
+                topic: d.topic.clone(),
+                shard: d.shard,
+                position: d.position.clone(),
+                oldest: oldest.position.clone(),
+            })
         } else {
             Err(TransportError::NotOutstanding {
                 kind: self.kind,
@@ -160,19 +213,32 @@ impl Gate {
     pub(crate) fn settle(&mut self, d: &Delivery) -> Result<(), TransportError> {
         self.check(d)?;
         if let Some(s) = self.shards.get_mut(&d.shard) {
-            s.in_flight = None;
+            s.in_flight.pop_front();
         }
         Ok(())
     }
 
-    /// `d` goes out again after `after`, first in its shard, its count one higher.
-    pub(crate) fn nack(&mut self, mut d: Delivery, after: Duration) -> Result<(), TransportError> {
+    /// `d` goes out again after `after`, first in its shard, its count one higher; the later
+    /// deliveries of its shard still out are taken back and follow it, in order (their own
+    /// counts unchanged: they were not tried and refused). Answers their positions.
+    pub(crate) fn nack(
+        &mut self,
+        mut d: Delivery,
+        after: Duration,
+    ) -> Result<Vec<String>, TransportError> {
         self.check(&d)?;
         let s = self.shards.get_mut(&d.shard).expect("checked");
-        s.in_flight = None;
+        s.in_flight.pop_front();
+        let recalled: Vec<Out> = s.in_flight.drain(..).collect();
+        let positions = recalled.iter().map(|o| o.position.clone()).collect();
+        for o in recalled.into_iter().rev() {
+            if let Some(copy) = o.copy {
+                s.queue.push_front(copy);
+            }
+        }
         d.delivery_count = d.delivery_count.saturating_add(1);
         s.retry = Some((d, Instant::now() + after));
-        Ok(())
+        Ok(positions)
     }
 
     /// Forgets a shard that is no longer ours; answers what it held (queued and waiting).
@@ -188,7 +254,7 @@ impl Gate {
         self.shards.get(&shard).is_none_or(Shard::is_idle)
     }
 
-    /// How many deliveries of `shard` wait to go out (not counting one in flight).
+    /// How many deliveries of `shard` wait to go out (not counting those in flight).
     pub(crate) fn queued(&self, shard: u32) -> usize {
         self.shards
             .get(&shard)
@@ -274,5 +340,36 @@ mod tests {
         assert!(g.check_settleable(&out).unwrap());
         g.drop_shard(2);
         assert!(!g.check_settleable(&out).unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_window_hands_out_in_order_settles_in_order_and_a_nack_takes_back_the_rest() {
+        let mut g = Gate::new(TransportKind::Kafka).with_window(3);
+        for p in 0..5 {
+            g.push(d(0, p));
+        }
+        let mut out = Vec::new();
+        g.take_ready_into(&mut out, 10);
+        let pos: Vec<&str> = out.iter().map(|d| d.position.as_str()).collect();
+        assert_eq!(pos, ["0", "1", "2"], "a window of 3, in order");
+        assert!(matches!(
+            g.settle(&out[1]),
+            Err(TransportError::OutOfOrder { .. })
+        ));
+        g.settle(&out[0]).unwrap();
+        let recalled = g.nack(out[1].clone(), Duration::ZERO).unwrap();
+        assert_eq!(recalled, ["2"]);
+        assert!(matches!(
+            g.settle(&out[2]),
+            Err(TransportError::NotOutstanding { .. })
+        ));
+        let mut again = Vec::new();
+        g.take_ready_into(&mut again, 10);
+        let got: Vec<(&str, u32)> = again
+            .iter()
+            .map(|d| (d.position.as_str(), d.delivery_count))
+            .collect();
+        assert_eq!(got, [("1", 2), ("2", 1), ("3", 1)]);
+        assert!(g.holds(0, "3") && g.holds(0, "4"));
     }
 }

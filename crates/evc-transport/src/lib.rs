@@ -8,7 +8,9 @@
 //! [`Subscription::dead_letter`] (to `<topic>.dlq`, with provenance headers, [`headers`]);
 //! replaying a dead-letter destination into the topics its messages came from
 //! ([`Transport::replay_dead_letters`]); the per-key order guarantee (a key always maps to the
-//! same shard, and a subscription hands out at most one unsettled delivery per shard); picking a
+//! same shard, and a subscription hands out at most [`SubscribeOptions::window`] unsettled
+//! deliveries per shard, 1 by default, settled in the order they went out); handing out
+//! several deliveries at once ([`Subscription::next_batch`]); picking a
 //! transport from a URL ([`AnyTransport::connect`]); and the [`conformance`] suite every
 //! implementation runs unchanged (feature `conformance`).
 //!
@@ -28,7 +30,9 @@
 //! |---|---|
 //! | publish | answers once the broker has the message durably (Kafka `acks=all` + idempotence, Redis `XADD` reply, RabbitMQ publisher confirm); an error otherwise, never a silent drop |
 //! | shards | a topic has a fixed number of shards; a message's key picks its shard (same key, same shard) |
-//! | order | within a shard, deliveries come in publish order; a subscription hands out at most one unsettled delivery per shard, and a nacked delivery comes back before anything after it in its shard |
+//! | order | within a shard, deliveries come in publish order; a subscription hands out at most `window` unsettled deliveries per shard (1 by default), and a nacked delivery comes back before anything after it in its shard |
+//! | window | with `window` above 1 a shard's deliveries are settled in the order they went out (settling a later one first is [`TransportError::OutOfOrder`], so nothing after a delivery is acked before it); nacking one takes back every later delivery of its shard still out, which come again after it, in order, their counts unchanged (settling a taken-back copy is [`TransportError::NotOutstanding`]) |
+//! | batches | [`Subscription::next_batch`] waits for one delivery, then takes up to `max` in all that are ready or arrive within `linger`, across shards, each shard's in order, within its window |
 //! | groups | every group gets every message; within a group each shard has one active member at a time |
 //! | at-least-once | a delivery not acked or dead-lettered (the member died, or its shard moved) is delivered again, to whichever member owns the shard then |
 //! | delivery count | 1 on the first delivery, +1 on each nack and each redelivery the broker knows about ([`Capabilities::durable_delivery_count`] says whether it survives a member's death) |
@@ -107,21 +111,32 @@ pub struct SubscribeOptions {
     /// background (Kafka `statistics.interval.ms`, Redis `XINFO GROUPS`, RabbitMQ a passive
     /// `queue.declare` per shard queue); never per message.
     pub lag_interval: Duration,
+    /// How many deliveries of one shard may be out unsettled at once (1: the next one only
+    /// once the previous one is settled). Above 1 they are settled in the order they went out.
+    pub window: u16,
 }
 
 impl SubscribeOptions {
-    /// A member of `group`; shards of dead members are taken over after 10 s; prefetch 64.
+    /// A member of `group`; shards of dead members are taken over after 10 s; prefetch 64;
+    /// window 1.
     pub fn new(group: impl Into<String>) -> SubscribeOptions {
         SubscribeOptions {
             group: group.into(),
             takeover_after: Duration::from_secs(10),
             prefetch: 64,
             lag_interval: Duration::from_secs(5),
+            window: 1,
         }
     }
 
     pub fn lag_interval(mut self, every: Duration) -> SubscribeOptions {
         self.lag_interval = every.max(Duration::from_millis(10));
+        self
+    }
+
+    /// Up to `window` unsettled deliveries per shard (at least 1).
+    pub fn window(mut self, window: u16) -> SubscribeOptions {
+        self.window = window.max(1);
         self
     }
 
@@ -313,12 +328,42 @@ pub trait Transport: Send + Sync {
 /// A member of a group (see [`Transport::subscribe`]).
 ///
 /// Every delivery must be settled once: [`ack`](Subscription::ack),
-/// [`nack`](Subscription::nack) or [`dead_letter`](Subscription::dead_letter). Until it is, its
-/// shard hands out nothing else.
+/// [`nack`](Subscription::nack) or [`dead_letter`](Subscription::dead_letter), a shard's in the
+/// order they went out. Until it is, its shard hands out nothing beyond its
+/// [`window`](SubscribeOptions::window).
 pub trait Subscription: Send {
     /// The next delivery, waiting for one. Cancel-safe: a `next` dropped before it answered
     /// loses nothing.
     fn next(&mut self) -> impl Future<Output = Result<Delivery, TransportError>> + Send;
+
+    /// Waits for the next delivery, then takes more that are ready or arrive within `linger`,
+    /// up to `max` in all (at least 1), in the order [`next`](Subscription::next) would hand
+    /// them out: each shard's in order and within its window. Cancel-safe while it waits for
+    /// the first; with no `linger` the transports do not wait after the first, so the whole
+    /// call is cancel-safe (with a linger, a batch dropped while lingering leaves what it took
+    /// unsettled: as a dead member's, delivered again). An error after the first ends the
+    /// batch early (the next call reports it).
+    ///
+    /// By default repeated `next`s; the transports take what they already hold without
+    /// waiting and wait for more only within `linger`.
+    fn next_batch(
+        &mut self,
+        max: usize,
+        linger: Duration,
+    ) -> impl Future<Output = Result<Vec<Delivery>, TransportError>> + Send {
+        async move {
+            let first = self.next().await?;
+            let mut batch = vec![first];
+            let deadline = tokio::time::Instant::now() + linger;
+            while batch.len() < max {
+                match tokio::time::timeout_at(deadline, self.next()).await {
+                    Ok(Ok(d)) => batch.push(d),
+                    Ok(Err(_)) | Err(_) => break,
+                }
+            }
+            Ok(batch)
+        }
+    }
 
     /// Done with `delivery`: the group will not deliver it again (unless its shard was taken
     /// over meanwhile, in which case the new owner may).
@@ -328,7 +373,8 @@ pub trait Subscription: Send {
     ) -> impl Future<Output = Result<(), TransportError>> + Send;
 
     /// Not done: `delivery` is handed out again after `retry_after`, before anything after it
-    /// in its shard, with its delivery count one higher.
+    /// in its shard, with its delivery count one higher; the later deliveries of its shard
+    /// still out (a window above 1) are taken back and come again after it.
     fn nack(
         &mut self,
         delivery: Delivery,

@@ -9,10 +9,14 @@ use super::support::{
 use super::Harness;
 use crate::{headers, DeadLetterReason, Subscription, Transport, TransportError};
 
-type Sub<H> = <<H as Harness>::Transport as Transport>::Subscription;
+pub(super) type Sub<H> = <<H as Harness>::Transport as Transport>::Subscription;
 
 /// A topic of `shards` shards with `group` declared on it.
-async fn setup<H: Harness>(h: &H, case: &str, shards: u32) -> (H::Transport, String, String) {
+pub(super) async fn setup<H: Harness>(
+    h: &H,
+    case: &str,
+    shards: u32,
+) -> (H::Transport, String, String) {
     let t = h.connect().await;
     let topic = unique(case);
     let group = format!("{topic}-g");

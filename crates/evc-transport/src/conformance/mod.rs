@@ -16,6 +16,7 @@
 
 mod cases;
 mod support;
+mod window;
 
 use std::future::Future;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use crate::{SubscribeOptions, Transport};
 
 pub use cases::*;
 pub use support::{frame, unframe, unique};
+pub use window::*;
 
 /// How the suite reaches one transport.
 pub trait Harness {
@@ -91,6 +93,8 @@ macro_rules! conformance_tests {
             restart_resumes_from_the_group_without_loss,
             a_dead_members_shards_are_handed_over_without_loss,
             bad_input_is_refused_with_typed_errors,
+            a_window_hands_out_a_shard_in_order_and_settles_in_order,
+            a_nack_in_a_window_takes_back_the_later_deliveries_in_order,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -16,7 +16,7 @@ use rdkafka::ClientContext;
 use super::{
     from_kafka_headers, kafka_error, to_kafka_headers, KafkaOptions, KafkaTransport, KIND,
 };
-use crate::gate::Gate;
+use crate::gate::{ready_now, Gate};
 use crate::{
     dead_letter_headers, dlq_name, DeadLetterReason, Delivery, SubscribeOptions, Subscription,
     SubscriptionStats, TransportError,
@@ -178,7 +178,7 @@ impl KafkaSubscription {
             consumer,
             producer,
             shared,
-            gate: Gate::new(KIND),
+            gate: Gate::new(KIND).with_window(sub.window),
             commit_interval: options.commit_interval,
             close_timeout: options.close_timeout,
             last_commit: Instant::now(),
@@ -231,6 +231,21 @@ impl KafkaSubscription {
     }
 }
 
+fn delivery_of(m: &rdkafka::message::BorrowedMessage<'_>) -> Delivery {
+    Delivery {
+        topic: m.topic().to_string(),
+        shard: m.partition() as u32,
+        position: m.offset().to_string(),
+        key: m.key().map(<[u8]>::to_vec),
+        payload: m.payload().unwrap_or_default().to_vec(),
+        headers: from_kafka_headers(m.headers()),
+        delivery_count: 1,
+        timestamp: m.timestamp().to_millis(),
+        subscription: 0,
+        tag: 0,
+    }
+}
+
 impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Result<Delivery, TransportError> {
         loop {
@@ -262,20 +277,43 @@ impl Subscription for KafkaSubscription {
                 }
                 Ok(Ok(m)) => m,
             };
-            let d = Delivery {
-                topic: m.topic().to_string(),
-                shard: m.partition() as u32,
-                position: m.offset().to_string(),
-                key: m.key().map(<[u8]>::to_vec),
-                payload: m.payload().unwrap_or_default().to_vec(),
-                headers: from_kafka_headers(m.headers()),
-                delivery_count: 1,
-                timestamp: m.timestamp().to_millis(),
-                subscription: 0,
-                tag: 0,
-            };
-            self.gate.push(d);
+            self.gate.push(delivery_of(&m));
         }
+    }
+
+    /// After the first delivery, what librdkafka has fetched already and what arrives within
+    /// `linger`, through the gate. With no linger it does not wait after the first.
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        linger: Duration,
+    ) -> Result<Vec<Delivery>, TransportError> {
+        let first = self.next().await?;
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + linger;
+        loop {
+            self.gate.take_ready_into(&mut batch, max);
+            if batch.len() >= max {
+                break;
+            }
+            // No linger: no await either, so a caller dropping the batch loses nothing.
+            let got = if linger.is_zero() {
+                ready_now(self.consumer.recv())
+            } else {
+                tokio::time::timeout_at(deadline, self.consumer.recv())
+                    .await
+                    .ok()
+            };
+            match got {
+                Some(Ok(m)) => self.gate.push(delivery_of(&m)),
+                Some(Err(e)) => {
+                    tracing::warn!(error = %e, topic = %self.topic, "Kafka consumer error");
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(batch)
     }
 
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
@@ -315,7 +353,7 @@ impl Subscription for KafkaSubscription {
             // Its partition was revoked meanwhile: the new owner delivers it again.
             return Ok(());
         }
-        self.gate.nack(delivery, retry_after)
+        self.gate.nack(delivery, retry_after).map(drop)
     }
 
     async fn dead_letter(

@@ -44,6 +44,8 @@ pub struct RabbitSubscription {
     gate: Gate,
     held: Arc<Held>,
     stats: Arc<SubscriptionStats>,
+    /// A failure met while filling a batch, reported by the next `next`.
+    failed: Option<TransportError>,
 }
 
 impl Drop for RabbitSubscription {
@@ -164,9 +166,10 @@ impl RabbitSubscription {
             events,
             forwarders,
             ackers: HashMap::new(),
-            gate: Gate::new(KIND),
             held,
             stats,
+            gate: Gate::new(KIND).with_window(sub.window),
+            failed: None,
         })
     }
 
@@ -185,6 +188,22 @@ impl RabbitSubscription {
 
     fn held_shards(&self) -> Vec<u32> {
         (0..self.held.shards()).collect()
+    }
+
+    fn consumer_failed(&self, shard: u32, e: &lapin::Error) -> TransportError {
+        TransportError::Closed {
+            kind: KIND,
+            topic: self.topic.clone(),
+            reason: format!("the consumer of shard {shard} failed: {e}"),
+        }
+    }
+
+    fn ended(&self) -> TransportError {
+        TransportError::Closed {
+            kind: KIND,
+            topic: self.topic.clone(),
+            reason: "every consumer ended".into(),
+        }
     }
 
     fn arrived(&mut self, shard: u32, d: lapin::message::Delivery) {
@@ -212,6 +231,9 @@ impl RabbitSubscription {
 
 impl Subscription for RabbitSubscription {
     async fn next(&mut self) -> Result<Delivery, TransportError> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         loop {
             if let Some(d) = self.gate.take_ready() {
                 return Ok(d);
@@ -220,22 +242,52 @@ impl Subscription for RabbitSubscription {
             match tokio::time::timeout(wait, self.events.recv()).await {
                 Err(_) => continue,
                 Ok(Some(Event::Delivery(shard, d))) => self.arrived(shard, *d),
-                Ok(Some(Event::Failed(shard, e))) => {
-                    return Err(TransportError::Closed {
-                        kind: KIND,
-                        topic: self.topic.clone(),
-                        reason: format!("the consumer of shard {shard} failed: {e}"),
-                    })
-                }
-                Ok(None) => {
-                    return Err(TransportError::Closed {
-                        kind: KIND,
-                        topic: self.topic.clone(),
-                        reason: "every consumer ended".into(),
-                    })
-                }
+                Ok(Some(Event::Failed(shard, e))) => return Err(self.consumer_failed(shard, &e)),
+                Ok(None) => return Err(self.ended()),
             }
         }
+    }
+
+    /// After the first delivery, what the gate holds and what arrives within `linger`.
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        linger: Duration,
+    ) -> Result<Vec<Delivery>, TransportError> {
+        let first = self.next().await?;
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + linger;
+        loop {
+            self.gate.take_ready_into(&mut batch, max);
+            if batch.len() >= max {
+                break;
+            }
+            // No linger: no await either, so a caller dropping the batch loses nothing.
+            let got = if linger.is_zero() {
+                match self.events.try_recv() {
+                    Ok(e) => Some(Some(e)),
+                    Err(mpsc::error::TryRecvError::Empty) => None,
+                    Err(mpsc::error::TryRecvError::Disconnected) => Some(None),
+                }
+            } else {
+                tokio::time::timeout_at(deadline, self.events.recv())
+                    .await
+                    .ok()
+            };
+            match got {
+                Some(Some(Event::Delivery(shard, d))) => self.arrived(shard, *d),
+                Some(Some(Event::Failed(shard, e))) => {
+                    self.failed = Some(self.consumer_failed(shard, &e));
+                    break;
+                }
+                Some(None) => {
+                    self.failed = Some(self.ended());
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(batch)
     }
 
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
@@ -259,7 +311,8 @@ impl Subscription for RabbitSubscription {
         retry_after: Duration,
     ) -> Result<(), TransportError> {
         self.check_mine(&delivery)?;
-        self.gate.nack(delivery, retry_after)
+        // The later deliveries it takes back stay unacked at the broker, their ackers kept.
+        self.gate.nack(delivery, retry_after).map(drop)
     }
 
     async fn dead_letter(

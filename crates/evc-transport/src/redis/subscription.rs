@@ -83,7 +83,7 @@ impl RedisSubscription {
             reader,
             options: redis,
             prefetch: options.prefetch.max(1),
-            gate: Gate::new(KIND),
+            gate: Gate::new(KIND).with_window(options.window),
             leases,
             heartbeat,
             stats,
@@ -500,6 +500,25 @@ impl Subscription for RedisSubscription {
         }
     }
 
+    /// After the first delivery, what the gate holds already, then one read of at most
+    /// `linger` when that is not enough.
+    async fn next_batch(
+        &mut self,
+        max: usize,
+        linger: Duration,
+    ) -> Result<Vec<Delivery>, TransportError> {
+        let first = self.next().await?;
+        let mut batch = vec![first];
+        self.gate.take_ready_into(&mut batch, max);
+        if batch.len() < max && !linger.is_zero() {
+            match self.read(linger).await {
+                Ok(()) => self.gate.take_ready_into(&mut batch, max),
+                Err(e) => tracing::debug!(error = %e, "read for a batch failed; the batch ends"),
+            }
+        }
+        Ok(batch)
+    }
+
     async fn ack(&mut self, delivery: &Delivery) -> Result<(), TransportError> {
         self.check_mine(delivery)?;
         // Not held any more when its shard moved meanwhile: acked in Redis all the same.
@@ -530,6 +549,7 @@ impl Subscription for RedisSubscription {
             // Its shard moved: the new owner delivers it again.
             return Ok(());
         }
+        // The later deliveries of its shard it takes back stay pending with this member.
         self.gate.nack(delivery, retry_after)?;
         // Claiming it again raises its delivery count in Redis, so a member that takes the
         // shard over later sees this attempt too.

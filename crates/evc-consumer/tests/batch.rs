@@ -1,0 +1,185 @@
+//! Batched commits on the Kafka mock cluster: one partition's events handled in one
+//! transaction per batch, a duplicate inside the batch skipped, a failing event retried (or
+//! dead-lettered) with the events before it committed and those after it following it, each
+//! effect once and in publish order, the offset committed past everything.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use evc_consumer::dlq::headers as dlq;
+use evc_consumer::{BatchPoint, EventConsumer, RetryPolicy, SqliteStore};
+use evc_producer::headers as produced;
+use order_events::{OrderCreated, OrderEvent};
+use uuid::Uuid;
+
+async fn sqlite_with_effects() -> (SqliteStore, Effects) {
+    let store = SqliteStore::in_memory().await.unwrap();
+    let effects = Effects::new("side_effects");
+    effects.create_sqlite(store.pool()).await;
+    (store, effects)
+}
+
+async fn effect_order(pool: &sqlx::SqlitePool) -> Vec<String> {
+    sqlx::query_scalar("SELECT event_key FROM side_effects ORDER BY rowid")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+/// Counts committed batches of more than one event.
+fn count_batches(c: &evc_consumer::Control) -> Arc<AtomicUsize> {
+    let n = Arc::new(AtomicUsize::new(0));
+    let seen = n.clone();
+    c.on_batch(move |p| {
+        if let BatchPoint::AfterCommit { .. } = p {
+            seen.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_commits_in_order_skips_a_duplicate_and_lets_a_failing_event_go_first() {
+    let kafka = Kafka::start();
+    kafka.create_topic("orders", 1);
+    kafka.create_topic("orders.dlq", 1);
+    let registry = mock_registry();
+    let producer = producer(&kafka, &registry);
+    let events: Vec<OrderCreated> = (0..8).map(|_| created(Uuid::new_v4())).collect();
+    let flaky = events[3].event_id.to_string();
+    for e in &events[..5] {
+        producer.send(e).await.unwrap();
+    }
+    producer.send(&events[1]).await.unwrap(); // a duplicate inside the batch
+    for e in &events[5..] {
+        producer.send(e).await.unwrap();
+    }
+
+    let (store, effects) = sqlite_with_effects().await;
+    effects
+        .faults
+        .fail_times
+        .lock()
+        .unwrap()
+        .insert(flaky.clone(), 2);
+    let pool = store.pool().clone();
+    let consumer = EventConsumer::<OrderEvent, _, _>::new(
+        config(&kafka, "batched").batch_size(64),
+        registry,
+        store,
+        effects.clone(),
+    )
+    .unwrap();
+    let batches = count_batches(&consumer.control());
+    let running = spawn(consumer);
+    running
+        .wait("8 processed, 1 duplicate", |m| {
+            m.processed == 8 && m.duplicates == 1
+        })
+        .await;
+    let last = running.stop().await;
+    assert_eq!(last.retried, 2, "{last:?}");
+    assert_eq!(last.dead_lettered, 0);
+    assert!(
+        batches.load(Ordering::SeqCst) >= 1,
+        "events were committed in batches of more than one"
+    );
+    let want: Vec<String> = events.iter().map(|e| e.event_id.to_string()).collect();
+    assert_eq!(
+        effect_order(&pool).await,
+        want,
+        "each effect once, in publish order: the events after the failing one followed it"
+    );
+    assert_eq!(kafka.committed("batched", "orders", 1), [Some(9)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refused_event_in_a_batch_is_dead_lettered_in_its_place() {
+    let kafka = Kafka::start();
+    kafka.create_topic("orders", 1);
+    kafka.create_topic("orders.dlq", 1);
+    let registry = mock_registry();
+    let producer = producer(&kafka, &registry);
+    let events: Vec<OrderCreated> = (0..6).map(|_| created(Uuid::new_v4())).collect();
+    for e in &events {
+        producer.send(e).await.unwrap();
+    }
+    let refused = events[2].event_id.to_string();
+    let (store, effects) = sqlite_with_effects().await;
+    effects
+        .faults
+        .reject
+        .lock()
+        .unwrap()
+        .insert(refused.clone());
+    let pool = store.pool().clone();
+    let running = spawn(
+        EventConsumer::<OrderEvent, _, _>::new(
+            config(&kafka, "refusing")
+                .batch_size(64)
+                .handler_retry(RetryPolicy {
+                    max_attempts: 3,
+                    initial_backoff: Duration::from_millis(10),
+                    max_backoff: Duration::from_millis(20),
+                }),
+            registry,
+            store,
+            effects.clone(),
+        )
+        .unwrap(),
+    );
+    running
+        .wait("5 processed, 1 dead-lettered", |m| {
+            m.processed == 5 && m.dead_lettered == 1
+        })
+        .await;
+    running.stop().await;
+    let want: Vec<String> = events
+        .iter()
+        .map(|e| e.event_id.to_string())
+        .filter(|k| *k != refused)
+        .collect();
+    assert_eq!(effect_order(&pool).await, want);
+    let letters = kafka.read("orders.dlq", 1, 1).await;
+    assert_eq!(
+        header(&letters[0], produced::EVENT_ID),
+        Some(refused.as_str())
+    );
+    assert_eq!(header(&letters[0], dlq::ATTEMPTS), Some("1"));
+    assert_eq!(header(&letters[0], dlq::ORIGINAL_OFFSET), Some("2"));
+    assert_eq!(kafka.committed("refusing", "orders", 1), [Some(6)]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_batch_size_of_one_commits_each_event_on_its_own() {
+    let kafka = Kafka::start();
+    kafka.create_topic("orders", 2);
+    kafka.create_topic("orders.dlq", 2);
+    let registry = mock_registry();
+    let producer = producer(&kafka, &registry);
+    for _ in 0..10 {
+        producer.send(&created(Uuid::new_v4())).await.unwrap();
+    }
+    let (store, effects) = sqlite_with_effects().await;
+    let consumer = EventConsumer::<OrderEvent, _, _>::new(
+        config(&kafka, "single").batch_size(1),
+        registry,
+        store,
+        effects.clone(),
+    )
+    .unwrap();
+    let batches = count_batches(&consumer.control());
+    let running = spawn(consumer);
+    running.wait("10 processed", |m| m.processed == 10).await;
+    running.stop().await;
+    assert_eq!(
+        batches.load(Ordering::SeqCst),
+        0,
+        "no batch of more than one event"
+    );
+    assert_eq!(effects.calls(), 10);
+}
