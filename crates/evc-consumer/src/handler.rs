@@ -73,6 +73,14 @@ pub struct MessageMeta {
 ///     }
 /// }
 /// ```
+///
+/// # Batches
+///
+/// A consumer with a [`batch_size`](crate::ConsumerConfig::batch_size) above 1 hands a batch
+/// of events to one transaction. By default it calls [`handle`](Handler::handle) for each
+/// event in turn. A handler whose writes are cheaper set-based (one multi-row `INSERT` for
+/// the batch instead of one per event) implements [`handle_batch`](Handler::handle_batch)
+/// too.
 pub trait Handler<E, Db: Database>: Send + Sync + 'static {
     fn handle(
         &self,
@@ -80,6 +88,62 @@ pub trait Handler<E, Db: Database>: Send + Sync + 'static {
         event: &E,
         meta: &MessageMeta,
     ) -> impl Future<Output = Result<(), HandlerError>> + Send;
+
+    /// Handles the new events of a batch at once, in the batch's transaction, in delivery
+    /// order (events the group processed before are left out). `None`, the default: not
+    /// implemented, so the consumer calls [`handle`](Handler::handle) per event.
+    /// `Some(Ok(()))`: every event of `events` is handled. `Some(Err(_))`: the transaction is
+    /// rolled back and the batch tried again through [`handle`](Handler::handle), event by
+    /// event, which finds the failing event (retried and dead-lettered alone, as always) and
+    /// commits the others; a transient error (database unreachable) retries the batch after
+    /// a backoff instead.
+    ///
+    /// It must do what [`handle`](Handler::handle) would do for each event, in order.
+    ///
+    /// ```
+    /// use evc_consumer::{Handler, HandlerError, MessageMeta};
+    /// use order_events::OrderEvent;
+    /// use sqlx::{Postgres, Transaction};
+    ///
+    /// struct AuditLog;
+    ///
+    /// impl Handler<OrderEvent, Postgres> for AuditLog {
+    ///     async fn handle(
+    ///         &self,
+    ///         tx: &mut Transaction<'static, Postgres>,
+    ///         _event: &OrderEvent,
+    ///         meta: &MessageMeta,
+    ///     ) -> Result<(), HandlerError> {
+    ///         sqlx::query("INSERT INTO audit (event_key) VALUES ($1)")
+    ///             .bind(&meta.event_key)
+    ///             .execute(&mut **tx)
+    ///             .await?;
+    ///         Ok(())
+    ///     }
+    ///
+    ///     // one round trip per batch instead of one per event
+    ///     async fn handle_batch(
+    ///         &self,
+    ///         tx: &mut Transaction<'static, Postgres>,
+    ///         events: &[(&OrderEvent, &MessageMeta)],
+    ///     ) -> Option<Result<(), HandlerError>> {
+    ///         let keys: Vec<&str> = events.iter().map(|(_, m)| m.event_key.as_str()).collect();
+    ///         let done = sqlx::query("INSERT INTO audit (event_key) SELECT * FROM UNNEST($1::text[])")
+    ///             .bind(keys)
+    ///             .execute(&mut **tx)
+    ///             .await;
+    ///         Some(done.map(|_| ()).map_err(HandlerError::from))
+    ///     }
+    /// }
+    /// ```
+    fn handle_batch(
+        &self,
+        tx: &mut Transaction<'static, Db>,
+        events: &[(&E, &MessageMeta)],
+    ) -> impl Future<Output = Option<Result<(), HandlerError>>> + Send {
+        let _ = (tx, events);
+        std::future::ready(None)
+    }
 }
 
 /// A handler failure: retried with backoff, then dead-lettered; or, when

@@ -37,9 +37,10 @@
 //!   [`ConsumerConfig::batch_size`] unsettled deliveries, in order, and they are handled and
 //!   settled in that order (nothing after a delivery is acked before it).
 //! - **Batched commits.** A batch (up to `batch_size` deliveries across the subscription's
-//!   shards; default 1, opt-in until its benchmark is settled) is handled in one transaction: every event's marker and handler
+//!   shards; default 64) is handled in one transaction: every event's marker and handler
 //!   writes, committed once, then acked in order. A failing handler lets the events before it
-//!   commit; it is retried or dead-lettered on its own, and the events after it follow it. With
+//!   commit; it is retried or dead-lettered on its own, and the events after it follow it. A
+//!   handler may take the batch set-based ([`Handler::handle_batch`]). With
 //!   `batch_size(1)`, one transaction per event.
 //! - **Exactly one effect per event in the database.** The handler gets the transaction the
 //!   processed marker (consumer group, event id) is inserted in; both commit or neither does.
@@ -119,7 +120,7 @@ mod handler;
 mod metrics;
 mod store;
 
-pub use config::{ConsumerConfig, RetryPolicy};
+pub use config::{ConsumerConfig, RetryPolicy, DEFAULT_BATCH_SIZE};
 pub use consumer::{BatchPoint, Control, EventConsumer};
 pub use dlq::{replay_dlq, replay_over, ReplayConfig, ReplayError, ReplayReport, Stage};
 pub use error::ConsumeError;

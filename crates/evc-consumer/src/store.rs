@@ -49,6 +49,25 @@ pub trait ProcessedStore: Send + Sync + 'static {
         record: &ProcessedRecord<'_>,
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
 
+    /// [`mark_processed`](ProcessedStore::mark_processed) for each of `records` in order, in
+    /// one transaction: the answer per record, `false` for an event processed before or
+    /// earlier in `records`. A consumer committing batches calls this once per batch; the
+    /// default inserts one marker after the other, a store may do it in one statement (the
+    /// PostgreSQL store does: one round trip per batch).
+    fn mark_processed_batch(
+        &self,
+        tx: &mut Transaction<'static, Self::Db>,
+        records: &[ProcessedRecord<'_>],
+    ) -> impl Future<Output = Result<Vec<bool>, sqlx::Error>> + Send {
+        async move {
+            let mut fresh = Vec::with_capacity(records.len());
+            for r in records {
+                fresh.push(self.mark_processed(tx, r).await?);
+            }
+            Ok(fresh)
+        }
+    }
+
     /// Whether the group has processed the event (outside any transaction).
     fn is_processed(
         &self,
@@ -266,6 +285,55 @@ impl ProcessedStore for PostgresStore {
         .execute(&mut **tx)
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    /// One statement for the whole batch (arrays unnested), answering the markers it inserted.
+    async fn mark_processed_batch(
+        &self,
+        tx: &mut Transaction<'static, Postgres>,
+        records: &[ProcessedRecord<'_>],
+    ) -> Result<Vec<bool>, sqlx::Error> {
+        let Some(first) = records.first() else {
+            return Ok(Vec::new());
+        };
+        if records.len() == 1 || records.iter().any(|r| r.group != first.group) {
+            let mut fresh = Vec::with_capacity(records.len());
+            for r in records {
+                fresh.push(self.mark_processed(tx, r).await?);
+            }
+            return Ok(fresh);
+        }
+        fn column<'r>(
+            records: &'r [ProcessedRecord<'_>],
+            f: impl Fn(&'r ProcessedRecord<'_>) -> &'r str,
+        ) -> Vec<&'r str> {
+            records.iter().map(f).collect()
+        }
+        // Rows go in array order, so of two records with one key the first is inserted.
+        let inserted: Vec<String> = sqlx::query_scalar(&format!(
+            "INSERT INTO {} (consumer_group, event_key, event_type, topic, kafka_partition, kafka_offset, position)
+             SELECT $1, k, ty, tp, p, o, pos
+             FROM UNNEST($2::text[], $3::text[], $4::text[], $5::int4[], $6::int8[], $7::text[])
+                  AS u(k, ty, tp, p, o, pos)
+             ON CONFLICT (consumer_group, event_key) DO NOTHING
+             RETURNING event_key",
+            self.table
+        ))
+        .bind(first.group)
+        .bind(column(records, |r| r.event_key))
+        .bind(column(records, |r| r.event_type))
+        .bind(column(records, |r| r.topic))
+        .bind(records.iter().map(|r| r.partition).collect::<Vec<i32>>())
+        .bind(records.iter().map(|r| r.offset).collect::<Vec<i64>>())
+        .bind(column(records, |r| r.position))
+        .fetch_all(&mut **tx)
+        .await?;
+        let mut inserted: std::collections::HashSet<String> = inserted.into_iter().collect();
+        // The first record of a key takes its insertion; a later one is a duplicate.
+        Ok(records
+            .iter()
+            .map(|r| inserted.remove(r.event_key))
+            .collect())
     }
 
     async fn is_processed(&self, group: &str, event_key: &str) -> Result<bool, sqlx::Error> {

@@ -168,6 +168,9 @@ async fn lag_follows_the_backlog_and_shards_are_logged(b: Broker) {
     let consumer = EventConsumer::<OrderEvent, _, _>::new(
         ConsumerConfig::new(b.url(), &group)
             .topic(&topic)
+            // one event per transaction, so the K handled before the held one are committed
+            // (in a batch they would wait for the held one)
+            .batch_size(1)
             .lag_interval(Duration::from_millis(100))
             .commit_interval(Duration::from_millis(200))
             .set("session.timeout.ms", "6000")

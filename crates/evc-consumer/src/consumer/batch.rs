@@ -1,5 +1,8 @@
-//! A batch of deliveries in one transaction: decoded first, then every event's marker and
-//! handler in one store transaction, committed once, then settled in order.
+//! A batch of deliveries in one transaction: decoded first, then the markers of its events (one
+//! [`ProcessedStore::mark_processed_batch`] call) and the handler over the new ones (its
+//! set-based [`Handler::handle_batch`] if it has one, else `handle` per event) in one store
+//! transaction, committed once, then settled in order. A failing `handle_batch` names no event:
+//! the batch is then tried again event by event, which finds it.
 //!
 //! A duplicate (its marker already there, committed earlier or earlier in the same batch)
 //! skips its handler; a poison message ends the transaction before it and is dead-lettered on
@@ -21,7 +24,7 @@ use tracing::Instrument as _;
 use super::{consume_span, BatchPoint, EventConsumer, Outcome};
 use crate::handler::is_connection_error;
 use crate::metrics::Counters;
-use crate::{ConsumedEvent, Handler, HandlerError, ProcessedRecord, ProcessedStore};
+use crate::{ConsumedEvent, Handler, HandlerError, MessageMeta, ProcessedRecord, ProcessedStore};
 
 /// One delivery of a batch, decoded (or what becomes of it when it cannot be).
 struct Item<E> {
@@ -44,6 +47,8 @@ enum BatchAttempt {
     Committed(Vec<Done>),
     /// The handler of the batch's `n`th event failed so; the transaction was rolled back.
     FailedAt(usize, HandlerError),
+    /// [`Handler::handle_batch`] failed so, naming no event; rolled back.
+    SetBasedFailed(HandlerError),
     /// The database refused the batch for no event's fault; rolled back.
     Unattributed(String),
     /// The database was unreachable; rolled back.
@@ -77,6 +82,9 @@ where
         // How many of the front items the next transaction takes.
         let mut limit = items.len();
         let mut waits = 0;
+        // The handler's set-based path failed on the front items: event by event until they
+        // are committed.
+        let mut per_event = false;
         while !items.is_empty() {
             // A poison message ends the transaction before it, and is dead-lettered alone.
             let poison = items.iter().position(|i| i.event.is_err());
@@ -104,9 +112,10 @@ where
                 limit = items.len();
                 continue;
             }
-            match self.attempt_batch(items.range(..n)).await {
+            match self.attempt_batch(items.range(..n), per_event).await {
                 BatchAttempt::Committed(done) => {
                     waits = 0;
+                    per_event = false;
                     self.control.at(BatchPoint::AfterCommit { events: n });
                     // Counted once committed, before any ack (a crash may come between).
                     for (item, done) in items.range(..n).zip(&done) {
@@ -144,6 +153,10 @@ where
                     items[at].failed = Some(error);
                     limit = at;
                 }
+                BatchAttempt::SetBasedFailed(error) => {
+                    tracing::debug!(error = %error, events = n, "the handler's batch failed; trying its events one by one to find the failing one");
+                    per_event = true;
+                }
                 BatchAttempt::Unattributed(reason) => {
                     tracing::warn!(error = %reason, events = n, "the batch's transaction failed; going on one event per transaction");
                     limit = 1;
@@ -161,29 +174,37 @@ where
         true
     }
 
-    /// One transaction over `items`: each event's marker, then its handler unless it is a
-    /// duplicate; committed once.
+    /// One transaction over `items`: the markers of its events in one call, then the
+    /// handler over the new ones (set-based through [`Handler::handle_batch`] unless
+    /// `per_event`, else one event after the other); committed once.
     async fn attempt_batch<'a>(
         &self,
         items: impl ExactSizeIterator<Item = &'a Item<E>>,
+        per_event: bool,
     ) -> BatchAttempt
     where
         E: 'a,
     {
+        let items: Vec<&Item<E>> = items.collect();
         let n = items.len();
         let mut tx = match self.store.begin().await {
             Ok(tx) => tx,
             Err(e) => return db_failure(e),
         };
-        let mut done = Vec::with_capacity(n);
-        for (k, item) in items.enumerate() {
-            let Ok(event) = &item.event else {
-                done.push(Done::Poison);
-                continue;
-            };
-            let mut meta = self.meta(event, &item.d);
-            meta.attempt = 1;
-            let record = ProcessedRecord {
+        let metas: Vec<Option<MessageMeta>> = items
+            .iter()
+            .map(|item| {
+                item.event.as_ref().ok().map(|event| {
+                    let mut meta = self.meta(event, &item.d);
+                    meta.attempt = 1;
+                    meta
+                })
+            })
+            .collect();
+        let records: Vec<ProcessedRecord<'_>> = metas
+            .iter()
+            .flatten()
+            .map(|meta| ProcessedRecord {
                 group: &meta.group,
                 event_key: &meta.event_key,
                 event_type: meta.event_type,
@@ -191,36 +212,88 @@ where
                 partition: meta.partition,
                 offset: meta.offset,
                 position: &meta.position,
-            };
-            match self.store.mark_processed(&mut tx, &record).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    done.push(Done::Duplicate);
-                    continue;
+            })
+            .collect();
+        let fresh = match self.store.mark_processed_batch(&mut tx, &records).await {
+            Ok(fresh) if fresh.len() == records.len() => fresh,
+            Ok(_) => {
+                let _ = tx.rollback().await;
+                return BatchAttempt::Unattributed(
+                    "the processed-events store answered for a different number of events".into(),
+                );
+            }
+            Err(e) => {
+                let _ = tx.rollback().await;
+                return db_failure(e);
+            }
+        };
+        // What becomes of each item, and the new events the handler is given (item index).
+        let mut done = Vec::with_capacity(n);
+        let mut todo: Vec<(usize, &E, &MessageMeta)> = Vec::with_capacity(n);
+        let mut fresh = fresh.into_iter();
+        for (k, (item, meta)) in items.iter().zip(&metas).enumerate() {
+            match (&item.event, meta) {
+                (Ok(event), Some(meta)) => {
+                    if fresh.next() == Some(true) {
+                        done.push(Done::Processed);
+                        todo.push((k, event, meta));
+                    } else {
+                        done.push(Done::Duplicate);
+                    }
                 }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    return db_failure(e);
+                _ => done.push(Done::Poison),
+            }
+        }
+        let started = Instant::now();
+        let set_based = if per_event || todo.is_empty() {
+            None
+        } else {
+            let events: Vec<(&E, &MessageMeta)> = todo.iter().map(|(_, e, m)| (*e, *m)).collect();
+            self.handler
+                .handle_batch(&mut tx, &events)
+                .instrument(tracing::debug_span!(
+                    "evc.handle_batch",
+                    events = events.len()
+                ))
+                .await
+        };
+        match set_based {
+            Some(Ok(())) => {
+                // One figure per event: the batch's time shared out.
+                let each = started.elapsed().as_secs_f64() / todo.len() as f64;
+                for _ in &todo {
+                    self.counters.handler_seconds.observe(each);
                 }
             }
-            let started = Instant::now();
-            let handled = self
-                .handler
-                .handle(&mut tx, event, &meta)
-                .instrument(item.span.clone())
-                .await;
-            self.counters
-                .handler_seconds
-                .observe(started.elapsed().as_secs_f64());
-            if let Err(e) = handled {
+            Some(Err(e)) => {
                 let _ = tx.rollback().await;
                 return if e.is_transient() {
                     BatchAttempt::Transient(e.to_string())
                 } else {
-                    BatchAttempt::FailedAt(k, e)
+                    BatchAttempt::SetBasedFailed(e)
                 };
             }
-            done.push(Done::Processed);
+            None => {
+                for (k, event, meta) in &todo {
+                    let started = Instant::now();
+                    let handled = self
+                        .handler
+                        .handle(&mut tx, event, meta)
+                        .instrument(items[*k].span.clone())
+                        .await;
+                    self.counters
+                        .handler_seconds
+                        .observe(started.elapsed().as_secs_f64());
+                    if let Err(e) = handled {
+                        let _ = tx.rollback().await;
+                        return if e.is_transient() {
+                            BatchAttempt::Transient(e.to_string())
+                        } else {
+                            BatchAttempt::FailedAt(*k, e)
+                        };
+                    }
+                }
+            }
         }
         self.control.at(BatchPoint::BeforeCommit { events: n });
         match tx.commit().await {

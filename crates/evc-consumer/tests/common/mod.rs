@@ -312,7 +312,7 @@ pub struct Faults {
 }
 
 impl Faults {
-    fn check(&self, key: &str) -> Result<(), HandlerError> {
+    pub fn check(&self, key: &str) -> Result<(), HandlerError> {
         if self.reject_all.load(Ordering::SeqCst) {
             return Err(
                 HandlerError::new("tests::Rejected", "rejected while the switch is on").permanent(),
