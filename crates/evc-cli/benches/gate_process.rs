@@ -13,7 +13,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[path = "../../evc-gate/benches/tree.rs"]
+#[path = "../../evc-gate/benches/support/tree.rs"]
 mod tree;
 
 fn loadavg() -> String {
