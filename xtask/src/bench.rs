@@ -84,6 +84,13 @@ const QUICK: &[Quick] = &[
         &[("EVC_BENCH_MESSAGES", "2000"), ("EVC_BENCH_ROUNDS", "1")],
         &[],
     ),
+    // 10,000 events: at 2,000 a run lasts a fraction of a second and the figure is noise
+    quick(
+        "evc-tests",
+        "end_to_end",
+        &[("EVC_BENCH_EVENTS", "10000")],
+        &[],
+    ),
     quick("evc-order", "store", &[("EVC_BENCH_ORDERS", "200")], &[]),
     quick(
         "evc-order",
