@@ -18,7 +18,8 @@
 //!   and acking every message (no decoding, no database). The gap is the price of decoding and
 //!   of the durable commits.
 //!
-//! Besides its table it prints one `evc-bench` line per figure (target: at least 0.8× raw).
+//! Besides its table it prints one `evc-bench` line per figure, without a target (the raw side
+//! does neither of the things an idempotent consumer pays for).
 
 use std::time::{Duration, Instant};
 
@@ -101,7 +102,10 @@ impl Figures {
             ("idempotent consume", tc, rc),
             ("typed produce + idempotent consume", te, re),
         ] {
-            println!("evc-bench\tend to end, {name}: {what} vs raw client\t{figure:.0}\t{baseline:.0}\tev/s\t>=0.8");
+            // No target: the raw side decodes nothing and commits nothing durable (issue 15's
+            // end-to-end target is evc-tests' bench, raw rdkafka against typed + idempotent
+            // on an in-memory store); this shows the price of both, per transport.
+            println!("evc-bench\tend to end, {name}: {what} vs raw client\t{figure:.0}\t{baseline:.0}\tev/s\t-");
         }
     }
 }
