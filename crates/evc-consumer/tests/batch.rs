@@ -30,6 +30,28 @@ async fn effect_order(pool: &sqlx::SqlitePool) -> Vec<String> {
         .unwrap()
 }
 
+/// A mock cluster with a one-partition `orders` topic (and its dead letters) holding `n` new
+/// orders, published in order.
+async fn published(
+    n: usize,
+) -> (
+    Kafka,
+    evc_registry_client::RegistryClient,
+    evc_producer::EventProducer,
+    Vec<OrderCreated>,
+) {
+    let kafka = Kafka::start();
+    kafka.create_topic("orders", 1);
+    kafka.create_topic("orders.dlq", 1);
+    let registry = mock_registry();
+    let producer = producer(&kafka, &registry);
+    let events: Vec<OrderCreated> = (0..n).map(|_| created(Uuid::new_v4())).collect();
+    for e in &events {
+        producer.send(e).await.unwrap();
+    }
+    (kafka, registry, producer, events)
+}
+
 /// Counts committed batches of more than one event.
 fn count_batches(c: &evc_consumer::Control) -> Arc<AtomicUsize> {
     let n = Arc::new(AtomicUsize::new(0));
@@ -99,15 +121,7 @@ async fn a_batch_commits_in_order_skips_a_duplicate_and_lets_a_failing_event_go_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_refused_event_in_a_batch_is_dead_lettered_in_its_place() {
-    let kafka = Kafka::start();
-    kafka.create_topic("orders", 1);
-    kafka.create_topic("orders.dlq", 1);
-    let registry = mock_registry();
-    let producer = producer(&kafka, &registry);
-    let events: Vec<OrderCreated> = (0..6).map(|_| created(Uuid::new_v4())).collect();
-    for e in &events {
-        producer.send(e).await.unwrap();
-    }
+    let (kafka, registry, _, events) = published(6).await;
     let refused = events[2].event_id.to_string();
     let (store, effects) = sqlite_with_effects().await;
     effects
@@ -231,15 +245,7 @@ impl evc_consumer::Handler<OrderEvent, sqlx::Sqlite> for SetBased {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_set_based_handler_takes_whole_batches_and_a_failing_batch_goes_event_by_event() {
-    let kafka = Kafka::start();
-    kafka.create_topic("orders", 1);
-    kafka.create_topic("orders.dlq", 1);
-    let registry = mock_registry();
-    let producer = producer(&kafka, &registry);
-    let events: Vec<OrderCreated> = (0..12).map(|_| created(Uuid::new_v4())).collect();
-    for e in &events {
-        producer.send(e).await.unwrap();
-    }
+    let (kafka, registry, producer, events) = published(12).await;
     producer.send(&events[4]).await.unwrap(); // a duplicate
     let refused = events[7].event_id.to_string();
     let (store, effects) = sqlite_with_effects().await;
