@@ -59,13 +59,7 @@ pub trait ProcessedStore: Send + Sync + 'static {
         tx: &mut Transaction<'static, Self::Db>,
         records: &[ProcessedRecord<'_>],
     ) -> impl Future<Output = Result<Vec<bool>, sqlx::Error>> + Send {
-        async move {
-            let mut fresh = Vec::with_capacity(records.len());
-            for r in records {
-                fresh.push(self.mark_processed(tx, r).await?);
-            }
-            Ok(fresh)
-        }
+        mark_each(self, tx, records)
     }
 
     /// Whether the group has processed the event (outside any transaction).
@@ -74,6 +68,20 @@ pub trait ProcessedStore: Send + Sync + 'static {
         group: &str,
         event_key: &str,
     ) -> impl Future<Output = Result<bool, sqlx::Error>> + Send;
+}
+
+/// [`ProcessedStore::mark_processed`] for each record in turn: the default
+/// [`ProcessedStore::mark_processed_batch`], and a store's way out of its one-statement path.
+async fn mark_each<S: ProcessedStore + ?Sized>(
+    store: &S,
+    tx: &mut Transaction<'static, S::Db>,
+    records: &[ProcessedRecord<'_>],
+) -> Result<Vec<bool>, sqlx::Error> {
+    let mut fresh = Vec::with_capacity(records.len());
+    for r in records {
+        fresh.push(store.mark_processed(tx, r).await?);
+    }
+    Ok(fresh)
 }
 
 /// The processed-events table, as versioned migrations (component
@@ -227,7 +235,9 @@ impl ProcessedStore for SqliteStore {
         tx: &mut Transaction<'static, Sqlite>,
         records: &[ProcessedRecord<'_>],
     ) -> Result<Vec<bool>, sqlx::Error> {
-        let mut inserted = std::collections::HashSet::new();
+        // inserted event keys per group (looked up by &str, no allocation per record)
+        let mut inserted: std::collections::HashMap<String, std::collections::HashSet<String>> =
+            std::collections::HashMap::new();
         // 7 parameters a row, well under SQLite's 32,766
         for chunk in records.chunks(2000) {
             let mut q = sqlx::QueryBuilder::<Sqlite>::new(format!(
@@ -247,13 +257,19 @@ impl ProcessedStore for SqliteStore {
                 " ON CONFLICT (consumer_group, event_key) DO NOTHING RETURNING consumer_group, event_key",
             );
             let rows: Vec<(String, String)> = q.build_query_as().fetch_all(&mut **tx).await?;
-            inserted.extend(rows);
+            for (group, key) in rows {
+                inserted.entry(group).or_default().insert(key);
+            }
         }
         // Rows go in order, so of two records with one key the first is inserted and takes
         // the insertion; a later one is a duplicate.
         Ok(records
             .iter()
-            .map(|r| inserted.remove(&(r.group.to_string(), r.event_key.to_string())))
+            .map(|r| {
+                inserted
+                    .get_mut(r.group)
+                    .is_some_and(|keys| keys.remove(r.event_key))
+            })
             .collect())
     }
 
@@ -334,11 +350,7 @@ impl ProcessedStore for PostgresStore {
             return Ok(Vec::new());
         };
         if records.len() == 1 || records.iter().any(|r| r.group != first.group) {
-            let mut fresh = Vec::with_capacity(records.len());
-            for r in records {
-                fresh.push(self.mark_processed(tx, r).await?);
-            }
-            return Ok(fresh);
+            return mark_each(self, tx, records).await;
         }
         fn column<'r>(
             records: &'r [ProcessedRecord<'_>],
